@@ -1,0 +1,142 @@
+"""Seeded 2D phantom families.
+
+* :func:`ellipses_polygons` - random ellipses and polygons of different intensities on a
+  disc-shaped support ("phantom faces" of Wang et al., seed 004);
+* :func:`holed_disc` - a homogeneous disc with random holes, like the HTC2022 acrylic targets;
+* :func:`shepp_logan`.
+
+All return float32 ``(Y, X)`` arrays; intensities are attenuation per voxel unless scaled.
+"""
+from __future__ import annotations
+
+import numpy as np
+from skimage.draw import disk, ellipse, polygon
+
+from ._checks import positive, positive_int
+
+
+def _rng(seed) -> np.random.Generator:
+    return seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+
+
+def _random_polygon(rng, cy, cx, radius, n_vertices):
+    angles = np.sort(rng.uniform(0, 2 * np.pi, n_vertices))
+    radii = radius * rng.uniform(0.5, 1.0, n_vertices)
+    return cy + radii * np.sin(angles), cx + radii * np.cos(angles)
+
+
+def ellipses_polygons(size: int, seed, n_shapes: tuple[int, int] = (4, 10),
+                      support: float = 0.85) -> np.ndarray:
+    """Random ellipses and polygons of random intensity inside a disc, values in [0, 1].
+
+    Parameters
+    ----------
+    size : int
+        Output is ``(size, size)`` pixels.
+    seed : int or numpy.random.Generator
+    n_shapes : (int, int)
+        Inclusive range of the number of inner shapes.
+    support : float
+        Radius of the object's disc as a fraction of half the image.
+
+    Returns
+    -------
+    ndarray, shape (size, size), float32
+
+    References
+    ----------
+    C. Wang et al., "0.71-A resolution electron tomography enabled by deep learning aided
+    information recovery" (IRDM): training library of random ellipses and polygons.
+    """
+    n = positive_int(size, "size")
+    rng = _rng(seed)
+    img = np.zeros((n, n), np.float32)
+    c = (n - 1) / 2
+    R = support * n / 2
+    # an outer body (ellipse) so the object does not fill the field of view
+    rr, cc = ellipse(c, c, R * rng.uniform(0.75, 1.0), R * rng.uniform(0.75, 1.0), shape=img.shape,
+                     rotation=rng.uniform(0, np.pi))
+    img[rr, cc] = rng.uniform(0.2, 0.5)
+    for _ in range(rng.integers(n_shapes[0], n_shapes[1] + 1)):
+        rad = R * rng.uniform(0.08, 0.35)
+        r0 = rng.uniform(0, R * 0.7)
+        phi = rng.uniform(0, 2 * np.pi)
+        cy, cx = c + r0 * np.sin(phi), c + r0 * np.cos(phi)
+        value = rng.uniform(0.0, 1.0)
+        if rng.random() < 0.5:
+            rr, cc = ellipse(cy, cx, rad, rad * rng.uniform(0.3, 1.0), shape=img.shape,
+                             rotation=rng.uniform(0, np.pi))
+        else:
+            rr, cc = polygon(*_random_polygon(rng, cy, cx, rad, int(rng.integers(3, 8))), shape=img.shape)
+        img[rr, cc] = value
+    return img
+
+
+def holed_disc(size: int, seed, radius_fraction: float = 0.92, value: float = 1.0,
+               n_holes: tuple[int, int] = (1, 8)) -> np.ndarray:
+    """A homogeneous disc with random holes (discs, polygons, slots), like the HTC2022 targets.
+
+    Parameters
+    ----------
+    size : int
+        Output ``(size, size)``.
+    seed : int or numpy.random.Generator
+    radius_fraction : float
+        Disc radius as a fraction of half the image width.
+    value : float
+        Attenuation of the material.
+    n_holes : (int, int)
+        Inclusive range of the number of holes.
+
+    Returns
+    -------
+    ndarray, shape (size, size), float32
+
+    References
+    ----------
+    A. Meaney, Z. Purisha, S. Siltanen, "Helsinki Tomography Challenge 2022 open tomographic
+    dataset", arXiv:2209.12723 (2022).
+    """
+    n = positive_int(size, "size")
+    positive(value, "value")
+    rng = _rng(seed)
+    img = np.zeros((n, n), np.float32)
+    c = (n - 1) / 2
+    R = radius_fraction * n / 2
+    img[disk((c, c), R, shape=img.shape)] = value
+    for _ in range(rng.integers(n_holes[0], n_holes[1] + 1)):
+        rad = R * rng.uniform(0.05, 0.3)
+        r0 = rng.uniform(0, R - rad * 1.1)
+        phi = rng.uniform(0, 2 * np.pi)
+        cy, cx = c + r0 * np.sin(phi), c + r0 * np.cos(phi)
+        kind = rng.integers(3)
+        if kind == 0:
+            rr, cc = disk((cy, cx), rad, shape=img.shape)
+        elif kind == 1:
+            rr, cc = polygon(*_random_polygon(rng, cy, cx, rad, int(rng.integers(3, 9))), shape=img.shape)
+        else:  # a thin slot
+            rr, cc = ellipse(cy, cx, rad * 1.5, max(rad * rng.uniform(0.08, 0.3), 1.0), shape=img.shape,
+                             rotation=rng.uniform(0, np.pi))
+        img[rr, cc] = 0.0
+    return img
+
+
+def shepp_logan(size: int) -> np.ndarray:
+    """The modified Shepp-Logan phantom (scikit-image), resized to ``(size, size)``."""
+    from skimage.data import shepp_logan_phantom
+    from skimage.transform import resize
+
+    n = positive_int(size, "size")
+    return resize(shepp_logan_phantom(), (n, n), anti_aliasing=True).astype(np.float32)
+
+
+FAMILIES = {"ellipses_polygons": ellipses_polygons, "holed_disc": holed_disc}
+
+
+def make_phantom(family: str, size: int, seed) -> np.ndarray:
+    """Phantom of a named family (``ellipses_polygons``, ``holed_disc``, ``shepp_logan``)."""
+    if family == "shepp_logan":
+        return shepp_logan(size)
+    if family not in FAMILIES:
+        raise ValueError(f"family: expected one of {', '.join([*FAMILIES, 'shepp_logan'])}, got {family!r}")
+    return FAMILIES[family](size, seed)
