@@ -1,0 +1,62 @@
+"""Readers and writers: one module per format, one entry point each way.
+
+``load_scan(path, **hints)`` picks the reader from the file; ``save_volume`` writes HDF5 or
+TIFF volumes atomically.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from .._checks import fail
+from ..scan import Scan
+from .volume import load_volume, save_volume
+
+READERS = {".mat": "htc", ".h5": "dxchange", ".hdf5": "dxchange", ".hdf": "dxchange",
+           ".cxi": "dxchange", ".mrc": "mrc", ".st": "mrc", ".ali": "mrc"}
+
+
+def load_scan(path, **hints) -> Scan:
+    """Read a scan file into a :class:`~tomolearn.scan.Scan`.
+
+    Parameters
+    ----------
+    path : str or Path
+        HTC2022 ``.mat`` (full or limited), Data Exchange HDF5 (``.h5``), or an MRC tilt
+        series (``.mrc``/``.st``/``.ali`` with a ``.rawtlt``/``.tlt`` beside it).
+    **hints
+        Passed to the reader, e.g. ``cor_offset=`` or ``find_center=False`` for Data
+        Exchange, ``angles_file=`` or ``tilt_axis=`` for MRC.
+
+    Returns
+    -------
+    Scan
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist.
+    ValueError
+        If the format is unknown or the file's content does not form a valid scan.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"path: no such file {str(p)!r}")
+    if not p.is_file():
+        raise fail("path", "a scan file", f"a directory {str(p)!r}")
+    kind = READERS.get(p.suffix.lower())
+    if kind is None:
+        raise fail("path", f"a scan file with one of the extensions {', '.join(sorted(READERS))}",
+                   repr(p.name), "convert the data or add a reader in tomolearn.io")
+    try:
+        if kind == "htc":
+            from .htc import load_htc as reader
+        elif kind == "dxchange":
+            from .dxchange import load_dxchange as reader
+        else:
+            from .mrc import load_mrc_tilt_series as reader
+        return reader(p, **hints)
+    except (OSError, KeyError) as err:
+        raise fail("path", f"a readable {kind} file", f"{p.name!r} ({type(err).__name__}: {err})") from err
+
+
+__all__ = ["load_scan", "save_volume", "load_volume"]

@@ -1,0 +1,116 @@
+"""Flat/dark normalisation, -log and centre-of-rotation search."""
+from __future__ import annotations
+
+import numpy as np
+
+from ._checks import fail
+
+
+def normalize(data, flats, darks, min_transmission: float = 1e-6) -> np.ndarray:
+    """Flat/dark-field normalisation: ``(data - dark) / (flat - dark)`` clipped to (0, inf).
+
+    Parameters
+    ----------
+    data : ndarray, shape (A, V, U)
+        Raw counts.
+    flats, darks : ndarray, shape (F, V, U) or (V, U)
+        Flat (open-beam) and dark fields; several frames are averaged (median for flats,
+        which removes zingers).
+    min_transmission : float
+        Floor for the transmission so that -log stays finite on dead or saturated pixels.
+
+    Returns
+    -------
+    ndarray, shape (A, V, U), float32 transmission.
+
+    Raises
+    ------
+    ValueError
+        If the flat or dark field does not match the detector shape.
+    """
+    data = np.asarray(data, dtype=np.float32)
+    flat = np.asarray(flats, dtype=np.float32)
+    dark = np.asarray(darks, dtype=np.float32)
+    flat = np.median(flat, axis=0) if flat.ndim == 3 else flat
+    dark = dark.mean(axis=0) if dark.ndim == 3 else dark
+    for name, f in (("flats", flat), ("darks", dark)):
+        if f.shape != data.shape[1:]:
+            raise fail(name, f"frames of shape (V, U) = {data.shape[1:]}", f"shape {f.shape}")
+    denom = np.maximum(flat - dark, 1e-6)
+    return np.clip((data - dark) / denom, min_transmission, None).astype(np.float32)
+
+
+def minus_log(transmission) -> np.ndarray:
+    """Line integrals ``-log(I / I0)`` from a transmission (Beer-Lambert)."""
+    t = np.asarray(transmission, dtype=np.float32)
+    if (t <= 0).any():
+        raise fail("transmission", "values > 0", f"min {t.min()}", "normalise with a floor first")
+    return -np.log(t)
+
+
+def _integrated_absolute_value(image: np.ndarray) -> float:
+    return float(np.abs(image).sum())
+
+
+def find_center_of_rotation(sinogram, geometry, search_px: float | None = None,
+                            step_px: float = 0.25) -> float:
+    """Centre-of-rotation offset (detector columns) minimising the L1 norm of the FBP slice.
+
+    A wrong centre spreads each feature into arcs of positive and negative streaks, which
+    raises the integrated absolute value of the slice (one of the criteria of Donath et al.;
+    on the APS tooth it has a single clean minimum where histogram entropy picked an offset
+    5 px off). It needs no 360 degree data. Coarse search in whole pixels, then refinement at ``step_px``.
+
+    Parameters
+    ----------
+    sinogram : ndarray, shape (A, U)
+        Line integrals of one detector row.
+    geometry : ParallelGeometry or FanGeometry
+        Geometry of the sinogram; its ``cor_offset`` is ignored.
+    search_px : float, optional
+        Half-width of the search in detector columns; default U / 4.
+    step_px : float
+        Final precision.
+
+    Returns
+    -------
+    float
+        Offset in detector columns from the detector centre.
+
+    Raises
+    ------
+    ValueError
+        If the sinogram does not match the geometry.
+
+    References
+    ----------
+    T. Donath, F. Beckmann, A. Schreyer, "Automated determination of the center of rotation in
+    tomography data", J. Opt. Soc. Am. A 23 (2006) 1048-1057.
+    """
+    from .recon.analytic import fbp
+
+    sino = np.asarray(sinogram, dtype=np.float32)
+    if sino.shape != (geometry.n_angles, geometry.n_detector):
+        raise fail("sinogram", f"shape (A, U) = {(geometry.n_angles, geometry.n_detector)}", f"shape {sino.shape}")
+    half = float(search_px) if search_px else geometry.n_detector / 4
+
+    def best_offset(sino_b, geom_b, candidates, scale):
+        scores = [_integrated_absolute_value(fbp(sino_b, geom_b.replace(cor_offset=float(c) / scale), filter="hann"))
+                  for c in candidates]
+        return float(candidates[int(np.argmin(scores))])
+
+    # coarse search on a sinogram binned 4x (16x fewer pixels per trial reconstruction)
+    b = 4 if geometry.n_detector >= 128 else 1
+    n_b = geometry.n_detector // b
+    sino_b = sino[:, : n_b * b].reshape(sino.shape[0], n_b, b).mean(axis=2)
+    geom_b = geometry.replace(n_detector=n_b, detector_spacing=geometry.detector_spacing * b,
+                              voxel_size=geometry.voxel_size * b,
+                              volume_shape=tuple(max(s // b, 8) for s in geometry.volume_shape))
+    # binning moves the detector centre by (b - 1) / 2 / b binned columns when U % b == 0
+    shift = ((n_b * b - 1) / 2 - (geometry.n_detector - 1) / 2)
+    coarse = np.arange(-np.floor(half / b), np.floor(half / b) + 1) * b
+    best = best_offset(sino_b, geom_b, coarse + shift, b) - shift
+    fine = np.arange(best - b, best + b + 1e-9, 1.0)
+    best = best_offset(sino, geometry, fine, 1)
+    finest = np.arange(best - 1, best + 1 + 1e-9, step_px)
+    return best_offset(sino, geometry, finest, 1)

@@ -1,0 +1,90 @@
+"""`Scan`: projections + geometry (+ flats/darks, reference, metadata)."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ._checks import fail
+
+
+@dataclass(frozen=True, eq=False)
+class Scan:
+    """A tomographic measurement.
+
+    Parameters
+    ----------
+    projections : ndarray, shape (A, V, U), float32
+        Line integrals (after flat/dark normalisation and -log).
+    geometry : ParallelGeometry or FanGeometry
+        Must describe ``projections`` (same A and U; V = ``geometry.n_rows``).
+    reference : ndarray, shape (Z, Y, X), optional
+        A reference volume on the geometry's grid (e.g. a full-data reconstruction or the
+        ground truth of a simulation), never used for reconstruction.
+    reference_segmentation : ndarray, shape (Z, Y, X), optional
+        A binary reference segmentation on the same grid.
+    metadata : dict
+        Source file, instrument, units and anything a reader found.
+
+    Raises
+    ------
+    ValueError
+        If the projections do not match the geometry or hold NaN/inf.
+    """
+
+    projections: np.ndarray
+    geometry: object
+    reference: np.ndarray | None = None
+    reference_segmentation: np.ndarray | None = None
+    metadata: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        proj = np.asarray(self.projections, dtype=np.float32)
+        if proj.ndim == 2:
+            proj = proj[:, None]
+        g = self.geometry
+        if proj.ndim != 3 or proj.shape != g.projection_shape:
+            raise fail("projections", f"shape (A, V, U) = {g.projection_shape} to match the geometry",
+                       f"shape {np.shape(self.projections)}",
+                       "the number of angles or the detector size does not match the data")
+        if not np.isfinite(proj).all():
+            raise fail("projections", "finite values", f"{int((~np.isfinite(proj)).sum())} NaN/inf entries",
+                       "check flat/dark normalisation or mask bad pixels")
+        object.__setattr__(self, "projections", proj)
+        for name in ("reference", "reference_segmentation"):
+            ref = getattr(self, name)
+            if ref is not None:
+                ref = np.asarray(ref, dtype=np.float32)
+                ref = ref[None] if ref.ndim == 2 else ref
+                if ref.shape != g.volume_shape_3d:
+                    raise fail(name, f"shape (Z, Y, X) = {g.volume_shape_3d}", f"shape {ref.shape}")
+                object.__setattr__(self, name, ref)
+
+    def sinogram(self, row: int = 0) -> np.ndarray:
+        """Sinogram ``(A, U)`` of detector row ``row``."""
+        return self.projections[:, row]
+
+    def subset(self, indices) -> "Scan":
+        """The same scan restricted to the projections at ``indices``."""
+        g = self.geometry.subset(indices)
+        idx = np.asarray(indices)
+        idx = np.flatnonzero(idx) if idx.dtype == bool else idx
+        return dataclasses.replace(self, projections=self.projections[idx], geometry=g,
+                                   metadata={**self.metadata, "subset": f"{idx.size} of {self.geometry.n_angles} angles"})
+
+    def arc(self, range_rad: float, start_rad: float = 0.0) -> "Scan":
+        """Limited-angle scan: the projections in ``[start, start + range]`` (radians)."""
+        return self.subset(self.geometry.arc_indices(range_rad, start_rad))
+
+    def sparse(self, n_angles: int) -> "Scan":
+        """Sparse-view scan: ``n_angles`` projections spread over the scan."""
+        return self.subset(self.geometry.sparse_indices(n_angles))
+
+    def describe(self) -> dict:
+        return {"projections_shape_AVU": list(self.projections.shape),
+                "value_range": [float(self.projections.min()), float(self.projections.max())],
+                "geometry": self.geometry.describe(),
+                "has_reference": self.reference is not None,
+                "has_reference_segmentation": self.reference_segmentation is not None,
+                **{k: v for k, v in self.metadata.items() if isinstance(v, (str, int, float))}}
