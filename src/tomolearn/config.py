@@ -1,0 +1,86 @@
+"""Study files: pydantic models of the YAML that `tomolearn run STUDY.yaml` reads."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DataConfig(_Strict):
+    source: Literal["synthetic", "htc2022"] = "synthetic"
+    family: Literal["ellipses_polygons", "holed_disc"] = "ellipses_polygons"
+    size: int = Field(128, ge=32, description="slice size in pixels (synthetic)")
+    n_train: int = Field(320, ge=1)
+    n_val: int = Field(16, ge=1)
+    n_test: int = Field(16, ge=1)
+    n_full_angles: int = Field(180, ge=2, description="angles of the full parallel scan over 180 deg")
+    arc_deg: float = Field(60.0, gt=0, le=180, description="measured arc (synthetic)")
+    mu_max: float = Field(0.02, gt=0, description="attenuation per pixel of phantom value 1")
+    i0: float | None = Field(1e4, gt=0, description="photons per pixel; null = noise free")
+    # htc2022
+    htc_dir: str = "../shared/data/htc2022"
+    arcs_deg: list[float] = [90, 80, 70, 60, 50, 40, 30]
+    train_arcs_deg: tuple[float, float] = (30.0, 90.0)
+    grid: int = Field(256, description="network grid (HTC: 512 / grid binning)")
+    n_real_per_phantom: int = Field(120, ge=0, description="random arcs drawn from each real training phantom")
+    n_synthetic: int = Field(600, ge=0, description="synthetic holed discs per fold")
+    eval_starts: int = Field(2, ge=1, description="arc start angles evaluated per phantom and arc")
+
+
+class ModelConfig(_Strict):
+    base_channels: int = Field(16, ge=4)
+    depth: int = Field(3, ge=1, le=6)
+    approximant: Literal["fbp", "sirt"] = "fbp"
+
+
+class TrainConfig(_Strict):
+    epochs: int = Field(12, ge=1)
+    batch_size: int = Field(8, ge=1)
+    lr: float = Field(2e-3, gt=0)
+    patch: int | None = None
+
+
+class BaselineConfig(_Strict):
+    sirt_iter: int = Field(200, ge=1)
+    tv_iter: int = Field(200, ge=1)
+    tv_weights: list[float] = Field([0.003, 0.01, 0.03], description="relative TV weights tried on validation data")
+
+
+class StudyConfig(_Strict):
+    name: str = "synthetic_limited_angle"
+    seed: int = 0
+    data: DataConfig = DataConfig()
+    model: ModelConfig = ModelConfig()
+    train: TrainConfig = TrainConfig()
+    baselines: BaselineConfig = BaselineConfig()
+
+
+def load_study(path) -> StudyConfig:
+    """Read and validate a YAML study file.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the file does not exist.
+    ValueError
+        On YAML syntax errors or invalid/unknown fields (the first problem, in one line).
+    """
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"study: no such file {str(p)!r}")
+    try:
+        raw = yaml.safe_load(p.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ValueError(f"study: expected valid YAML, got a syntax error in {p.name}: {err}".replace("\n", " ")) from err
+    try:
+        return StudyConfig.model_validate(raw)
+    except ValidationError as err:
+        e = err.errors()[0]
+        loc = ".".join(map(str, e["loc"]))
+        raise ValueError(f"study: field {loc!r}: {e['msg']} (got {e.get('input')!r})") from err

@@ -1,0 +1,74 @@
+"""Sliding-window inference with overlap blending; device follows the model."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ._checks import fail
+
+
+def _blend_window(size: int) -> np.ndarray:
+    w = np.hanning(size + 2)[1:-1]
+    return np.outer(w, w).astype(np.float32) + 1e-3
+
+
+def _starts(length: int, window: int, step: int) -> list[int]:
+    if length <= window:
+        return [0]
+    s = list(range(0, length - window, step)) + [length - window]
+    return sorted(set(s))
+
+
+@torch.no_grad()
+def sliding_window(model: torch.nn.Module, image: np.ndarray, window: int = 256, overlap: float = 0.25,
+                   batch_size: int = 4, multiple: int = 16) -> np.ndarray:
+    """Apply a 2D network to a large image in overlapping windows, blended with a Hann taper.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Maps ``(B, C, h, w)`` to ``(B, 1, h, w)``; runs on the device of its parameters.
+    image : ndarray, shape (C, H, W) or (H, W)
+    window : int
+        Window size (reduced to the image size, rounded up to ``multiple`` by reflection padding).
+    overlap : float
+        Fraction of the window shared by neighbours, in [0, 1).
+    batch_size : int
+    multiple : int
+        The network's size divisor (``2**depth``).
+
+    Returns
+    -------
+    ndarray, shape (H, W), float32
+
+    Raises
+    ------
+    ValueError
+        On a bad overlap or image dimensionality.
+    """
+    if not 0 <= overlap < 1:
+        raise fail("overlap", "a fraction in [0, 1)", overlap)
+    img = np.asarray(image, dtype=np.float32)
+    img = img[None] if img.ndim == 2 else img
+    if img.ndim != 3:
+        raise fail("image", "(C, H, W) or (H, W)", f"shape {np.shape(image)}")
+    _, H, W = img.shape
+    win = min(window, max(H, W))
+    win = int(np.ceil(win / multiple) * multiple)
+    pad_h, pad_w = max(win - H, 0), max(win - W, 0)
+    padded = np.pad(img, ((0, 0), (0, pad_h), (0, pad_w)), mode="reflect" if min(H, W) > max(pad_h, pad_w) else "edge")
+    Hp, Wp = padded.shape[1:]
+    step = max(1, int(win * (1 - overlap)))
+    weight = _blend_window(win)
+    out = np.zeros((Hp, Wp), np.float32)
+    norm = np.zeros((Hp, Wp), np.float32)
+    device = next(model.parameters()).device
+    coords = [(r, c) for r in _starts(Hp, win, step) for c in _starts(Wp, win, step)]
+    for i in range(0, len(coords), batch_size):
+        chunk = coords[i:i + batch_size]
+        batch = np.stack([padded[:, r:r + win, c:c + win] for r, c in chunk])
+        pred = model(torch.from_numpy(batch).to(device)).float().cpu().numpy()[:, 0]
+        for (r, c), p in zip(chunk, pred):
+            out[r:r + win, c:c + win] += p * weight
+            norm[r:r + win, c:c + win] += weight
+    return (out / norm)[:H, :W]

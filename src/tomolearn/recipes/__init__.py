@@ -1,0 +1,1 @@
+"""Method recipes: how limited data become network inputs and how outputs come back."""

@@ -1,0 +1,94 @@
+"""`fit`: Lightning training with checkpoints, resume after interruption, and progress."""
+from __future__ import annotations
+
+import logging
+import warnings
+from pathlib import Path
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader
+
+from .._checks import fail
+from .datasets import PairedImages
+from .module import PostProcessor
+
+
+def _quiet_lightning() -> None:
+    for name in ("lightning", "lightning.pytorch", "lightning.fabric"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", ".*does not have many workers.*")
+    warnings.filterwarnings("ignore", ".*LeafSpec.*")
+    warnings.filterwarnings("ignore", ".*treespec.*")
+
+
+def fit(module: PostProcessor, train: PairedImages, val: PairedImages | None, out_dir,
+        max_epochs: int, batch_size: int = 8, seed: int = 0, accelerator: str = "auto",
+        show_progress: bool = True) -> Path:
+    """Train ``module`` and return the path of the final checkpoint.
+
+    Checkpoints go to ``out_dir/checkpoints`` (``last.ckpt`` after every epoch); if one is
+    there, training resumes from it, so an interrupted run continues where it stopped.
+
+    Parameters
+    ----------
+    module : PostProcessor
+    train, val : PairedImages
+    out_dir : path
+        Run folder (created if missing).
+    max_epochs : int
+    batch_size : int
+    seed : int
+        Seeds torch, numpy and the loader order.
+    accelerator : str
+        Lightning accelerator ("auto", "cpu", "gpu").
+    show_progress : bool
+
+    Returns
+    -------
+    Path
+        ``out_dir/checkpoints/last.ckpt``.
+
+    Raises
+    ------
+    ValueError
+        If ``max_epochs`` or ``batch_size`` is not positive.
+    """
+    if max_epochs < 1 or batch_size < 1:
+        raise fail("max_epochs/batch_size", "integers >= 1", (max_epochs, batch_size))
+    _quiet_lightning()
+    L.seed_everything(seed, workers=True, verbose=False)
+    out = Path(out_dir)
+    ckpt_dir = out / "checkpoints"
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    last = ckpt_dir / "last.ckpt"
+    checkpoint = L.pytorch.callbacks.ModelCheckpoint(dirpath=ckpt_dir, save_last=True, save_top_k=0)
+    trainer = L.Trainer(max_epochs=max_epochs, accelerator=accelerator, devices=1, default_root_dir=out,
+                        callbacks=[checkpoint], logger=L.pytorch.loggers.CSVLogger(out, name="logs"),
+                        enable_progress_bar=show_progress, enable_model_summary=False,
+                        num_sanity_val_steps=0, deterministic=False, log_every_n_steps=5)
+    generator = torch.Generator().manual_seed(seed)
+    train_loader = DataLoader(train, batch_size=batch_size, shuffle=True, generator=generator, drop_last=len(train) > batch_size)
+    val_loader = DataLoader(val, batch_size=batch_size) if val is not None and len(val) else None
+    trainer.fit(module, train_loader, val_loader, ckpt_path=str(last) if last.exists() else None)
+    return last
+
+
+def load_model(path, map_location: str | torch.device = "cpu") -> PostProcessor:
+    """Load a :class:`PostProcessor` checkpoint in eval mode.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist.
+    ValueError
+        If the file is not a tomolearn checkpoint.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"model: no such checkpoint {str(p)!r}; train one with `tomolearn run` first")
+    try:
+        module = PostProcessor.load_from_checkpoint(p, map_location=map_location, weights_only=False)
+    except Exception as err:  # torch raises many types on a foreign file
+        raise fail("model", "a tomolearn checkpoint (.ckpt)", f"{p.name!r} ({type(err).__name__})") from err
+    return module.eval()
