@@ -55,6 +55,8 @@ def load_scan(path, **hints) -> Scan:
         else:
             from .mrc import load_mrc_tilt_series as reader
         return reader(p, **hints)
+    except FileNotFoundError:
+        raise
     except (OSError, KeyError) as err:
         raise fail("path", f"a readable {kind} file", f"{p.name!r} ({type(err).__name__}: {err})") from err
 

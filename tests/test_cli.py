@@ -1,0 +1,103 @@
+import json
+
+import numpy as np
+import pytest
+import scipy.io
+from typer.testing import CliRunner
+
+from conftest import data_file
+from tomolearn.cli import app
+from tomolearn.io import load_volume
+
+runner = CliRunner()
+
+TINY = """
+name: tiny
+data: {size: 32, n_train: 12, n_val: 4, n_test: 2, n_full_angles: 60, arc_deg: 60}
+model: {base_channels: 4, depth: 2}
+train: {epochs: 1, batch_size: 4}
+baselines: {sirt_iter: 10, tv_iter: 10, tv_weights: [0.01]}
+"""
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("cli")
+    study = folder / "tiny.yaml"
+    study.write_text(TINY)
+    out = folder / "run"
+    res = runner.invoke(app, ["run", str(study), "-o", str(out), "--quiet", "--device", "cpu"])
+    assert res.exit_code == 0, res.output
+    return out
+
+
+def test_default_run_in_reduced_size_writes_a_report(tiny_run):
+    for name in ("config.yaml", "run.json", "split.json", "metrics.json", "report.html", "model.ckpt", "test_0.png"):
+        assert (tiny_run / name).exists(), name
+    m = json.loads((tiny_run / "metrics.json").read_text())
+    assert set(m["summary"]) == {"FBP", "SIRT", "TV", "learned"}
+    split = json.loads((tiny_run / "split.json").read_text())
+    assert not set(split["test"]) & set(split["train"] + split["val"])
+
+
+def test_run_refuses_existing_folder(tiny_run, tmp_path):
+    study = tmp_path / "t.yaml"
+    study.write_text(TINY)
+    res = runner.invoke(app, ["run", str(study), "-o", str(tiny_run), "--quiet"])
+    assert res.exit_code != 0 and "--overwrite" in res.output and "Traceback" not in res.output
+
+
+def test_bad_study_file(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("data: {arc_deg: 400}\n")
+    res = runner.invoke(app, ["run", str(bad), "-o", str(tmp_path / "o")])
+    assert res.exit_code == 2 and "arc_deg" in res.output
+    res = runner.invoke(app, ["run", str(tmp_path / "missing.yaml")])
+    assert res.exit_code == 2 and "no such file" in res.output
+
+
+@pytest.fixture(scope="module")
+def limited_file(tmp_path_factory):
+    src = scipy.io.loadmat(data_file("htc2022", "htc2022_tc_full.mat"), squeeze_me=True,
+                           struct_as_record=False)["CtDataFull"]
+    p = src.parameters
+    params = {f: getattr(p, f) for f in p._fieldnames}
+    params["angles"] = p.angles[300:421]
+    out = tmp_path_factory.mktemp("htc") / "htc2022_tc_limited.mat"
+    scipy.io.savemat(out, {"CtDataLimited": {"sinogram": src.sinogram[300:421], "parameters": params}})
+    return out
+
+
+def test_reconstruct_htc_limited_file(limited_file, tmp_path):
+    out = tmp_path / "fbp.h5"
+    res = runner.invoke(app, ["reconstruct", str(limited_file), "--method", "fbp", "--segment", "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    vol = load_volume(out)
+    assert vol.shape == (1, 512, 512) and np.isfinite(vol).all()
+    res = runner.invoke(app, ["reconstruct", str(limited_file), "--method", "fbp", "-o", str(out)])
+    assert res.exit_code == 2 and "exists" in res.output
+
+
+def test_reconstruct_learned_with_run_model(limited_file, tiny_run, tmp_path):
+    out = tmp_path / "learned.h5"
+    res = runner.invoke(app, ["reconstruct", str(limited_file), "--method", "learned",
+                              "--model", str(tiny_run / "model.ckpt"), "-o", str(out), "--device", "cpu"])
+    assert res.exit_code == 0, res.output
+    assert load_volume(out).shape == (1, 512, 512)
+
+
+def test_reconstruct_errors(limited_file, tmp_path):
+    res = runner.invoke(app, ["reconstruct", str(limited_file), "--method", "learned", "-o", str(tmp_path / "a.h5")])
+    assert res.exit_code == 2 and "model" in res.output
+    res = runner.invoke(app, ["reconstruct", str(tmp_path / "none.mat"), "-o", str(tmp_path / "b.h5")])
+    assert res.exit_code == 2 and "no such file" in res.output
+    res = runner.invoke(app, ["reconstruct", str(limited_file), "-o", str(tmp_path / "c.png")])
+    assert res.exit_code == 2 and "path" in res.output
+    assert not (tmp_path / "c.png").exists()
+
+
+def test_info(limited_file):
+    res = runner.invoke(app, ["info", str(limited_file)])
+    assert res.exit_code == 0
+    info = json.loads(res.output)
+    assert info["projections_shape_AVU"] == [121, 1, 560] and info["geometry"]["kind"] == "FanGeometry"
