@@ -43,7 +43,9 @@ class TrainConfig(_Strict):
     epochs: int = Field(12, ge=1)
     batch_size: int = Field(8, ge=1)
     lr: float = Field(2e-3, gt=0)
-    patch: int | None = None
+    patch: int | None = Field(None, description="random square crops for training (None: whole images)")
+    finetune_epochs: int = Field(3, ge=0, description="HTC: epochs of fine-tuning on the real phantoms per fold")
+    finetune_lr: float = Field(5e-4, gt=0)
 
 
 class BaselineConfig(_Strict):

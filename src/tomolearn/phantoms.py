@@ -72,9 +72,32 @@ def ellipses_polygons(size: int, seed, n_shapes: tuple[int, int] = (4, 10),
     return img
 
 
+def _voronoi_holes(rng, n: int, cy: float, cx: float, R: float) -> np.ndarray:
+    """Mask of cell-shaped holes: Voronoi cells of random seeds, shrunk by a random wall."""
+    from scipy.spatial import cKDTree
+
+    n_seeds = int(rng.integers(6, 30))
+    r = R * np.sqrt(rng.uniform(0, 1, n_seeds))
+    phi = rng.uniform(0, 2 * np.pi, n_seeds)
+    seeds = np.c_[cy + r * np.sin(phi), cx + r * np.cos(phi)]
+    yy, xx = np.mgrid[:n, :n]
+    d, _ = cKDTree(seeds).query(np.c_[yy.ravel(), xx.ravel()], k=2)
+    idx = cKDTree(seeds).query(np.c_[yy.ravel(), xx.ravel()], k=1)[1].reshape(n, n)
+    wall = R * rng.uniform(0.03, 0.09)
+    inside = ((d[:, 1] - d[:, 0]) / 2 > wall / 2).reshape(n, n)
+    carved = rng.random(n_seeds) < rng.uniform(0.5, 1.0)
+    rim = np.hypot(yy - cy, xx - cx) < R - wall  # a solid rim, as in the real targets
+    return inside & carved[idx] & rim
+
+
 def holed_disc(size: int, seed, radius_fraction: float = 0.92, value: float = 1.0,
-               n_holes: tuple[int, int] = (1, 8)) -> np.ndarray:
-    """A homogeneous disc with random holes (discs, polygons, slots), like the HTC2022 targets.
+               n_holes: tuple[int, int] = (1, 25), max_offset: float = 0.03) -> np.ndarray:
+    """A homogeneous disc with random holes, like the HTC2022 acrylic targets.
+
+    Half of the discs get independent holes (discs, polygons, thin slots, ``n_holes``), the
+    other half cell-shaped holes separated by thin walls (Voronoi cells of random seeds), the
+    two patterns of the HTC2022 targets. The disc centre is offset by up to ``max_offset`` of
+    the image width, since real samples are never exactly on the axis.
 
     Parameters
     ----------
@@ -86,7 +109,9 @@ def holed_disc(size: int, seed, radius_fraction: float = 0.92, value: float = 1.
     value : float
         Attenuation of the material.
     n_holes : (int, int)
-        Inclusive range of the number of holes.
+        Inclusive range of the number of independent holes.
+    max_offset : float
+        Largest centre offset as a fraction of the image width.
 
     Returns
     -------
@@ -101,21 +126,28 @@ def holed_disc(size: int, seed, radius_fraction: float = 0.92, value: float = 1.
     positive(value, "value")
     rng = _rng(seed)
     img = np.zeros((n, n), np.float32)
-    c = (n - 1) / 2
     R = radius_fraction * n / 2
-    img[disk((c, c), R, shape=img.shape)] = value
+    offset = rng.uniform(0, max_offset * n)
+    theta = rng.uniform(0, 2 * np.pi)
+    c = (n - 1) / 2
+    cy, cx = c + offset * np.sin(theta), c + offset * np.cos(theta)
+    R = min(R, n / 2 - offset - 1)
+    img[disk((cy, cx), R, shape=img.shape)] = value
+    if rng.random() < 0.5:
+        img[_voronoi_holes(rng, n, cy, cx, R * rng.uniform(0.75, 0.92))] = 0.0
+        return img
     for _ in range(rng.integers(n_holes[0], n_holes[1] + 1)):
-        rad = R * rng.uniform(0.05, 0.3)
-        r0 = rng.uniform(0, R - rad * 1.1)
+        rad = R * rng.uniform(0.03, 0.25)
+        r0 = rng.uniform(0, R - rad * 1.2)
         phi = rng.uniform(0, 2 * np.pi)
-        cy, cx = c + r0 * np.sin(phi), c + r0 * np.cos(phi)
+        hy, hx = cy + r0 * np.sin(phi), cx + r0 * np.cos(phi)
         kind = rng.integers(3)
         if kind == 0:
-            rr, cc = disk((cy, cx), rad, shape=img.shape)
+            rr, cc = disk((hy, hx), rad, shape=img.shape)
         elif kind == 1:
-            rr, cc = polygon(*_random_polygon(rng, cy, cx, rad, int(rng.integers(3, 9))), shape=img.shape)
+            rr, cc = polygon(*_random_polygon(rng, hy, hx, rad, int(rng.integers(3, 9))), shape=img.shape)
         else:  # a thin slot
-            rr, cc = ellipse(cy, cx, rad * 1.5, max(rad * rng.uniform(0.08, 0.3), 1.0), shape=img.shape,
+            rr, cc = ellipse(hy, hx, rad * 1.5, max(rad * rng.uniform(0.08, 0.3), 1.0), shape=img.shape,
                              rotation=rng.uniform(0, np.pi))
         img[rr, cc] = 0.0
     return img

@@ -20,6 +20,8 @@ def _quiet_lightning() -> None:
     warnings.filterwarnings("ignore", ".*does not have many workers.*")
     warnings.filterwarnings("ignore", ".*LeafSpec.*")
     warnings.filterwarnings("ignore", ".*treespec.*")
+    warnings.filterwarnings("ignore", ".*no `val_dataloader`.*")
+    warnings.filterwarnings("ignore", ".*smaller than the logging interval.*")
 
 
 def fit(module: PostProcessor, train: PairedImages, val: PairedImages | None, out_dir,
