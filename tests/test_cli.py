@@ -2,10 +2,9 @@ import json
 
 import numpy as np
 import pytest
-import scipy.io
 from typer.testing import CliRunner
 
-from conftest import data_file
+from conftest import write_htc_limited
 from tomolearn.cli import app
 from tomolearn.io import load_volume
 
@@ -58,14 +57,8 @@ def test_bad_study_file(tmp_path):
 
 @pytest.fixture(scope="module")
 def limited_file(tmp_path_factory):
-    src = scipy.io.loadmat(data_file("htc2022", "htc2022_tc_full.mat"), squeeze_me=True,
-                           struct_as_record=False)["CtDataFull"]
-    p = src.parameters
-    params = {f: getattr(p, f) for f in p._fieldnames}
-    params["angles"] = p.angles[300:421]
-    out = tmp_path_factory.mktemp("htc") / "htc2022_tc_limited.mat"
-    scipy.io.savemat(out, {"CtDataLimited": {"sinogram": src.sinogram[300:421], "parameters": params}})
-    return out
+    return write_htc_limited("htc2022_tc_full.mat", tmp_path_factory.mktemp("htc") / "htc2022_tc_limited.mat",
+                             300, 421)
 
 
 def test_reconstruct_htc_limited_file(limited_file, tmp_path):

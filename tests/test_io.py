@@ -1,8 +1,7 @@
 import numpy as np
 import pytest
-import scipy.io
 
-from conftest import data_file
+from conftest import data_file, write_htc_limited
 from tomolearn.io import load_scan, load_volume, save_volume
 from tomolearn.recon import fbp
 from tomolearn.scan import Scan
@@ -24,14 +23,7 @@ def test_htc_full_file_and_orientation():
 
 def test_htc_limited_file(tmp_path):
     """A CtDataLimited file (the challenge's test format) reads and keeps its arc."""
-    src = scipy.io.loadmat(data_file("htc2022", "htc2022_ta_full.mat"), squeeze_me=True,
-                           struct_as_record=False)["CtDataFull"]
-    p = src.parameters
-    params = {f: getattr(p, f) for f in p._fieldnames}
-    params["angles"] = p.angles[100:221]
-    out = tmp_path / "htc2022_ta_limited.mat"
-    scipy.io.savemat(out, {"CtDataLimited": {"type": "limited", "sinogram": src.sinogram[100:221], "parameters": params}})
-    scan = load_scan(out)
+    scan = load_scan(write_htc_limited("htc2022_ta_full.mat", tmp_path / "htc2022_ta_limited.mat", 100, 221))
     assert scan.projections.shape == (121, 1, 560)
     assert np.degrees(scan.geometry.angular_range) == pytest.approx(60.5, abs=0.01)
     assert scan.reference is None

@@ -11,6 +11,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Optional
 
+import numpy as np
 import typer
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -123,9 +124,6 @@ def info(scan: Path = typer.Argument(..., help="scan file")) -> None:
     except USER_ERRORS as err:
         _fail(err)
     typer.echo(json.dumps(s.describe(), indent=2, default=str))
-
-
-import numpy as np  # noqa: E402  (used by reconstruct; after app for a fast --help)
 
 
 def main() -> None:  # pragma: no cover

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import base64
 import html
-import io
 from pathlib import Path
 
 import matplotlib
@@ -63,9 +62,3 @@ td,th{{border:1px solid #999;padding:4px 8px;text-align:right}}img{{max-width:10
     tmp.write_text(page)
     tmp.replace(path)
     return path
-
-
-def figure_to_png_bytes(fig) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    return buf.getvalue()

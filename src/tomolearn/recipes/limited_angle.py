@@ -12,7 +12,6 @@ import numpy as np
 import torch
 from scipy import ndimage
 
-from ..geometry import FanGeometry
 from ..infer import sliding_window
 from ..physics.projector import RayTransform
 from ..recon import fbp, sirt
@@ -94,7 +93,3 @@ def apply_learned(module, sinogram: np.ndarray, geometry) -> np.ndarray:
         zoom = [t / s for t, s in zip(geometry.volume_shape, out.shape)]
         out = ndimage.zoom(out, zoom, order=1)
     return out.astype(np.float32)
-
-
-def is_fan(geometry) -> bool:
-    return isinstance(geometry, FanGeometry)

@@ -20,7 +20,8 @@ from ..physics.projector import RayTransform
 from ..recipes.limited_angle import apply_learned, approximant
 from ..report import figure_grid, html_report
 from ..train import PairedImages, PostProcessor, fit, load_model
-from .common import classical, prepare_run_dir, summarise, write_json, write_run_record
+from ..recon import tv_pdhg
+from .common import classical, prepare_run_dir, summarise, tv_weight, write_json, write_run_record
 
 
 def _simulate(cfg, seeds: np.ndarray):
@@ -87,8 +88,6 @@ def run_synthetic(cfg, out_dir, overwrite, resume, device, show_progress, log) -
         idx = geometry.arc_indices(arc, start)
         return sino[idx], geometry.subset(idx)
     tv_scores = {}
-    from ..recon import tv_pdhg
-    from .common import tv_weight
     for w in cfg.baselines.tv_weights:
         vals = []
         for i, sino in enumerate(sinos[va][:4]):

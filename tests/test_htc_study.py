@@ -1,0 +1,26 @@
+"""Reduced HTC2022 study end to end (slow: about 2.5 minutes; `make slow`)."""
+import json
+
+import pytest
+
+from conftest import data_file
+from tomolearn.config import StudyConfig
+from tomolearn.workflow import run_study
+
+
+@pytest.mark.slow
+def test_htc_study_reduced(tmp_path):
+    folder = data_file("htc2022")
+    cfg = StudyConfig.model_validate({
+        "name": "smoke",
+        "data": {"source": "htc2022", "htc_dir": str(folder), "arcs_deg": [60], "grid": 128,
+                 "n_real_per_phantom": 2, "n_synthetic": 12},
+        "model": {"base_channels": 8, "depth": 3},
+        "train": {"epochs": 1, "finetune_epochs": 1, "patch": 64},
+        "baselines": {"tv_iter": 10, "tv_weights": [0.03]}})
+    result = run_study(cfg, tmp_path / "run", show_progress=False, log=lambda m: None)
+    assert min(result["full_data_sirt_mcc"].values()) > 0.99
+    for name in ("metrics.json", "table.md", "report.html", "model.ckpt", "split.json"):
+        assert (tmp_path / "run" / name).exists()
+    folds = json.loads((tmp_path / "run" / "split.json").read_text())["folds"]
+    assert all(f["held_out"] not in f["train_real"] for f in folds)
