@@ -29,7 +29,8 @@ class DataConfig(_Strict):
     train_arcs_deg: tuple[float, float] = (30.0, 90.0)
     grid: int = Field(256, description="network grid (HTC: 512 / grid binning)")
     n_real_per_phantom: int = Field(120, ge=0, description="random arcs drawn from each real training phantom")
-    n_synthetic: int = Field(600, ge=0, description="synthetic holed discs per fold")
+    n_synthetic: int = Field(600, ge=0, description="synthetic holed discs")
+    solid_fraction: float = Field(0.0, ge=0, le=1, description="fraction of synthetic discs without holes")
     eval_starts: int = Field(2, ge=1, description="arc start angles evaluated per phantom and arc")
 
 
@@ -37,11 +38,12 @@ class ModelConfig(_Strict):
     base_channels: int = Field(16, ge=4)
     depth: int = Field(3, ge=1, le=6)
     approximant: Literal["fbp", "sirt"] = "fbp"
+    filter: Literal["ramp", "shepp-logan", "cosine", "hamming", "hann", "parzen"] = "ramp"
 
 
 class TrainConfig(_Strict):
     epochs: int = Field(12, ge=1)
-    batch_size: int = Field(8, ge=1)
+    batch_size: int = Field(4, ge=1)
     lr: float = Field(2e-3, gt=0)
     patch: int | None = Field(None, description="random square crops for training (None: whole images)")
     finetune_epochs: int = Field(3, ge=0, description="HTC: epochs of fine-tuning on the real phantoms per fold")
@@ -51,7 +53,7 @@ class TrainConfig(_Strict):
 class BaselineConfig(_Strict):
     sirt_iter: int = Field(200, ge=1)
     tv_iter: int = Field(200, ge=1)
-    tv_weights: list[float] = Field([0.003, 0.01, 0.03], description="relative TV weights tried on validation data")
+    tv_weights: list[float] = Field([0.01, 0.03, 0.1], description="relative TV weights tried on validation data")
 
 
 class StudyConfig(_Strict):

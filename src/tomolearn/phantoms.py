@@ -91,7 +91,8 @@ def _voronoi_holes(rng, n: int, cy: float, cx: float, R: float) -> np.ndarray:
 
 
 def holed_disc(size: int, seed, radius_fraction: float = 0.92, value: float = 1.0,
-               n_holes: tuple[int, int] = (1, 25), max_offset: float = 0.03) -> np.ndarray:
+               n_holes: tuple[int, int] = (1, 25), max_offset: float = 0.03,
+               solid_fraction: float = 0.0) -> np.ndarray:
     """A homogeneous disc with random holes, like the HTC2022 acrylic targets.
 
     Half of the discs get independent holes (discs, polygons, thin slots, ``n_holes``), the
@@ -112,6 +113,8 @@ def holed_disc(size: int, seed, radius_fraction: float = 0.92, value: float = 1.
         Inclusive range of the number of independent holes.
     max_offset : float
         Largest centre offset as a fraction of the image width.
+    solid_fraction : float
+        Probability of a disc without holes (so a learned prior does not insist on holes).
 
     Returns
     -------
@@ -133,6 +136,8 @@ def holed_disc(size: int, seed, radius_fraction: float = 0.92, value: float = 1.
     cy, cx = c + offset * np.sin(theta), c + offset * np.cos(theta)
     R = min(R, n / 2 - offset - 1)
     img[disk((cy, cx), R, shape=img.shape)] = value
+    if solid_fraction > 0 and rng.random() < solid_fraction:
+        return img
     if rng.random() < 0.5:
         img[_voronoi_holes(rng, n, cy, cx, R * rng.uniform(0.75, 0.92))] = 0.0
         return img

@@ -44,8 +44,10 @@ def rotate_back(image: np.ndarray, phi: float) -> np.ndarray:
 
 
 def approximant(sinogram: np.ndarray, geometry, kind: str = "fbp", sirt_iter: int = 50,
-                canonical_orientation: bool = True) -> tuple[np.ndarray, float]:
+                canonical_orientation: bool = True, filter: str = "ramp") -> tuple[np.ndarray, float]:
     """Classical reconstruction of one sinogram ``(A, U)`` in canonical orientation.
+
+    ``kind`` is ``"fbp"`` (with ``filter``) or ``"sirt"`` (``sirt_iter`` iterations).
 
     Returns
     -------
@@ -55,7 +57,7 @@ def approximant(sinogram: np.ndarray, geometry, kind: str = "fbp", sirt_iter: in
     """
     g, phi = canonical(geometry, canonical_orientation)
     if kind == "fbp":
-        img = fbp(sinogram, g)
+        img = fbp(sinogram, g, filter=filter)
     elif kind == "sirt":
         img = sirt(sinogram, g, n_iter=sirt_iter, op=RayTransform(g))
     else:
@@ -85,7 +87,7 @@ def apply_learned(module, sinogram: np.ndarray, geometry) -> np.ndarray:
     scale = float(module.hparams.scale)
     g = model_grid(geometry, meta)
     img, phi = approximant(sinogram, g, meta.get("approximant", "fbp"), int(meta.get("sirt_iter", 50)),
-                           bool(meta.get("canonical", True)))
+                           bool(meta.get("canonical", True)), meta.get("filter", "ramp"))
     out = sliding_window(module, img / scale, window=int(meta.get("window", 256)),
                          multiple=2 ** module.hparams.depth) * scale
     out = rotate_back(out, phi)

@@ -65,14 +65,14 @@ def _synthetic(cfg, geometry_fine, geometry, mu: float, i0: float, n: int, rng):
     xs, ys = [], []
     lo, hi = np.deg2rad(d.train_arcs_deg)
     for k in range(n):
-        ph = holed_disc(512, rng) * mu
+        ph = holed_disc(512, rng, solid_fraction=d.solid_fraction) * mu
         span = rng.uniform(lo, hi)
         idx = geometry_fine.arc_indices(span, -span / 2)
         sino = RayTransform(geometry_fine.subset(idx)).forward(ph)
         b = 512 // d.grid
         sino = sino.reshape(sino.shape[0], -1, b).mean(-1)
         sino = poisson_noise(sino, i0, rng)
-        img, _ = approximant(sino, geometry.subset(idx), cfg.model.approximant)
+        img, _ = approximant(sino, geometry.subset(idx), cfg.model.approximant, filter=cfg.model.filter)
         xs.append(img); ys.append(_down(ph, d.grid))
     return xs, ys
 
@@ -86,7 +86,7 @@ def _real_pairs(cfg, scans, rng):
         for _ in range(d.n_real_per_phantom):
             span, start = rng.uniform(lo, hi), rng.uniform(0, 2 * np.pi)
             idx = g.arc_indices(span, start)
-            img, phi = approximant(sino[idx], g.subset(idx), cfg.model.approximant)
+            img, phi = approximant(sino[idx], g.subset(idx), cfg.model.approximant, filter=cfg.model.filter)
             xs.append(img)
             ys.append(rotate_back(ref, -phi))  # the reference in the canonical frame
     return xs, ys
@@ -128,8 +128,8 @@ def run_htc2022(cfg, out_dir, overwrite, resume, device, show_progress, log) -> 
                                                "synthetic": d.n_synthetic} for n in names],
                                     "final_model": "synthetic + all real phantoms (for new data, not scored here)",
                                     "note": "the held-out phantom's data and reference are never used in its fold's training or tuning"})
-    meta = {"approximant": cfg.model.approximant, "canonical": True, "voxel_size": binned[0][1].voxel_size,
-            "grid_shape": [d.grid, d.grid], "window": d.grid, "train_arcs_deg": list(d.train_arcs_deg)}
+    meta = {"approximant": cfg.model.approximant, "filter": cfg.model.filter, "canonical": True,
+            "voxel_size": binned[0][1].voxel_size, "grid_shape": [d.grid, d.grid], "window": d.grid, "train_arcs_deg": list(d.train_arcs_deg)}
     accelerator = "gpu" if device.startswith("cuda") else "cpu"
     sx, sy = np.stack(syn_x)[:, None] / mu, np.stack(syn_y)[:, None] / mu
     n_val = max(8, len(sx) // 20)

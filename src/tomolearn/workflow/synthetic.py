@@ -49,7 +49,7 @@ def _pairs(cfg, phantoms, sinos, geometry):
     arc = np.deg2rad(cfg.data.arc_deg)
     idx = geometry.arc_indices(arc, -arc / 2)
     g = geometry.subset(idx)
-    x = np.stack([approximant(s[idx], g, cfg.model.approximant)[0] for s in sinos])
+    x = np.stack([approximant(s[idx], g, cfg.model.approximant, filter=cfg.model.filter)[0] for s in sinos])
     return x[:, None] / cfg.data.mu_max, phantoms[:, None].astype(np.float32)
 
 
@@ -72,7 +72,8 @@ def run_synthetic(cfg, out_dir, overwrite, resume, device, show_progress, log) -
 
     log(f"training a residual U-Net for {cfg.train.epochs} epochs on {d.n_train} pairs")
     module = PostProcessor(2, 1, cfg.model.base_channels, cfg.model.depth, cfg.train.lr, "mse", cfg.train.epochs,
-                           scale=d.mu_max, meta={"approximant": cfg.model.approximant, "canonical": True,
+                           scale=d.mu_max, meta={"approximant": cfg.model.approximant, "filter": cfg.model.filter,
+                                                 "canonical": True,
                                                  "voxel_size": 1.0, "grid_shape": [d.size, d.size],
                                                  "window": d.size, "arc_deg": d.arc_deg})
     ckpt = fit(module, PairedImages(x_tr, y_tr, cfg.train.patch, flips=(-2,), seed=cfg.seed),
