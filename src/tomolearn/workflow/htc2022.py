@@ -127,7 +127,9 @@ def run_htc2022(cfg, out_dir, overwrite, resume, device, show_progress, log) -> 
                                     "folds": [{"held_out": n, "train_real": [m for m in names if m != n],
                                                "synthetic": d.n_synthetic} for n in names],
                                     "final_model": "synthetic + all real phantoms (for new data, not scored here)",
-                                    "note": "the held-out phantom's data and reference are never used in its fold's training or tuning"})
+                                    "note": "the held-out phantom's data and reference are never used in its fold's "
+                                            "training or tuning, except one shared scalar: the material attenuation "
+                                            "mu_per_mm (median of all full-data references), used to scale values"})
     meta = {"approximant": cfg.model.approximant, "filter": cfg.model.filter, "canonical": True,
             "voxel_size": binned[0][1].voxel_size, "grid_shape": [d.grid, d.grid], "window": d.grid, "train_arcs_deg": list(d.train_arcs_deg)}
     accelerator = "gpu" if device.startswith("cuda") else "cpu"
