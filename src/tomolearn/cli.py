@@ -26,6 +26,7 @@ class Method(str, Enum):
     sart = "sart"
     cgls = "cgls"
     tv = "tv"
+    mlem = "mlem"
     learned = "learned"
 
 
@@ -90,7 +91,7 @@ def reconstruct(scan: Path = typer.Argument(..., help="scan file (.mat HTC2022, 
                 method: Method = typer.Option(Method.fbp, help="reconstruction method"),
                 model: Optional[Path] = typer.Option(None, help="checkpoint for --method learned"),
                 segment: bool = typer.Option(False, help="also store an Otsu segmentation"),
-                n_iter: Optional[int] = typer.Option(None, help="iterations for sirt/sart/cgls/tv"),
+                n_iter: Optional[int] = typer.Option(None, help="iterations for sirt/sart/cgls/tv/mlem"),
                 output: Path = typer.Option(..., "-o", "--output", help="output volume (.h5 or .tif)"),
                 overwrite: bool = typer.Option(False, help="replace an existing output file"),
                 device: str = typer.Option("auto", help="auto | cpu | cuda[:N]")) -> None:

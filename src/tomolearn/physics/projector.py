@@ -71,6 +71,10 @@ class RayTransform:
         self._vol_geom, self._proj_geom = astra_geometries(geometry)
         self._projector: dict[str, int] = {}
 
+    def subset(self, indices) -> "RayTransform":
+        """The operator restricted to the projections at ``indices`` (for ordered subsets)."""
+        return RayTransform(self.geometry.subset(indices), self.model)
+
     # ---- shapes ---------------------------------------------------------------------------
     @property
     def sinogram_shape(self) -> tuple[int, int]:

@@ -1,7 +1,5 @@
-"""Classical reconstruction: analytic (FBP) and iterative (SIRT, SART, CGLS, TV-PDHG)."""
+"""Classical reconstruction: analytic (FBP) and iterative (SIRT, SART, CGLS, TV-PDHG, MLEM/OSEM)."""
 from .analytic import FILTERS, fbp
-from .iterative import cgls, sart, sirt, tv_pdhg
+from .iterative import cgls, mlem, poisson_log_likelihood, sart, sirt, tv_pdhg
 
-CLASSICAL_METHODS = ("fbp", "sirt", "sart", "cgls", "tv")
-
-__all__ = ["FILTERS", "fbp", "sirt", "sart", "cgls", "tv_pdhg", "CLASSICAL_METHODS"]
+__all__ = ["FILTERS", "fbp", "sirt", "sart", "cgls", "tv_pdhg", "mlem", "poisson_log_likelihood"]

@@ -6,10 +6,10 @@ import numpy as np
 from .._checks import fail
 from ..metrics import segment as otsu_segment
 from ..physics.projector import RayTransform
-from ..recon import cgls, fbp, sart, sirt, tv_pdhg
+from ..recon import cgls, fbp, mlem, sart, sirt, tv_pdhg
 from .common import tv_weight
 
-METHODS = ("fbp", "sirt", "sart", "cgls", "tv", "learned")
+METHODS = ("fbp", "sirt", "sart", "cgls", "tv", "mlem", "learned")
 
 
 def reconstruct(scan, method: str = "fbp", model=None, segment: bool = False, n_iter: int | None = None,
@@ -21,13 +21,14 @@ def reconstruct(scan, method: str = "fbp", model=None, segment: bool = False, n_
     ----------
     scan : Scan
         From :func:`tomolearn.io.load_scan` or built in code.
-    method : {"fbp", "sirt", "sart", "cgls", "tv", "learned"}
+    method : {"fbp", "sirt", "sart", "cgls", "tv", "mlem", "learned"}
     model : path or PostProcessor, optional
         Checkpoint for ``method="learned"`` (e.g. the one the HTC2022 study writes).
     segment : bool
         Return a binary (0/1) Otsu segmentation instead of attenuation values.
     n_iter : int, optional
-        Iterations of the iterative methods (defaults: SIRT 200, SART 10, CGLS 30, TV 200).
+        Iterations of the iterative methods (defaults: SIRT 200, SART 10, CGLS 30, TV 200,
+        MLEM 50 with 10 ordered subsets).
     tv_relative : float
         Relative TV weight (see :func:`tomolearn.workflow.common.tv_weight`).
     filter : str
@@ -71,6 +72,8 @@ def reconstruct(scan, method: str = "fbp", model=None, segment: bool = False, n_
             img = sart(sino, g, n_iter=n_iter or 10, op=op, show_progress=show_progress)
         elif method == "cgls":
             img = cgls(sino, g, n_iter=n_iter or 30, op=op, show_progress=show_progress)
+        elif method == "mlem":
+            img = mlem(sino, g, n_iter=n_iter or 50, n_subsets=10, op=op, show_progress=show_progress)
         elif method == "tv":
             level = np.percentile(fbp(sino, g, op=op), 99)
             img = tv_pdhg(sino, g, weight=tv_weight(tv_relative, g, max(level, 1e-12)),
