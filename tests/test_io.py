@@ -84,3 +84,40 @@ def test_volume_round_trip_and_no_overwrite(tmp_path, suffix, rng):
     save_volume(path, vol * 2, overwrite=True)
     assert np.allclose(load_volume(path), vol * 2)
     assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temporary left behind
+
+
+def test_nxtomo_fly_scan_with_encoder_angles():
+    scan = load_scan(data_file("k11_flyscan", "k11-18014.nxs"))
+    assert scan.projections.shape == (3001, 22, 26)
+    assert scan.metadata["n_flats"] == 100 and scan.metadata["n_darks"] == 100
+    deg = np.degrees(scan.geometry.angles)
+    assert 89.9 < deg[0] < 90.1 and 269.9 < deg[-1] < 270.1
+    assert scan.metadata["angular_step_deg"] == pytest.approx(0.06, abs=1e-3)
+    assert np.isfinite(scan.projections).all()
+
+
+def test_tiff_stack_with_angle_list_and_off_centre_axis():
+    folder = data_file("i13_wire", "tiffs")
+    scan = load_scan(folder, angle_offset=10)
+    assert scan.projections.shape == (91, 135, 160)
+    assert np.degrees(scan.geometry.angles[[0, -1]]) == pytest.approx([-88.2, 91.8], abs=1e-3)
+    assert scan.projections.max() < 5  # the dead flat pixel is neutralised, not -log(1e-6)
+    # at the found centre the wire is in focus; 15 px off it smears into an arc (lower peak)
+    g = scan.geometry.replace(n_rows=1)
+
+    def peak(cor):
+        return float(fbp(scan.sinogram(67), g.replace(cor_offset=cor)).max())
+
+    assert peak(g.cor_offset) > 1.2 * max(peak(g.cor_offset - 15), peak(g.cor_offset + 15))
+    with pytest.raises(ValueError, match="angle"):
+        load_scan(folder)  # 111 listed angles for 91 projections without the offset
+
+
+def test_dead_flat_pixels_get_transmission_one():
+    from tomolearn.preprocess import normalize
+
+    data = np.full((2, 1, 3), 50.0)
+    flats = np.array([[[100.0, 10.0, 100.0]]])
+    darks = np.array([[[0.0, 10.0, 0.0]]])
+    t = normalize(data, flats, darks)
+    assert np.allclose(t[:, 0], [[0.5, 1.0, 0.5]] * 2)

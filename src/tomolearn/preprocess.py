@@ -17,7 +17,8 @@ def normalize(data, flats, darks, min_transmission: float = 1e-6) -> np.ndarray:
         Flat (open-beam) and dark fields; several frames are averaged (median for flats,
         which removes zingers).
     min_transmission : float
-        Floor for the transmission so that -log stays finite on dead or saturated pixels.
+        Floor for the transmission so that -log stays finite where data <= dark. Pixels whose
+        flat is not above the dark are dead and get transmission 1 (line integral 0).
 
     Returns
     -------
@@ -36,8 +37,11 @@ def normalize(data, flats, darks, min_transmission: float = 1e-6) -> np.ndarray:
     for name, f in (("flats", flat), ("darks", dark)):
         if f.shape != data.shape[1:]:
             raise fail(name, f"frames of shape (V, U) = {data.shape[1:]}", f"shape {f.shape}")
-    denom = np.maximum(flat - dark, 1e-6)
-    return np.clip((data - dark) / denom, min_transmission, None).astype(np.float32)
+    denom = flat - dark
+    dead = denom <= 0  # a dead or saturated flat pixel carries no attenuation information
+    t = (data - dark) / np.where(dead, 1.0, denom)
+    t[:, dead] = 1.0
+    return np.clip(t, min_transmission, None).astype(np.float32)
 
 
 def minus_log(transmission) -> np.ndarray:

@@ -12,7 +12,7 @@ from ..scan import Scan
 from .volume import load_volume, save_volume
 
 READERS = {".mat": "htc", ".h5": "dxchange", ".hdf5": "dxchange", ".hdf": "dxchange",
-           ".cxi": "dxchange", ".mrc": "mrc", ".st": "mrc", ".ali": "mrc"}
+           ".cxi": "dxchange", ".nxs": "nxtomo", ".mrc": "mrc", ".st": "mrc", ".ali": "mrc"}
 
 
 def load_scan(path, **hints) -> Scan:
@@ -21,11 +21,13 @@ def load_scan(path, **hints) -> Scan:
     Parameters
     ----------
     path : str or Path
-        HTC2022 ``.mat`` (full or limited), Data Exchange HDF5 (``.h5``), or an MRC tilt
-        series (``.mrc``/``.st``/``.ali`` with a ``.rawtlt``/``.tlt`` beside it).
+        HTC2022 ``.mat`` (full or limited), Data Exchange HDF5 (``.h5``), NXtomo (``.nxs``),
+        an MRC tilt series (``.mrc``/``.st``/``.ali`` with a ``.rawtlt``/``.tlt`` beside it),
+        or a folder of TIFF projections (with flats, darks and ``angles.txt``).
     **hints
         Passed to the reader, e.g. ``cor_offset=`` or ``find_center=False`` for Data
-        Exchange, ``angles_file=`` or ``tilt_axis=`` for MRC.
+        Exchange / NXtomo / TIFF, ``angle_offset=`` for TIFF, ``angles_file=`` or
+        ``tilt_axis=`` for MRC.
 
     Returns
     -------
@@ -41,17 +43,19 @@ def load_scan(path, **hints) -> Scan:
     p = Path(path)
     if not p.exists():
         raise FileNotFoundError(f"path: no such file {str(p)!r}")
-    if not p.is_file():
-        raise fail("path", "a scan file", f"a directory {str(p)!r}")
-    kind = READERS.get(p.suffix.lower())
+    kind = "tiff" if p.is_dir() else READERS.get(p.suffix.lower())
     if kind is None:
-        raise fail("path", f"a scan file with one of the extensions {', '.join(sorted(READERS))}",
+        raise fail("path", f"a folder of TIFFs or a scan file with one of the extensions {', '.join(sorted(READERS))}",
                    repr(p.name), "convert the data or add a reader in tomolearn.io")
     try:
         if kind == "htc":
             from .htc import load_htc as reader
         elif kind == "dxchange":
             from .dxchange import load_dxchange as reader
+        elif kind == "nxtomo":
+            from .nxtomo import load_nxtomo as reader
+        elif kind == "tiff":
+            from .tiffstack import load_tiff_stack as reader
         else:
             from .mrc import load_mrc_tilt_series as reader
         return reader(p, **hints)

@@ -7,9 +7,8 @@ import h5py
 import numpy as np
 
 from .._checks import fail
-from ..geometry import ParallelGeometry
-from ..preprocess import find_center_of_rotation, minus_log, normalize
 from ..scan import Scan
+from ._raw import scan_from_counts
 
 
 def load_dxchange(path, cor_offset: float | None = None, find_center: bool = True,
@@ -56,21 +55,5 @@ def load_dxchange(path, cor_offset: float | None = None, find_center: bool = Tru
         if "exchange/theta" not in f:
             raise fail("path", "angles in exchange/theta (degrees)", "no exchange/theta")
         theta_deg = np.asarray(f["exchange/theta"][...], dtype=np.float64).ravel()
-    if data.ndim == 2:
-        data = data[:, None]
-    if theta_deg.size != data.shape[0]:
-        raise fail("exchange/theta", f"{data.shape[0]} angles (one per projection)", f"{theta_deg.size} angles")
-    if flats is not None:
-        darks = np.zeros_like(flats) if darks is None else darks
-        proj = minus_log(normalize(data, flats, darks))
-    else:
-        proj = data  # already line integrals
-    geometry = ParallelGeometry(np.deg2rad(theta_deg), n_detector=proj.shape[2], n_rows=proj.shape[1],
-                                voxel_size=voxel_size, detector_spacing=voxel_size, unit=unit)
-    if cor_offset is None and find_center:
-        row = proj.shape[1] // 2 if center_row is None else int(center_row)
-        cor_offset = find_center_of_rotation(proj[:, row], geometry.replace(n_rows=1))
-    geometry = geometry.replace(cor_offset=float(cor_offset or 0.0))
-    meta = {"format": "dataexchange", "source": str(path), "cor_offset_px": geometry.cor_offset,
-            "flat_dark_corrected": flats is not None}
-    return Scan(proj, geometry, metadata=meta)
+    return scan_from_counts(data, flats, darks, theta_deg, {"format": "dataexchange", "source": str(path)},
+                            cor_offset, find_center, center_row, voxel_size, unit)

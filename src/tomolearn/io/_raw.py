@@ -1,0 +1,58 @@
+"""Raw counts + flats/darks + angles -> a parallel-beam Scan (shared by the synchrotron readers)."""
+from __future__ import annotations
+
+import numpy as np
+
+from .._checks import fail
+from ..geometry import ParallelGeometry
+from ..preprocess import find_center_of_rotation, minus_log, normalize
+from ..scan import Scan
+
+
+def scan_from_counts(data, flats, darks, theta_deg, metadata: dict, cor_offset: float | None = None,
+                     find_center: bool = True, center_row: int | None = None, voxel_size: float = 1.0,
+                     unit: str = "px") -> Scan:
+    """Normalise raw projections ``(A, V, U)`` by flats/darks, take -log, find the centre.
+
+    Parameters
+    ----------
+    data : ndarray, shape (A, V, U)
+        Raw counts (or line integrals when ``flats`` is None).
+    flats, darks : ndarray or None
+        Open-beam and dark frames ``(F, V, U)``; without flats the data are taken as line
+        integrals; without darks a zero dark is assumed.
+    theta_deg : array_like, shape (A,)
+        Rotation angles in degrees.
+    metadata : dict
+        Reader facts, stored in the scan.
+    cor_offset, find_center, center_row, voxel_size, unit
+        As :func:`tomolearn.io.dxchange.load_dxchange`.
+
+    Returns
+    -------
+    Scan
+
+    Raises
+    ------
+    ValueError
+        If the number of angles differs from the number of projections.
+    """
+    data = np.asarray(data, dtype=np.float32)
+    data = data[:, None] if data.ndim == 2 else data
+    theta = np.asarray(theta_deg, dtype=np.float64).ravel()
+    if theta.size != data.shape[0]:
+        raise fail("angles", f"{data.shape[0]} angles (one per projection)", f"{theta.size} angles",
+                   "check which entries of the angle list belong to the projections")
+    if flats is not None:
+        darks = np.zeros_like(flats) if darks is None else darks
+        proj = minus_log(normalize(data, flats, darks))
+    else:
+        proj = data
+    geometry = ParallelGeometry(np.deg2rad(theta), n_detector=proj.shape[2], n_rows=proj.shape[1],
+                                voxel_size=voxel_size, detector_spacing=voxel_size, unit=unit)
+    if cor_offset is None and find_center:
+        row = proj.shape[1] // 2 if center_row is None else int(center_row)
+        cor_offset = find_center_of_rotation(proj[:, row], geometry.replace(n_rows=1))
+    geometry = geometry.replace(cor_offset=float(cor_offset or 0.0))
+    meta = {**metadata, "cor_offset_px": geometry.cor_offset, "flat_dark_corrected": flats is not None}
+    return Scan(proj, geometry, metadata=meta)

@@ -1,0 +1,74 @@
+"""NeXus NXtomo files (e.g. Diamond fly scans): image_key separates projections, flats, darks."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from .._checks import fail
+from ..scan import Scan
+from ._raw import scan_from_counts
+
+DATA_PATHS = ("entry/imaging/data", "entry/data/data", "entry/instrument/detector/data", "entry1/tomo_entry/data/data")
+KEY_PATHS = ("entry/instrument/imaging/image_key", "entry/instrument/detector/image_key", "entry/data/image_key",
+             "entry1/tomo_entry/instrument/detector/image_key")
+ANGLE_PATHS = ("entry/imaging/gts_theta_value", "entry/data/rotation_angle", "entry/sample/rotation_angle",
+               "entry1/tomo_entry/data/rotation_angle")
+
+
+def _first(f: h5py.File, paths: tuple[str, ...], what: str):
+    for p in paths:
+        try:
+            if p in f:
+                return f[p]
+        except (KeyError, OSError):  # a broken external link
+            continue
+    raise fail("path", f"an NXtomo file with {what} at one of {', '.join(paths)}", "none found",
+               "keep the folder layout of external links (e.g. k11-18014/*.h5 beside the .nxs)")
+
+
+def load_nxtomo(path, cor_offset: float | None = None, find_center: bool = True, center_row: int | None = None,
+                voxel_size: float = 1.0, unit: str = "px") -> Scan:
+    """Read an NXtomo file: projections (image_key 0), flats (1), darks (2), angles in degrees.
+
+    Per-frame angles are taken from the file (encoder readings in a fly scan), so an uneven
+    rotation is represented exactly. The median angular step is stored in the metadata as
+    ``angular_step_deg``: in a continuous scan the exposure arc is at most that step.
+
+    Parameters
+    ----------
+    path : Path
+    cor_offset, find_center, center_row, voxel_size, unit
+        As :func:`tomolearn.io.dxchange.load_dxchange`.
+
+    Returns
+    -------
+    Scan
+
+    Raises
+    ------
+    ValueError
+        If data, image_key or angles are missing or their lengths disagree.
+
+    References
+    ----------
+    NeXus NXtomo application definition, https://manual.nexusformat.org/classes/applications/NXtomo.html
+    """
+    path = Path(path)
+    with h5py.File(path, "r") as f:
+        data_ds = _first(f, DATA_PATHS, "frames")
+        key = np.asarray(_first(f, KEY_PATHS, "image_key")[...]).ravel()
+        angles = np.asarray(_first(f, ANGLE_PATHS, "rotation angles")[...], dtype=np.float64).ravel()
+        if not (key.size == angles.size == data_ds.shape[0]):
+            raise fail("path", "as many image_key entries and angles as frames",
+                       f"{data_ds.shape[0]} frames, {key.size} keys, {angles.size} angles")
+        proj_idx = np.flatnonzero(key == 0)
+        data = data_ds[proj_idx[0]:proj_idx[-1] + 1][proj_idx - proj_idx[0]].astype(np.float32)
+        flats = data_ds[np.flatnonzero(key == 1)] if (key == 1).any() else None
+        darks = data_ds[np.flatnonzero(key == 2)] if (key == 2).any() else None
+    theta = angles[proj_idx]
+    step = float(np.median(np.abs(np.diff(theta)))) if theta.size > 1 else 0.0
+    meta = {"format": "nxtomo", "source": str(path), "angular_step_deg": step,
+            "n_flats": 0 if flats is None else len(flats), "n_darks": 0 if darks is None else len(darks)}
+    return scan_from_counts(data, flats, darks, theta, meta, cor_offset, find_center, center_row, voxel_size, unit)

@@ -1,0 +1,84 @@
+"""A folder of TIFF projections with flat/dark TIFFs and an angle list (one angle per line)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import tifffile
+
+from .._checks import fail
+from ..scan import Scan
+from ._raw import scan_from_counts
+
+TIFF = ("*.tif", "*.tiff")
+
+
+def _files(folder: Path, prefix: str) -> list[Path]:
+    return sorted(p for pattern in TIFF for p in folder.glob(prefix + pattern))
+
+
+def _find(folder: Path, name: str) -> Path | None:
+    for d in (folder, folder.parent):
+        if (d / name).exists():
+            return d / name
+    return None
+
+
+def load_tiff_stack(folder, angles_file=None, angle_offset: int | None = None, projection_prefix: str = "raw_",
+                    cor_offset: float | None = None, find_center: bool = True, center_row: int | None = None,
+                    voxel_size: float = 1.0, unit: str = "px") -> Scan:
+    """Read projections ``<prefix>*.tif(f)``, flats ``flat*``, darks ``dark*`` and angles (degrees).
+
+    Flats, darks and ``angles.txt`` are looked for in the folder and its parent.
+
+    Parameters
+    ----------
+    folder : Path
+        Folder holding the projection TIFFs (sorted by name = acquisition order).
+    angles_file : path, optional
+        Text file with one angle in degrees per line; default ``angles.txt``.
+    angle_offset : int, optional
+        Index of the first projection's angle in that list, required when the list is longer
+        than the projections (lists that also hold the angles of flat and dark frames, e.g.
+        Diamond I13: 10).
+    projection_prefix : str
+    cor_offset, find_center, center_row, voxel_size, unit
+        As :func:`tomolearn.io.dxchange.load_dxchange`.
+
+    Returns
+    -------
+    Scan
+
+    Raises
+    ------
+    FileNotFoundError
+        If no projections or no angle list are found.
+    ValueError
+        If the angle list is too short for the projections.
+    """
+    folder = Path(folder)
+    files = _files(folder, projection_prefix)
+    if not files:
+        raise FileNotFoundError(f"folder: no {projection_prefix}*.tif(f) projections in {str(folder)!r}")
+    angles_path = Path(angles_file) if angles_file else _find(folder, "angles.txt")
+    if angles_path is None or not angles_path.exists():
+        raise FileNotFoundError(f"angles_file: no angles.txt in {str(folder)!r} or its parent; pass angles_file=")
+    angles = np.loadtxt(angles_path, dtype=np.float64).ravel()
+    if angle_offset is None:
+        if angles.size != len(files):
+            raise fail("angle_offset", f"the index of the first projection's angle, since {angles_path.name} "
+                       f"lists {angles.size} angles for {len(files)} projections", "none",
+                       "pass angle_offset= (load_scan(folder, angle_offset=...))")
+        angle_offset = 0
+    if angle_offset < 0 or angle_offset + len(files) > angles.size:
+        raise fail("angle_offset", f"an offset with {len(files)} angles after it in {angles_path.name} "
+                   f"({angles.size} angles)", angle_offset)
+    data = np.stack([tifffile.imread(p) for p in files]).astype(np.float32)
+    flat_files = [p for d in (folder, folder.parent) for p in _files(d, "flat")]
+    dark_files = [p for d in (folder, folder.parent) for p in _files(d, "dark")]
+    flats = np.stack([tifffile.imread(p) for p in flat_files]) if flat_files else None
+    darks = np.stack([tifffile.imread(p) for p in dark_files]) if dark_files else None
+    meta = {"format": "tiff", "source": str(folder), "angles_file": str(angles_path), "angle_offset": angle_offset,
+            "n_flats": len(flat_files), "n_darks": len(dark_files)}
+    return scan_from_counts(data, flats, darks, angles[angle_offset:angle_offset + len(files)], meta,
+                            cor_offset, find_center, center_row, voxel_size, unit)
