@@ -116,6 +116,36 @@ def reconstruct(scan: Path = typer.Argument(..., help="scan file (.mat HTC2022, 
 
 
 @app.command()
+def simulate(output: Path = typer.Option(..., "-o", "--output", help="output Data Exchange file (.h5)"),
+             phantom: str = typer.Option("ellipses_polygons", help="ellipses_polygons | holed_disc | shepp_logan"),
+             size: int = typer.Option(256, help="slice size in pixels"),
+             n_slices: int = typer.Option(1, help="slices (one phantom each)"),
+             angles: Optional[int] = typer.Option(None, help="number of projections (sparse view)"),
+             range_deg: Optional[float] = typer.Option(None, help="limited angular range in degrees"),
+             start_deg: float = typer.Option(0.0, help="start of the arc in degrees"),
+             i0: Optional[float] = typer.Option(None, help="photons per detector pixel (Poisson noise)"),
+             noise_percent: Optional[float] = typer.Option(None, help="Gaussian noise, % of the maximum"),
+             speed_deg_s: Optional[float] = typer.Option(None, help="fly scan: rotation speed in deg/s"),
+             exposure_s: Optional[float] = typer.Option(None, help="fly scan: exposure time per projection in s"),
+             seed: int = typer.Option(0, help="random seed"),
+             overwrite: bool = typer.Option(False, help="replace an existing output")) -> None:
+    """Simulate a limited scan of a phantom and write it as Data Exchange HDF5 (with ground truth)."""
+    try:
+        from .scenario import Scenario
+        from .workflow.simulate import simulate_to_file
+
+        if (speed_deg_s is None) != (exposure_s is None):
+            raise ValueError("--speed-deg-s/--exposure-s: expected both for a fly scan, got only one")
+        scenario = Scenario(n_angles=angles, range_deg=range_deg, start_deg=start_deg, i0=i0,
+                            noise_percent=noise_percent,
+                            exposure_arc_deg=speed_deg_s * exposure_s if speed_deg_s is not None else None)
+        path = simulate_to_file(output, phantom, size, scenario.validated(), n_slices, seed, overwrite=overwrite)
+    except USER_ERRORS as err:
+        _fail(err)
+    typer.echo(f"wrote {path}")
+
+
+@app.command()
 def info(scan: Path = typer.Argument(..., help="scan file")) -> None:
     """Print what a scan file holds: shapes, angles, geometry."""
     try:
