@@ -30,3 +30,40 @@ def test_holed_disc_family():
     assert 0.2 < filled < np.pi * 0.46**2 + 0.01  # a disc of radius 0.92 * half-width, minus holes
     with pytest.raises(ValueError, match="family"):
         make_phantom("spheres", 32, 0)
+
+
+@pytest.mark.parametrize("family", ["ellipses_polygons", "holed_disc", "heterogeneous", "cracked_particles",
+                                    "crack_network", "radial_cracks"])
+def test_2d_families_are_seeded_and_bounded(family):
+    a = make_phantom(family, 96, 5)
+    assert a.shape == (96, 96) and a.dtype == np.float32
+    assert np.array_equal(a, make_phantom(family, 96, 5))
+    assert not np.array_equal(a, make_phantom(family, 96, 6))
+    assert 0 <= a.min() and a.max() <= 1 and a.max() > 0
+
+
+def test_spheres_in_cube_follows_seed_002():
+    from tomolearn.phantoms import spheres_in_cube
+
+    vol = spheres_in_cube(128, 0)
+    assert vol.shape == (128, 128, 128)
+    assert set(np.unique(vol)) == {0.0, 0.3, 1.0}
+    assert vol[0].max() == 0 and vol[64, 64, 64] in (0.3, 1.0)  # empty border, cube inside
+    assert np.array_equal(vol, spheres_in_cube(128, 0))
+
+
+def test_layered_ic_has_its_layers_in_a_thin_plate():
+    from tomolearn.phantoms import layered_ic
+
+    vol = layered_ic(96, 0)
+    occupied = np.flatnonzero(vol.max(axis=(0, 2)) > 0)  # rows Y inside the plate
+    assert occupied.size < 0.4 * 96 and (vol == 1.0).any()
+
+
+def test_simulate_a_3d_family(tmp_path):
+    from tomolearn.io import load_scan
+    from tomolearn.scenario import sparse_view
+    from tomolearn.workflow.simulate import simulate_to_file
+
+    scan = load_scan(simulate_to_file(tmp_path / "spheres.h5", "spheres_in_cube", 32, sparse_view(20), seed=1))
+    assert scan.projections.shape == (20, 32, 32) and scan.reference.shape == (32, 32, 32)

@@ -117,7 +117,7 @@ def reconstruct(scan: Path = typer.Argument(..., help="scan file (.mat HTC2022, 
 
 @app.command()
 def simulate(output: Path = typer.Option(..., "-o", "--output", help="output Data Exchange file (.h5)"),
-             phantom: str = typer.Option("ellipses_polygons", help="ellipses_polygons | holed_disc | shepp_logan"),
+             phantom: str = typer.Option("ellipses_polygons", help="ellipses_polygons | holed_disc | heterogeneous | cracked_particles | crack_network | radial_cracks | shepp_logan | spheres_in_cube | layered_ic"),
              size: int = typer.Option(256, help="slice size in pixels"),
              n_slices: int = typer.Option(1, help="slices (one phantom each)"),
              angles: Optional[int] = typer.Option(None, help="number of projections (sparse view)"),

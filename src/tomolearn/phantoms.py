@@ -3,9 +3,13 @@
 * :func:`ellipses_polygons` - random ellipses and polygons of different intensities on a
   disc-shaped support ("phantom faces" of Wang et al., seed 004);
 * :func:`holed_disc` - a homogeneous disc with random holes, like the HTC2022 acrylic targets;
-* :func:`shepp_logan`.
+* :func:`shepp_logan`;
+* the four fly-scan families of seed 003: :func:`heterogeneous`, :func:`cracked_particles`,
+  :func:`crack_network`, :func:`radial_cracks`;
+* 3D: :func:`spheres_in_cube` (seed 002) and :func:`layered_ic` (seed 001).
 
-All return float32 ``(Y, X)`` arrays; intensities are attenuation per voxel unless scaled.
+2D families return float32 ``(Y, X)``, 3D ones ``(Z, Y, X)`` (Z along the rotation axis); values
+are in [0, 1] (attenuation per voxel once scaled).
 """
 from __future__ import annotations
 
@@ -167,13 +171,197 @@ def shepp_logan(size: int) -> np.ndarray:
     return resize(shepp_logan_phantom(), (n, n), anti_aliasing=True).astype(np.float32)
 
 
-FAMILIES = {"ellipses_polygons": ellipses_polygons, "holed_disc": holed_disc}
+def _smooth_field(rng, n: int, sigma: float) -> np.ndarray:
+    from scipy.ndimage import gaussian_filter
+
+    f = gaussian_filter(rng.standard_normal((n, n)), sigma)
+    return (f - f.mean()) / (f.std() + 1e-12)
+
+
+def _random_crack(rng, img: np.ndarray, y: float, x: float, length: float, width: float, angle: float,
+                  wander: float = 0.35) -> None:
+    """Carve a jagged crack (a random walk of short segments) into ``img`` in place."""
+    from skimage.draw import line
+
+    n = img.shape[0]
+    steps = max(int(length / 3), 2)
+    for _ in range(steps):
+        angle += rng.normal(0, wander)
+        y2, x2 = y + 3 * np.sin(angle), x + 3 * np.cos(angle)
+        for w in np.arange(-width / 2, width / 2 + 1e-9, 0.7):
+            rr, cc = line(int(round(y + w * np.cos(angle))), int(round(x - w * np.sin(angle))),
+                          int(round(y2 + w * np.cos(angle))), int(round(x2 - w * np.sin(angle))))
+            ok = (rr >= 0) & (rr < n) & (cc >= 0) & (cc < n)
+            img[rr[ok], cc[ok]] = 0.0
+        y, x = y2, x2
+
+
+def heterogeneous(size: int, seed) -> np.ndarray:
+    """Heterogeneous sample (seed 003, Fig. 2b): three phases of a smooth random field in a disc.
+
+    References
+    ----------
+    Seed 003 (fly-scan nano-tomography), synthetic training family 1.
+    """
+    n = positive_int(size, "size")
+    rng = _rng(seed)
+    field = _smooth_field(rng, n, n / rng.uniform(20, 50))
+    img = np.where(field > 0.6, 1.0, np.where(field > -0.4, 0.55, 0.25)).astype(np.float32)
+    yy, xx = np.mgrid[:n, :n] - (n - 1) / 2
+    img[np.hypot(yy, xx) > 0.45 * n * rng.uniform(0.85, 1.0)] = 0.0
+    return img
+
+
+def cracked_particles(size: int, seed, n_particles: tuple[int, int] = (3, 12)) -> np.ndarray:
+    """Particles (discs/ellipses) with random cracks (seed 003, Fig. 2c)."""
+    n = positive_int(size, "size")
+    rng = _rng(seed)
+    img = np.zeros((n, n), np.float32)
+    for _ in range(rng.integers(n_particles[0], n_particles[1] + 1)):
+        r = n * rng.uniform(0.06, 0.18)
+        cy, cx = rng.uniform(r, n - r, 2)
+        rr, cc = ellipse(cy, cx, r, r * rng.uniform(0.7, 1.0), shape=img.shape, rotation=rng.uniform(0, np.pi))
+        img[rr, cc] = rng.uniform(0.6, 1.0)
+        for _ in range(rng.integers(0, 4)):
+            _random_crack(rng, img, cy + rng.uniform(-r, r) / 2, cx + rng.uniform(-r, r) / 2, rng.uniform(r, 2 * r),
+                          rng.uniform(0.5, 2.0), rng.uniform(0, 2 * np.pi))
+    return img
+
+
+def crack_network(size: int, seed) -> np.ndarray:
+    """A connected network structure (level band of a random field) with random cracks (Fig. 2d)."""
+    n = positive_int(size, "size")
+    rng = _rng(seed)
+    field = _smooth_field(rng, n, n / rng.uniform(15, 35))
+    img = (np.abs(field) < rng.uniform(0.25, 0.5)).astype(np.float32) * rng.uniform(0.7, 1.0)
+    for _ in range(rng.integers(3, 10)):
+        _random_crack(rng, img, *rng.uniform(0, n, 2), rng.uniform(0.1, 0.3) * n, rng.uniform(0.5, 1.5),
+                      rng.uniform(0, 2 * np.pi))
+    return img
+
+
+def radial_cracks(size: int, seed) -> np.ndarray:
+    """A particle with cracks radiating from near its centre (seed 003, Fig. 2e)."""
+    n = positive_int(size, "size")
+    rng = _rng(seed)
+    img = np.zeros((n, n), np.float32)
+    c = (n - 1) / 2 + rng.uniform(-0.05, 0.05, 2) * n
+    R = n * rng.uniform(0.3, 0.45)
+    img[disk(tuple(c), R, shape=img.shape)] = rng.uniform(0.6, 1.0)
+    for _ in range(rng.integers(4, 14)):
+        phi = rng.uniform(0, 2 * np.pi)
+        r0 = rng.uniform(0.05, 0.4) * R
+        _random_crack(rng, img, c[0] + r0 * np.sin(phi), c[1] + r0 * np.cos(phi), rng.uniform(0.4, 0.9) * R,
+                      rng.uniform(0.5, 2.0), phi, wander=0.08)
+    return img
+
+
+def spheres_in_cube(size: int, seed, n_spheres: int | None = None) -> np.ndarray:
+    """A cube (0.3) holding random spheres (1) in empty space (0): the phantom of seed 002.
+
+    At 512^3 the cube holds 1000 spheres of 4-20 voxel diameter; the diameters scale with
+    ``size / 512`` and the count with the volume.
+
+    Parameters
+    ----------
+    size : int
+        Volume ``(size, size, size)``.
+    seed : int or numpy.random.Generator
+    n_spheres : int, optional
+        Override the scaled count.
+
+    Returns
+    -------
+    ndarray, shape (size, size, size), float32
+
+    Raises
+    ------
+    ValueError
+        If the volume would need more than 4 GiB.
+
+    References
+    ----------
+    X. Yang et al., "Low-dose x-ray tomography through a deep convolutional neural network",
+    Sci. Rep. 8 (2018) 2575, Fig. 1.
+    """
+    n = positive_int(size, "size")
+    if n**3 * 4 > 4 * 2**30:
+        raise ValueError(f"size: expected a volume under 4 GiB (size <= 1024), got {n}^3 float32")
+    rng = _rng(seed)
+    vol = np.zeros((n, n, n), np.float32)
+    lo, hi = int(0.1 * n), int(np.ceil(0.9 * n))
+    vol[lo:hi, lo:hi, lo:hi] = 0.3
+    scale = n / 512
+    count = n_spheres if n_spheres is not None else max(1, int(round(1000 * scale**3)))
+    for _ in range(count):
+        r = rng.uniform(2, 10) * scale
+        r = max(r, 0.75)
+        c = rng.uniform(lo + r, hi - r, 3)
+        b0 = np.maximum(np.floor(c - r).astype(int), 0)
+        b1 = np.minimum(np.ceil(c + r).astype(int) + 1, n)
+        z, y, x = np.ogrid[b0[0]:b1[0], b0[1]:b1[1], b0[2]:b1[2]]
+        inside = (z - c[0]) ** 2 + (y - c[1]) ** 2 + (x - c[2]) ** 2 <= r * r
+        vol[b0[0]:b1[0], b0[1]:b1[1], b0[2]:b1[2]][inside] = 1.0
+    return vol
+
+
+def layered_ic(size: int, seed, n_layers: int = 13, plate_fraction: float = 0.3) -> np.ndarray:
+    """An integrated-circuit plate: ``n_layers`` of Manhattan wiring and vias (seed 001).
+
+    The plate is thin along Y (perpendicular to the rotation axis Z), as in ptycho-tomography
+    of a chip; each layer has its own thickness and carries wires running along X or along Z
+    (alternating), with vias (short pillars along Y) joining neighbouring layers.
+
+    Returns
+    -------
+    ndarray, shape (size, size, size), float32; dielectric 0.15, metal 1.
+
+    References
+    ----------
+    Z. Guo et al., "Three-dimensional nanoscale reduced-angle ptycho-tomographic imaging with
+    deep learning (RAPID)", eLight 3, 7 (2023).
+    """
+    n = positive_int(size, "size")
+    rng = _rng(seed)
+    vol = np.zeros((n, n, n), np.float32)
+    t = max(int(plate_fraction * n), n_layers)
+    y0 = (n - t) // 2
+    vol[:, y0:y0 + t, :] = 0.15
+    bounds = np.linspace(0, t, n_layers + 1)
+    jitter = rng.uniform(-0.3, 0.3, n_layers - 1) * (t / n_layers)
+    bounds[1:-1] += jitter
+    bounds = y0 + np.round(bounds).astype(int)
+    pitch = max(n // 24, 3)
+    for k in range(n_layers):
+        a, b = bounds[k], max(bounds[k + 1], bounds[k] + 1)
+        for pos in range(rng.integers(0, pitch), n, pitch):
+            if rng.random() < 0.45:
+                continue
+            w = int(rng.integers(1, max(2, pitch // 2)))
+            start, stop = sorted(rng.integers(0, n, 2))
+            if k % 2 == 0:  # wire along X
+                vol[pos:pos + w, a:b, start:stop + w] = 1.0
+            else:  # wire along Z
+                vol[start:stop + w, a:b, pos:pos + w] = 1.0
+        if k + 1 < n_layers:  # vias down to the next layer
+            for _ in range(rng.integers(n // 16 + 1, n // 6 + 2)):
+                z, x = rng.integers(0, n - 2, 2)
+                vol[z:z + 2, a:bounds[min(k + 2, n_layers)], x:x + 2] = 1.0
+    return vol
+
+
+FAMILIES = {"ellipses_polygons": ellipses_polygons, "holed_disc": holed_disc, "heterogeneous": heterogeneous,
+            "cracked_particles": cracked_particles, "crack_network": crack_network, "radial_cracks": radial_cracks}
+FAMILIES_3D = {"spheres_in_cube": spheres_in_cube, "layered_ic": layered_ic}
 
 
 def make_phantom(family: str, size: int, seed) -> np.ndarray:
-    """Phantom of a named family (``ellipses_polygons``, ``holed_disc``, ``shepp_logan``)."""
+    """Phantom of a named family: a 2D slice ``(size, size)`` or, for 3D families, ``(size,) * 3``."""
     if family == "shepp_logan":
         return shepp_logan(size)
+    if family in FAMILIES_3D:
+        return FAMILIES_3D[family](size, seed)
     if family not in FAMILIES:
-        raise ValueError(f"family: expected one of {', '.join([*FAMILIES, 'shepp_logan'])}, got {family!r}")
+        names = [*FAMILIES, *FAMILIES_3D, "shepp_logan"]
+        raise ValueError(f"family: expected one of {', '.join(names)}, got {family!r}")
     return FAMILIES[family](size, seed)

@@ -8,7 +8,7 @@ import numpy as np
 
 from .._checks import positive_int
 from ..io.dxchange import save_dxchange
-from ..phantoms import make_phantom
+from ..phantoms import FAMILIES_3D, make_phantom
 from ..scenario import Scenario, simulate
 
 
@@ -26,7 +26,8 @@ def simulate_to_file(out, family: str, size: int, scenario: Scenario, n_slices: 
         Slice size in pixels.
     scenario : Scenario
     n_slices : int
-        Slices (one phantom each, seeds ``seed, seed + 1, ...``).
+        Slices of a 2D family (one phantom each, seeds ``seed, seed + 1, ...``); 3D families
+        (``spheres_in_cube``, ``layered_ic``) give ``size`` slices.
     seed : int
     mu_max : float
         Attenuation per pixel of phantom value 1 (sets the transmission range).
@@ -49,7 +50,10 @@ def simulate_to_file(out, family: str, size: int, scenario: Scenario, n_slices: 
     if out.exists() and not overwrite:
         raise FileExistsError(f"output: {str(out)!r} exists; choose another name or pass --overwrite")
     n = positive_int(size, "size")
-    phantom = np.stack([make_phantom(family, n, seed + i) for i in range(positive_int(n_slices, "n_slices"))]) * mu_max
+    if family in FAMILIES_3D:  # a volume: its Z slices are the detector rows
+        phantom = make_phantom(family, n, seed) * mu_max
+    else:
+        phantom = np.stack([make_phantom(family, n, seed + i) for i in range(positive_int(n_slices, "n_slices"))]) * mu_max
     sim = simulate(phantom, scenario, seed, oversample)
     attrs = {"family": family, "seed": seed, "mu_max": mu_max, "oversample": oversample,
              **{k: ("" if v is None else v) for k, v in dataclasses.asdict(scenario).items()}}
