@@ -47,8 +47,8 @@ def test_spheres_in_cube_follows_seed_002():
 
     vol = spheres_in_cube(128, 0)
     assert vol.shape == (128, 128, 128)
-    assert set(np.unique(vol)) == {0.0, 0.3, 1.0}
-    assert vol[0].max() == 0 and vol[64, 64, 64] in (0.3, 1.0)  # empty border, cube inside
+    assert np.allclose(np.unique(vol), [0.0, 0.3, 1.0])
+    assert vol[0].max() == 0 and vol[64, 64, 64] > 0.29  # empty border, cube inside
     assert np.array_equal(vol, spheres_in_cube(128, 0))
 
 
