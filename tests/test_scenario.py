@@ -61,3 +61,20 @@ def test_cli_simulate_then_reconstruct(tmp_path):
     assert res.exit_code == 0, res.output
     res = runner.invoke(app, ["simulate", "-o", str(tmp_path / "x.h5"), "--range-deg", "190"])
     assert res.exit_code == 2 and "range_deg" in res.output
+
+
+def test_acquisition_sweep_maps(tmp_path):
+    from tomolearn.workflow.sweep import acquisition_sweep
+
+    res = acquisition_sweep(tmp_path / "sweep", size=32, n_phantoms=1, angles=(10, 40), i0s=(1e2, 1e5), sirt_iter=10)
+    psnr_fbp = np.array(res["grids"]["FBP"]["psnr"])
+    assert psnr_fbp.shape == (2, 2) and (tmp_path / "sweep" / "sweep.png").exists()
+    assert psnr_fbp[1, 1] > psnr_fbp[0, 0]  # more angles and more photons help
+    speed = acquisition_sweep(tmp_path / "speed", size=32, n_phantoms=1, angles=(10, 40), speeds_deg_s=(10, 200),
+                              sirt_iter=5)
+    assert np.isnan(speed["grids"]["SIRT"]["psnr"][1][1])  # 10 deg per exposure > 4.5 deg step: impossible
+
+
+def test_cli_sweep_rejects_bad_lists(tmp_path):
+    res = CliRunner().invoke(app, ["simulate", "--sweep", "-o", str(tmp_path / "s"), "--sweep-angles", "30,abc"])
+    assert res.exit_code == 2 and "--sweep-angles" in res.output

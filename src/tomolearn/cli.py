@@ -42,6 +42,16 @@ def _device(name: str) -> str:
     return name
 
 
+def _numbers(option: str, text: str, kind):
+    try:
+        values = tuple(kind(float(v)) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise ValueError(f"{option}: expected comma-separated numbers, got {text!r}") from None
+    if not values or any(v <= 0 for v in values):
+        raise ValueError(f"{option}: expected positive numbers, got {text!r}")
+    return values
+
+
 def _fail(err: Exception) -> None:
     typer.echo(f"error: {err}".replace("\n", " "), err=True)
     raise typer.Exit(2)
@@ -128,11 +138,25 @@ def simulate(output: Path = typer.Option(..., "-o", "--output", help="output Dat
              speed_deg_s: Optional[float] = typer.Option(None, help="fly scan: rotation speed in deg/s"),
              exposure_s: Optional[float] = typer.Option(None, help="fly scan: exposure time per projection in s"),
              seed: int = typer.Option(0, help="random seed"),
+             sweep: bool = typer.Option(False, help="acquisition planning: FBP/SIRT PSNR/SSIM maps; -o is a folder"),
+             sweep_angles: str = typer.Option("30,60,120,180", help="--sweep: numbers of projections"),
+             sweep_i0: str = typer.Option("1e2,1e3,1e4,1e5", help="--sweep: photons per pixel"),
+             sweep_speed: Optional[str] = typer.Option(None, help="--sweep: rotation speeds in deg/s (instead of dose)"),
              overwrite: bool = typer.Option(False, help="replace an existing output")) -> None:
     """Simulate a limited scan of a phantom and write it as Data Exchange HDF5 (with ground truth)."""
     try:
         from .scenario import Scenario
         from .workflow.simulate import simulate_to_file
+
+        if sweep:
+            from .workflow.sweep import acquisition_sweep
+
+            acquisition_sweep(output, phantom, size, angles=_numbers("--sweep-angles", sweep_angles, int),
+                              i0s=_numbers("--sweep-i0", sweep_i0, float),
+                              speeds_deg_s=_numbers("--sweep-speed", sweep_speed, float) if sweep_speed else None,
+                              exposure_s=exposure_s or 0.05, i0=i0 or 1e4, seed=seed, overwrite=overwrite)
+            typer.echo(f"wrote {output / 'sweep.png'} and {output / 'sweep.json'}")
+            return
 
         if (speed_deg_s is None) != (exposure_s is None):
             raise ValueError("--speed-deg-s/--exposure-s: expected both for a fly scan, got only one")

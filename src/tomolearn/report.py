@@ -62,3 +62,28 @@ td,th{{border:1px solid #999;padding:4px 8px;text-align:right}}img{{max-width:10
     tmp.write_text(page)
     tmp.replace(path)
     return path
+
+
+def sweep_figure(grids: dict, angles: list, second: list, second_name: str, path: Path) -> Path:
+    """PSNR and SSIM maps (rows: metric, columns: method) over angles x a second axis."""
+    methods = list(grids)
+    fig, axes = plt.subplots(2, len(methods), figsize=(4.2 * len(methods), 7), squeeze=False)
+    for j, m in enumerate(methods):
+        for i, metric in enumerate(("psnr", "ssim")):
+            ax = axes[i, j]
+            g = np.asarray(grids[m][metric], dtype=float)
+            im = ax.imshow(g, origin="lower", cmap="viridis", aspect="auto")
+            for (a, b), v in np.ndenumerate(g):
+                if np.isfinite(v):
+                    ax.text(b, a, f"{v:.2f}" if metric == "ssim" else f"{v:.1f}", ha="center", va="center",
+                            color="w", fontsize=8)
+            ax.set_xticks(range(len(second)), [f"{s:g}" for s in second])
+            ax.set_yticks(range(len(angles)), [str(a) for a in angles])
+            ax.set_xlabel(second_name)
+            ax.set_ylabel("projections over 180 deg")
+            ax.set_title(f"{m} {metric.upper()}")
+            fig.colorbar(im, ax=ax, shrink=0.8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    return path
