@@ -68,13 +68,88 @@ def load_dxchange(path, cor_offset: float | None = None, find_center: bool = Tru
     return scan
 
 
+class DataExchangeWriter:
+    """Write a Data Exchange file slab by slab (detector rows), atomically.
+
+    Datasets are created at their full shape, filled with :meth:`write_rows`, and the file is
+    renamed into place only when the ``with`` block ends without error; so volumes larger than
+    memory (e.g. 512^3 simulations) are written in chunks and nothing half-written remains.
+
+    Parameters
+    ----------
+    path : path
+    n_angles, n_rows, n_cols : int
+        Projection shape ``(A, V, U)``.
+    theta_deg : array_like, shape (A,)
+    n_flats : int
+        Flat and dark frames (0: the data are line integrals).
+    with_ground_truth : bool
+        Also hold ``simulation/ground_truth`` ``(V, U, U)``.
+    attrs : dict, optional
+        Attributes of the ground truth (scenario, seed, ...).
+    overwrite : bool
+
+    Raises
+    ------
+    FileExistsError
+        If ``path`` exists and ``overwrite`` is False.
+    """
+
+    def __init__(self, path, n_angles: int, n_rows: int, n_cols: int, theta_deg, n_flats: int = 0,
+                 with_ground_truth: bool = False, attrs: dict | None = None, overwrite: bool = False) -> None:
+        self.path = Path(path)
+        if self.path.exists() and not overwrite:
+            raise FileExistsError(f"output: {str(self.path)!r} exists; choose another name or pass --overwrite")
+        if not self.path.parent.exists():
+            raise FileNotFoundError(f"output: folder {str(self.path.parent)!r} does not exist")
+        theta = np.asarray(theta_deg, dtype=np.float64).ravel()
+        if theta.size != n_angles:
+            raise fail("theta_deg", f"{n_angles} angles, one per projection", f"{theta.size}")
+        fd, self._tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".h5", dir=self.path.parent)
+        os.close(fd)
+        self._f = h5py.File(self._tmp, "w")
+        f = self._f
+        f.attrs["implements"] = "exchange:simulation" if with_ground_truth else "exchange"
+        opts = {"compression": "gzip", "compression_opts": 3}
+        f.create_dataset("exchange/data", (n_angles, n_rows, n_cols), np.float32, chunks=(1, min(n_rows, 64), n_cols), **opts)
+        f.create_dataset("exchange/theta", data=theta).attrs["units"] = "degrees"
+        if n_flats:
+            f.create_dataset("exchange/data_white", (n_flats, n_rows, n_cols), np.float32)
+            f.create_dataset("exchange/data_dark", (n_flats, n_rows, n_cols), np.float32)
+        if with_ground_truth:
+            g = f.create_dataset("simulation/ground_truth", (n_rows, n_cols, n_cols), np.float32,
+                                 chunks=(1, n_cols, n_cols), **opts)
+            for k, v in (attrs or {}).items():
+                g.attrs[k] = v if isinstance(v, (int, float, str)) else str(v)
+
+    def write_rows(self, start: int, projections, flats=None, darks=None, ground_truth=None) -> None:
+        """Fill detector rows ``start .. start + V_chunk`` (projections ``(A, V_chunk, U)``)."""
+        stop = start + np.shape(projections)[1]
+        self._f["exchange/data"][:, start:stop] = projections
+        if flats is not None:
+            self._f["exchange/data_white"][:, start:stop] = flats
+            self._f["exchange/data_dark"][:, start:stop] = darks
+        if ground_truth is not None:
+            self._f["simulation/ground_truth"][start:stop] = ground_truth
+
+    def __enter__(self) -> "DataExchangeWriter":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self._f.close()
+        if exc_type is None:
+            os.replace(self._tmp, self.path)
+        else:
+            Path(self._tmp).unlink(missing_ok=True)
+
+
 def save_dxchange(path, projections, theta_deg, flats=None, darks=None, ground_truth=None,
                   attrs: dict | None = None, overwrite: bool = False) -> Path:
-    """Write a Data Exchange file: ``exchange/data`` ``(A, V, U)``, ``data_white``, ``data_dark``, ``theta``.
+    """Write a whole Data Exchange file at once (see :class:`DataExchangeWriter`).
 
-    With flats the data are raw counts; without, line integrals. A simulation's ground truth goes
-    to ``simulation/ground_truth`` ``(Z, Y, X)`` with the scenario in its attributes. Written
-    under a temporary name and renamed.
+    ``exchange/data`` ``(A, V, U)``: raw counts when ``flats``/``darks`` are given, else line
+    integrals; ``exchange/theta`` in degrees; a simulation's ground truth in
+    ``simulation/ground_truth`` ``(V, U, U)`` with ``attrs``.
 
     Raises
     ------
@@ -83,34 +158,10 @@ def save_dxchange(path, projections, theta_deg, flats=None, darks=None, ground_t
     ValueError
         If the angles do not match the projections.
     """
-    path = Path(path)
-    if path.exists() and not overwrite:
-        raise FileExistsError(f"output: {str(path)!r} exists; choose another name or pass --overwrite")
-    if not path.parent.exists():
-        raise FileNotFoundError(f"output: folder {str(path.parent)!r} does not exist")
     data = np.asarray(projections, dtype=np.float32)
-    theta = np.asarray(theta_deg, dtype=np.float64).ravel()
-    if data.ndim != 3 or theta.size != data.shape[0]:
-        raise fail("theta_deg", f"{data.shape[0]} angles for projections (A, V, U)", f"{theta.size} for shape {data.shape}")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".h5", dir=path.parent)
-    os.close(fd)
-    try:
-        with h5py.File(tmp, "w") as f:
-            f.attrs["implements"] = "exchange:simulation" if ground_truth is not None else "exchange"
-            chunks = (1, *data.shape[1:])
-            f.create_dataset("exchange/data", data=data, chunks=chunks, compression="gzip", compression_opts=3)
-            f.create_dataset("exchange/theta", data=theta).attrs["units"] = "degrees"
-            if flats is not None:
-                f.create_dataset("exchange/data_white", data=np.asarray(flats, np.float32))
-            if darks is not None:
-                f.create_dataset("exchange/data_dark", data=np.asarray(darks, np.float32))
-            if ground_truth is not None:
-                g = f.create_dataset("simulation/ground_truth", data=np.asarray(ground_truth, np.float32),
-                                     chunks=(1, *np.shape(ground_truth)[1:]), compression="gzip", compression_opts=3)
-                for k, v in (attrs or {}).items():
-                    g.attrs[k] = v if isinstance(v, (int, float, str)) else str(v)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    if data.ndim != 3:
+        raise fail("projections", "an array (A, V, U)", f"shape {data.shape}")
+    n_flats = 0 if flats is None else len(flats)
+    with DataExchangeWriter(path, *data.shape, theta_deg, n_flats, ground_truth is not None, attrs, overwrite) as w:
+        w.write_rows(0, data, flats, darks, ground_truth)
+    return Path(path)

@@ -7,13 +7,14 @@ from pathlib import Path
 import numpy as np
 
 from .._checks import positive_int
-from ..io.dxchange import save_dxchange
+from ..io.dxchange import DataExchangeWriter
 from ..phantoms import FAMILIES_3D, make_phantom
 from ..scenario import Scenario, simulate
 
 
 def simulate_to_file(out, family: str, size: int, scenario: Scenario, n_slices: int = 1, seed: int = 0,
-                     mu_max: float = 0.02, oversample: int = 2, overwrite: bool = False) -> Path:
+                     mu_max: float = 0.02, oversample: int = 2, overwrite: bool = False,
+                     chunk_rows: int = 16) -> Path:
     """Simulate ``n_slices`` seeded phantoms of ``family`` under ``scenario`` and write them.
 
     Parameters
@@ -34,6 +35,9 @@ def simulate_to_file(out, family: str, size: int, scenario: Scenario, n_slices: 
     oversample : int
         Simulation grid refinement (no inverse crime).
     overwrite : bool
+    chunk_rows : int
+        Slices simulated and written at a time (bounds memory: a 512^3 volume needs ~2 GB).
+        Noise in chunk ``k`` is drawn from ``default_rng([seed, first_row])``.
 
     Returns
     -------
@@ -46,16 +50,20 @@ def simulate_to_file(out, family: str, size: int, scenario: Scenario, n_slices: 
     ValueError
         On an unknown family or an impossible scenario.
     """
-    out = Path(out)
-    if out.exists() and not overwrite:
-        raise FileExistsError(f"output: {str(out)!r} exists; choose another name or pass --overwrite")
     n = positive_int(size, "size")
-    if family in FAMILIES_3D:  # a volume: its Z slices are the detector rows
-        phantom = make_phantom(family, n, seed) * mu_max
-    else:
-        phantom = np.stack([make_phantom(family, n, seed + i) for i in range(positive_int(n_slices, "n_slices"))]) * mu_max
-    sim = simulate(phantom, scenario, seed, oversample)
-    attrs = {"family": family, "seed": seed, "mu_max": mu_max, "oversample": oversample,
+    is_3d = family in FAMILIES_3D
+    n_rows = n if is_3d else positive_int(n_slices, "n_slices")
+    volume = make_phantom(family, n, seed) * mu_max if is_3d else None  # 3D: its Z slices are detector rows
+    geometry = scenario.validated().geometry(n, n_rows)
+    attrs = {"family": family, "seed": seed, "mu_max": mu_max, "oversample": oversample, "chunk_rows": chunk_rows,
              **{k: ("" if v is None else v) for k, v in dataclasses.asdict(scenario).items()}}
-    return save_dxchange(out, sim["projections"], sim["theta_deg"], sim["flats"], sim["darks"],
-                         sim["ground_truth"], attrs, overwrite)
+    n_flats = 10 if scenario.i0 is not None else 0
+    with DataExchangeWriter(out, geometry.n_angles, n_rows, n, np.degrees(geometry.angles), n_flats, True, attrs,
+                            overwrite) as writer:
+        for start in range(0, n_rows, chunk_rows):
+            stop = min(start + chunk_rows, n_rows)
+            chunk = volume[start:stop] if is_3d else np.stack(
+                [make_phantom(family, n, seed + i) for i in range(start, stop)]) * mu_max
+            sim = simulate(chunk, scenario, np.random.default_rng([seed, start]), oversample, n_flats or 10)
+            writer.write_rows(start, sim["projections"], sim["flats"], sim["darks"], sim["ground_truth"])
+    return Path(out)
