@@ -35,3 +35,29 @@ def test_ralsgan_losses_on_hand_computed_values():
     assert ralsgan_generator_loss(d_real, d_fake).item() == pytest.approx(10.0)
     # a discriminator that separates by the margin has zero loss
     assert ralsgan_discriminator_loss(torch.tensor([1.0]), torch.tensor([0.0])).item() == pytest.approx(0.0, abs=1e-7)
+
+
+@pytest.mark.parametrize("adversarial", [True, False])
+def test_gan_training_lowers_the_generator_loss(tmp_path, adversarial):
+    import numpy as np
+
+    from tomolearn.train import PairedImages, fit
+    from tomolearn.train.gan import IRDMModule
+
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    y = rng.random((8, 1, 32, 32), dtype=np.float32)
+    x = (y + 0.3 * rng.standard_normal(y.shape)).astype(np.float32)  # a degraded input
+    module = IRDMModule(2, base_channels=4, depth=2, adversarial=adversarial, lr=3e-3, max_epochs=8)
+
+    def g_loss(m):
+        with torch.no_grad():
+            m.train()
+            xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+            return m.generator_loss(xt, yt, m(xt)).item()
+
+    before = g_loss(module)
+    fit(module, PairedImages(x, y, augment=False), None, tmp_path, max_epochs=8, batch_size=4, show_progress=False)
+    assert g_loss(module) < before
+    ckpt = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=False)
+    assert len(ckpt["optimizer_states"]) == (2 if adversarial else 1)

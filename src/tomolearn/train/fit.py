@@ -24,7 +24,7 @@ def _quiet_lightning() -> None:
     warnings.filterwarnings("ignore", ".*smaller than the logging interval.*")
 
 
-def fit(module: PostProcessor, train: PairedImages, val: PairedImages | None, out_dir,
+def fit(module: L.LightningModule, train: PairedImages, val: PairedImages | None, out_dir,
         max_epochs: int, batch_size: int = 8, seed: int = 0, accelerator: str = "auto",
         show_progress: bool = True) -> Path:
     """Train ``module`` and return the path of the final checkpoint.
@@ -34,7 +34,8 @@ def fit(module: PostProcessor, train: PairedImages, val: PairedImages | None, ou
 
     Parameters
     ----------
-    module : PostProcessor
+    module : LightningModule
+        E.g. :class:`PostProcessor` or :class:`~tomolearn.train.gan.IRDMModule`.
     train, val : PairedImages
     out_dir : path
         Run folder (created if missing).
