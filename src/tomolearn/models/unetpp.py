@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .._checks import fail
+from ._checks import check_architecture, check_input
 
 
 def _block(d: int, cin: int, cout: int) -> nn.Sequential:
@@ -47,10 +47,7 @@ class UNetPlusPlus(nn.Module):
     def __init__(self, spatial_dims: int = 2, in_channels: int = 1, out_channels: int = 1,
                  base_channels: int = 32, depth: int = 4, residual: bool = False) -> None:
         super().__init__()
-        if spatial_dims not in (2, 3):
-            raise fail("spatial_dims", "2 or 3", spatial_dims)
-        if depth < 1:
-            raise fail("depth", "an integer >= 1", depth)
+        check_architecture(spatial_dims, depth)
         self.spatial_dims, self.depth, self.residual = spatial_dims, depth, residual
         ch = [base_channels * 2**i for i in range(depth + 1)]
         self.pool = (nn.MaxPool2d if spatial_dims == 2 else nn.MaxPool3d)(2)
@@ -66,10 +63,7 @@ class UNetPlusPlus(nn.Module):
         self.head = conv(ch[0], out_channels, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        m = 2**self.depth
-        if x.ndim != self.spatial_dims + 2 or any(s % m for s in x.shape[2:]):
-            raise fail("x", f"(B, C, ...) with {self.spatial_dims} spatial sizes divisible by {m}",
-                       f"shape {tuple(x.shape)}", "pad the input or use sliding-window inference")
+        check_input(x, self.spatial_dims, self.depth)
         X: dict[tuple[int, int], torch.Tensor] = {}
         for i in range(self.depth + 1):
             X[i, 0] = self.nodes[f"{i}_0"](x if i == 0 else self.pool(X[i - 1, 0]))
