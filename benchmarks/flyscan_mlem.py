@@ -17,6 +17,7 @@ from tomolearn.physics import FlyScanTransform
 from tomolearn.recon import fbp, mlem
 from tomolearn.scenario import flyscan, low_dose, simulate
 from tomolearn.phantoms import make_phantom
+from tomolearn.preprocess import minus_log, normalize
 from tomolearn.workflow.common import git_hash
 
 FAMILIES = ("heterogeneous", "cracked_particles", "crack_network", "radial_cracks", "ellipses_polygons")
@@ -30,8 +31,7 @@ def main() -> None:
         x = make_phantom(family, SIZE, 100 + k) * MU
         sim = simulate(x, scen, seed=k)
         g = sim["geometry"].replace(n_rows=1)
-        counts, flats, darks = sim["projections"][:, 0], sim["flats"][:, 0], sim["darks"][:, 0]
-        b = -np.log(np.clip((counts - darks.mean(0)) / (flats.mean(0) - darks.mean(0)), 1e-6, None))
+        b = minus_log(normalize(sim["projections"], sim["flats"], sim["darks"]))[:, 0]
         fly = FlyScanTransform(g, np.deg2rad(sim["exposure_arc_deg"]))
         recs = {"FBP": fbp(b, g), "naive MLEM": mlem(b, g, 20, n_subsets=10),
                 "modified MLEM": mlem(b, g, 20, n_subsets=10, op=fly)}

@@ -33,10 +33,9 @@ def _start(x0, op: RayTransform, n: int) -> np.ndarray:
     shape = (n, *op.slice_shape)
     if x0 is None:
         return np.zeros(shape, np.float32)
-    x = finite_array(x0, "x0").reshape(shape) if np.size(x0) == np.prod(shape) else None
-    if x is None:
+    if np.size(x0) != np.prod(shape):
         raise fail("x0", f"a start volume of shape {shape}", f"shape {np.shape(x0)}")
-    return x.copy()
+    return finite_array(x0, "x0").reshape(shape).copy()
 
 
 def _finish(x: np.ndarray, single: bool) -> np.ndarray:

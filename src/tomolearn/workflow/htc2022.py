@@ -64,12 +64,12 @@ def _synthetic(cfg, geometry_fine, geometry, mu: float, i0: float, n: int, rng):
     d = cfg.data
     xs, ys = [], []
     lo, hi = np.deg2rad(d.train_arcs_deg)
-    for k in range(n):
+    b = 512 // d.grid  # detector binning from the 512 grid's 560 columns to the network grid
+    for _ in range(n):
         ph = holed_disc(512, rng, solid_fraction=d.solid_fraction) * mu
         span = rng.uniform(lo, hi)
         idx = geometry_fine.arc_indices(span, -span / 2)
         sino = RayTransform(geometry_fine.subset(idx)).forward(ph)
-        b = 512 // d.grid
         sino = sino.reshape(sino.shape[0], -1, b).mean(-1)
         sino = poisson_noise(sino, i0, rng)
         img, _ = approximant(sino, geometry.subset(idx), cfg.model.approximant, filter=cfg.model.filter)

@@ -9,6 +9,7 @@ import numpy as np
 
 from ..metrics import psnr, ssim
 from ..phantoms import make_phantom
+from ..preprocess import minus_log, normalize
 from ..recon import fbp, sirt
 from ..report import sweep_figure
 from ..scenario import Scenario, simulate
@@ -60,8 +61,7 @@ def acquisition_sweep(out_dir, family: str = "ellipses_polygons", size: int = 12
                 scen = Scenario(n_angles=n_ang, i0=v)
             sim = simulate(phantoms, scen.validated(), seed + 1000 * a + b)
             g = sim["geometry"]
-            counts, flats, darks = sim["projections"], sim["flats"], sim["darks"]
-            lines = -np.log(np.clip((counts - darks.mean(0)) / (flats.mean(0) - darks.mean(0)), 1e-6, None))
+            lines = minus_log(normalize(sim["projections"], sim["flats"], sim["darks"]))
             recs = {"FBP": fbp(lines, g), "SIRT": sirt(lines, g, sirt_iter)}
             for m, r in recs.items():
                 grids[m]["psnr"][a, b] = np.mean([psnr(p, q, data_range=mu_max) for p, q in zip(phantoms, r)])
