@@ -1,4 +1,4 @@
-"""`tomolearn` command line: run | reconstruct | info.
+"""`tomolearn` command line: run | reconstruct | simulate | train | info.
 
 The only module that touches argv, the environment and output folders. Errors from bad input
 are printed as one line (no traceback) and exit with status 2.
@@ -28,6 +28,7 @@ class Method(str, Enum):
     tv = "tv"
     mlem = "mlem"
     learned = "learned"
+    missing_wedge = "missing_wedge"
 
 
 def _device(name: str) -> str:
@@ -99,7 +100,7 @@ def _print_summary(result: dict) -> None:
 @app.command()
 def reconstruct(scan: Path = typer.Argument(..., help="scan file (.mat HTC2022, .h5 Data Exchange, .mrc tilt series)"),
                 method: Method = typer.Option(Method.fbp, help="reconstruction method"),
-                model: Optional[Path] = typer.Option(None, help="checkpoint for --method learned"),
+                model: Optional[Path] = typer.Option(None, help="checkpoint for --method learned; weights for missing_wedge (default: shipped)"),
                 segment: bool = typer.Option(False, help="also store an Otsu segmentation"),
                 n_iter: Optional[int] = typer.Option(None, help="iterations for sirt/sart/cgls/tv/mlem"),
                 output: Path = typer.Option(..., "-o", "--output", help="output volume (.h5 or .tif)"),
@@ -167,6 +168,53 @@ def simulate(output: Path = typer.Option(..., "-o", "--output", help="output Dat
     except USER_ERRORS as err:
         _fail(err)
     typer.echo(f"wrote {path}")
+
+
+@app.command()
+def train(recipe: str = typer.Argument("missing_wedge", help="recipe to train (missing_wedge)"),
+          out: Path = typer.Option(Path("runs/missing_wedge"), "-o", "--out", help="run folder"),
+          size: int = typer.Option(128, help="training image side, pixels"),
+          wedge_range: str = typer.Option("25,85", help="missing wedges drawn in training, degrees: LOW,HIGH"),
+          families: str = typer.Option("ellipses_polygons,holed_disc,heterogeneous,cracked_particles,crack_network,radial_cracks,shepp_logan",
+                                       help="phantom families of the library"),
+          images: Optional[Path] = typer.Option(None, help="real reconstructed slices to add (volume .h5/.tif, (M, Y, X))"),
+          samples_per_epoch: int = typer.Option(400, help="fresh library samples per epoch"),
+          epochs: int = typer.Option(30, help="epochs (learning rates x0.1 at 75% and 92%)"),
+          batch_size: int = typer.Option(8, help="minibatch size"),
+          base_channels: int = typer.Option(12, help="generator width at full resolution"),
+          supervised: bool = typer.Option(False, help="L1 only, no discriminator (baseline)"),
+          adversarial_weight: float = typer.Option(0.01, help="RaLSGAN weight beside the L1 loss"),
+          seed: int = typer.Option(0, help="random seed"),
+          export: Optional[Path] = typer.Option(None, help="also write the slim weights here"),
+          overwrite: bool = typer.Option(False, help="replace an existing run folder / export file"),
+          resume: bool = typer.Option(False, help="continue an interrupted training in the same folder"),
+          device: str = typer.Option("auto", help="auto | cpu | cuda[:N]"),
+          quiet: bool = typer.Option(False, help="no progress bars")) -> None:
+    """Train a recipe's network on its synthetic library and export slim weights."""
+    try:
+        if recipe not in ("missing_wedge", "missing-wedge"):
+            raise ValueError(f"recipe: expected missing_wedge, got {recipe!r}")
+        from .workflow.train_missing_wedge import train_missing_wedge
+
+        lo_hi = _numbers("--wedge-range", wedge_range, float)
+        if len(lo_hi) != 2:
+            raise ValueError(f"--wedge-range: expected LOW,HIGH in degrees, got {wedge_range!r}")
+        slices = None
+        if images is not None:
+            from .io import load_volume
+
+            slices = load_volume(images)
+        dev = _device(device)
+        record = train_missing_wedge(out, size, lo_hi, [f.strip() for f in families.split(",") if f.strip()], slices,
+                                     samples_per_epoch, 16, epochs, batch_size, base_channels, 4, not supervised,
+                                     adversarial_weight, seed, "gpu" if dev.startswith("cuda") else "cpu", export,
+                                     overwrite, resume, command="tomolearn " + " ".join(sys.argv[1:]),
+                                     show_progress=not quiet, log=lambda m: typer.echo(m, err=True))
+    except USER_ERRORS as err:
+        _fail(err)
+    for wedge, row in record["validation"]["per_wedge_deg"].items():
+        typer.echo(f"wedge {wedge} deg: " + ", ".join(f"{m} PSNR {v['psnr']:.2f} SSIM {v['ssim']:.3f}" for m, v in row.items()))
+    typer.echo(f"weights: {out / 'missing_wedge_2d.pt'}" + (f" and {export}" if export else ""))
 
 
 @app.command()

@@ -74,6 +74,19 @@ def mcc(reference_mask, mask) -> float:
     return float((tp * tn - fp * fn) / den) if den > 0 else 0.0
 
 
+def power_spectrum(image) -> np.ndarray:
+    """Centred power spectrum ``|F(image)|^2`` of a 2D image (zero frequency in the middle).
+
+    Returns
+    -------
+    ndarray, shape (Y, X), float64
+    """
+    img = np.asarray(image, dtype=np.float64)
+    if img.ndim != 2:
+        raise fail("image", "a 2D image (Y, X)", f"shape {img.shape}")
+    return np.abs(np.fft.fftshift(np.fft.fft2(img))) ** 2
+
+
 def image_metrics(reference, image, data_range: float | None = None) -> dict:
     """PSNR, SSIM, NRMSE and PCC of ``image`` against ``reference`` in one dict."""
     return {"psnr": psnr(reference, image, data_range), "ssim": ssim(reference, image, data_range),

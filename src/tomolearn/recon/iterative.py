@@ -29,13 +29,13 @@ def _prepare(projections, geometry, op):
     return np.ascontiguousarray(np.moveaxis(stack, 1, 0)), single, op  # (V, A, U)
 
 
-def _start(x0, op: RayTransform, n: int) -> np.ndarray:
+def _start(x0, op: RayTransform, n: int, name: str = "x0") -> np.ndarray:
     shape = (n, *op.slice_shape)
     if x0 is None:
         return np.zeros(shape, np.float32)
     if np.size(x0) != np.prod(shape):
-        raise fail("x0", f"a start volume of shape {shape}", f"shape {np.shape(x0)}")
-    return finite_array(x0, "x0").reshape(shape).copy()
+        raise fail(name, f"a volume of shape {shape}", f"shape {np.shape(x0)}")
+    return finite_array(x0, name).reshape(shape).copy()
 
 
 def _finish(x: np.ndarray, single: bool) -> np.ndarray:
@@ -205,11 +205,12 @@ def _div(p: np.ndarray) -> np.ndarray:
 
 def tv_pdhg(projections, geometry: _Geometry, weight: float = 0.01, n_iter: int = 200,
             nonneg: bool = True, x0=None, op=None, callback: Callback | None = None,
-            show_progress: bool = False) -> np.ndarray:
+            show_progress: bool = False, prior=None, prior_weight: float = 0.0) -> np.ndarray:
     """Total-variation-regularised least squares by the primal-dual hybrid gradient method.
 
-    Solves ``min_x 1/2 ||A x - b||^2 + weight * TV(x)`` (isotropic 2D TV per slice, plus
-    ``x >= 0`` if ``nonneg``) with the Chambolle-Pock algorithm and its diagonal
+    Solves ``min_x 1/2 ||A x - b||^2 + weight * TV(x) + prior_weight / 2 * ||x - prior||^2``
+    (isotropic 2D TV per slice, plus ``x >= 0`` if ``nonneg``; the last term only with a
+    ``prior`` image, e.g. a network's output) with the Chambolle-Pock algorithm and its diagonal
     preconditioning (steps from the row and column sums of ``[A; grad]``), which converges
     about as fast as SIRT and needs no operator norm.
 
@@ -218,6 +219,11 @@ def tv_pdhg(projections, geometry: _Geometry, weight: float = 0.01, n_iter: int 
     weight : float
         TV weight; the data term is in line integrals, so it scales with the attenuation
         values times the number of angles (try ``0.01 * A * mean(x)`` first).
+    prior : ndarray, shape (Y, X) or (Z, Y, X), optional
+        Image the solution is drawn towards where the data do not decide (e.g. in the
+        missing wedge).
+    prior_weight : float
+        Its weight; comparable to the data term at about ``A * voxel_size**2``.
     Other parameters and returns as :func:`sirt`.
 
     Raises
@@ -235,8 +241,11 @@ def tv_pdhg(projections, geometry: _Geometry, weight: float = 0.01, n_iter: int 
     n_iter = positive_int(n_iter, "n_iter")
     if not np.isfinite(weight) or weight < 0:
         raise fail("weight", "a finite TV weight >= 0", weight)
+    if not np.isfinite(prior_weight) or prior_weight < 0:
+        raise fail("prior_weight", "a finite weight >= 0", prior_weight)
     b, single, op = _prepare(projections, geometry, op)
     x = _start(x0, op, b.shape[0])
+    p = None if prior is None or prior_weight == 0 else _start(prior, op, b.shape[0], "prior")
     xbar = x.copy()
     sigma_a = _safe_inverse(op.forward_slices(np.ones((1, *op.slice_shape), np.float32)))
     sigma_g = np.float32(0.5)  # each gradient row has two entries of magnitude 1
@@ -249,6 +258,8 @@ def tv_pdhg(projections, geometry: _Geometry, weight: float = 0.01, n_iter: int 
         z /= np.maximum(1.0, np.sqrt(z[0] ** 2 + z[1] ** 2) / max(weight, 1e-30))
         x_old = x
         x = x - tau * (op.adjoint_slices(y) - _div(z))
+        if p is not None:  # prox of the quadratic prior term
+            x = (x + tau * prior_weight * p) / (1 + tau * prior_weight)
         if nonneg:
             np.maximum(x, 0, out=x)
         xbar = 2 * x - x_old

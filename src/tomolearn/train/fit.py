@@ -7,10 +7,9 @@ from pathlib import Path
 
 import lightning as L
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset
 
 from .._checks import fail
-from .datasets import PairedImages
 from .module import PostProcessor
 
 
@@ -24,7 +23,17 @@ def _quiet_lightning() -> None:
     warnings.filterwarnings("ignore", ".*smaller than the logging interval.*")
 
 
-def fit(module: L.LightningModule, train: PairedImages, val: PairedImages | None, out_dir,
+class _NewSamplesEachEpoch(L.Callback):
+    """Tell an on-the-fly dataset (one with ``set_epoch``) which epoch starts, so it draws new samples."""
+
+    def __init__(self, dataset) -> None:
+        self.dataset = dataset
+
+    def on_train_epoch_start(self, trainer, _module) -> None:
+        self.dataset.set_epoch(trainer.current_epoch)
+
+
+def fit(module: L.LightningModule, train: Dataset, val: Dataset | None, out_dir,
         max_epochs: int, batch_size: int = 8, seed: int = 0, accelerator: str = "auto",
         show_progress: bool = True) -> Path:
     """Train ``module`` and return the path of the final checkpoint.
@@ -36,7 +45,9 @@ def fit(module: L.LightningModule, train: PairedImages, val: PairedImages | None
     ----------
     module : LightningModule
         E.g. :class:`PostProcessor` or :class:`~tomolearn.train.gan.IRDMModule`.
-    train, val : PairedImages
+    train, val : Dataset
+        E.g. :class:`PairedImages`; a dataset with ``set_epoch(epoch)`` (such as
+        :class:`~tomolearn.train.library.MissingWedgeLibrary`) is told each new epoch.
     out_dir : path
         Run folder (created if missing).
     max_epochs : int
@@ -67,7 +78,7 @@ def fit(module: L.LightningModule, train: PairedImages, val: PairedImages | None
     last = ckpt_dir / "last.ckpt"
     checkpoint = L.pytorch.callbacks.ModelCheckpoint(dirpath=ckpt_dir, save_last=True, save_top_k=0)
     trainer = L.Trainer(max_epochs=max_epochs, accelerator=accelerator, devices=1, default_root_dir=out,
-                        callbacks=[checkpoint], logger=L.pytorch.loggers.CSVLogger(out, name="logs"),
+                        callbacks=[checkpoint] + ([_NewSamplesEachEpoch(train)] if hasattr(train, "set_epoch") else []), logger=L.pytorch.loggers.CSVLogger(out, name="logs"),
                         enable_progress_bar=show_progress, enable_model_summary=False,
                         num_sanity_val_steps=0, deterministic=False, log_every_n_steps=5)
     generator = torch.Generator().manual_seed(seed)

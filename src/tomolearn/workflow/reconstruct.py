@@ -9,7 +9,7 @@ from ..physics.projector import RayTransform
 from ..recon import cgls, fbp, mlem, sart, sirt, tv_pdhg
 from .common import tv_weight
 
-METHODS = ("fbp", "sirt", "sart", "cgls", "tv", "mlem", "learned")
+METHODS = ("fbp", "sirt", "sart", "cgls", "tv", "mlem", "learned", "missing_wedge")
 
 
 def reconstruct(scan, method: str = "fbp", model=None, segment: bool = False, n_iter: int | None = None,
@@ -21,9 +21,11 @@ def reconstruct(scan, method: str = "fbp", model=None, segment: bool = False, n_
     ----------
     scan : Scan
         From :func:`tomolearn.io.load_scan` or built in code.
-    method : {"fbp", "sirt", "sart", "cgls", "tv", "mlem", "learned"}
+    method : {"fbp", "sirt", "sart", "cgls", "tv", "mlem", "learned", "missing_wedge"}
+        ``missing_wedge`` is the IRDM recipe (WBP + U-Net++ GAN generator, seed 004).
     model : path or PostProcessor, optional
-        Checkpoint for ``method="learned"`` (e.g. the one the HTC2022 study writes).
+        Checkpoint for ``method="learned"`` (e.g. the one the HTC2022 study writes); for
+        ``missing_wedge`` generator weights (.pt or IRDM .ckpt), default the shipped ones.
     segment : bool
         Return a binary (0/1) Otsu segmentation instead of attenuation values.
     n_iter : int, optional
@@ -52,8 +54,13 @@ def reconstruct(scan, method: str = "fbp", model=None, segment: bool = False, n_
     if method not in METHODS:
         raise fail("method", f"one of {', '.join(METHODS)}", repr(method))
     g = scan.geometry.replace(n_rows=1)
-    op = RayTransform(g) if method != "learned" else None
+    op = RayTransform(g) if method not in ("learned", "missing_wedge") else None
     module = None
+    if method == "missing_wedge":
+        from ..recipes.missing_wedge import check_wedge, irdm_slice, load_default
+
+        generator, meta = load_default(model, device)
+        check_wedge(g, meta)
     if method == "learned":
         if model is None:
             raise fail("model", "a checkpoint path for method='learned'", "none",
@@ -78,6 +85,8 @@ def reconstruct(scan, method: str = "fbp", model=None, segment: bool = False, n_
             level = np.percentile(fbp(sino, g, op=op), 99)
             img = tv_pdhg(sino, g, weight=tv_weight(tv_relative, g, max(level, 1e-12)),
                           n_iter=n_iter or 200, op=op, show_progress=show_progress)
+        elif method == "missing_wedge":
+            img = irdm_slice(generator, meta, sino, g)
         else:
             from ..recipes.limited_angle import apply_learned
 
