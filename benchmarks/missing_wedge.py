@@ -10,7 +10,9 @@ range 1: PSNR, SSIM, NRMSE, and the relative error inside the missing Fourier we
     .venv/bin/python benchmarks/missing_wedge.py \
         [--weights W.pt] [--narrow runs/missing_wedge_narrow/missing_wedge_2d.pt]
 
-``--narrow`` adds a model trained on a narrow wedge range (seed 004 Fig. 4c-d).
+``--narrow`` adds a model trained on a narrow wedge range (seed 004 Fig. 4c-d). "+ DC" is our
+extension: the IRDM output as a prior in TV-regularised least squares on the measured data
+(:func:`tomolearn.recipes.missing_wedge.data_consistent`), prior weight tuned like TV's.
 """
 from __future__ import annotations
 
@@ -27,7 +29,7 @@ import numpy as np  # noqa: E402
 
 from tomolearn.metrics import image_metrics, power_spectrum  # noqa: E402
 from tomolearn.phantoms import ellipses_polygons  # noqa: E402
-from tomolearn.recipes.missing_wedge import irdm_slice, load_default  # noqa: E402
+from tomolearn.recipes.missing_wedge import data_consistent, irdm_slice, load_default  # noqa: E402
 from tomolearn.recon import fbp, sart, tv_pdhg  # noqa: E402
 from tomolearn.scenario import Scenario, simulate  # noqa: E402
 from tomolearn.train.library import MissingWedgeLibrary, wedge_geometry  # noqa: E402
@@ -36,7 +38,7 @@ from tomolearn.workflow.common import git_hash, tv_weight  # noqa: E402
 
 SIZE, NOISE = 128, 0.5
 WEDGES = (40, 45, 50, 55, 60, 65, 70, 75, 80)
-TV_GRID, SART_GRID = (0.001, 0.003, 0.01, 0.03), (5, 10, 20, 50)
+TV_GRID, SART_GRID, PRIOR_GRID = (0.001, 0.003, 0.01, 0.03), (5, 10, 20, 50), (0.03, 0.1, 0.3, 1.0)
 OUT = Path(__file__).parent / "results"
 
 
@@ -57,14 +59,19 @@ def tv(sino, g, rel):
     return tv_pdhg(sino, g, weight=tv_weight(rel, g, max(float(np.percentile(fbp(sino, g), 99)), 1e-6)), n_iter=200)
 
 
-def tune(wedge) -> tuple[float, int]:
-    """TV weight and SART iterations with the best mean PSNR on two tuning faces."""
+def tune(wedge, gen, meta) -> dict:
+    """TV weight, SART iterations and the DC prior weight with the best mean PSNR on two tuning faces."""
     tuning = [(ellipses_polygons(SIZE, 80_000 + i), *sinogram(ellipses_polygons(SIZE, 80_000 + i), wedge, 7 + i))
               for i in range(2)]
-    tv_scores = {r: np.mean([image_metrics(o, tv(s, g, r), 1.0)["psnr"] for o, s, g in tuning]) for r in TV_GRID}
-    sart_scores = {k: np.mean([image_metrics(o, sart(s, g, n_iter=k), 1.0)["psnr"] for o, s, g in tuning])
-                   for k in SART_GRID}
-    return max(tv_scores, key=tv_scores.get), max(sart_scores, key=sart_scores.get)
+
+    def best(grid, run):
+        scores = {v: np.mean([image_metrics(o, run(s, g, v), 1.0)["psnr"] for o, s, g in tuning]) for v in grid}
+        return max(scores, key=scores.get)
+
+    rel = best(TV_GRID, tv)
+    k = best(SART_GRID, lambda s, g, k: sart(s, g, n_iter=k))
+    prior = best(PRIOR_GRID, lambda s, g, p: data_consistent(s, g, irdm_slice(gen, meta, s, g), rel, p))
+    return {"tv_relative": rel, "sart_iter": k, "prior_relative": prior}
 
 
 def spectra_figure(obj, images: dict, wedge, path: Path) -> None:
@@ -85,7 +92,7 @@ def spectra_figure(obj, images: dict, wedge, path: Path) -> None:
 
 def range_figure(rows, models, wedges, path: Path) -> None:
     fig, ax = plt.subplots(figsize=(5.2, 3.6))
-    for m in ["TV", *models]:
+    for m in ["TV", *models, f"{next(iter(models))} + DC"]:
         means = [np.mean([r["nrmse"] for r in rows if r["method"] == m and r["wedge_deg"] == w]) for w in wedges]
         ax.plot(wedges, means, "o-", label=m)
     ax.set_xlabel("missing wedge (deg)")
@@ -112,13 +119,16 @@ def main() -> None:
     objects = test_objects(args.n)
     rows, tuned, t0 = [], {}, time.perf_counter()
     for wedge in wedges:
-        rel, k = tune(wedge)
-        tuned[wedge] = {"tv_relative": rel, "sart_iter": k}
+        main_gen, main_meta = next(iter(models.values()))
+        tuned[wedge] = t = tune(wedge, main_gen, main_meta)
         for j, (set_name, objs) in enumerate(objects.items()):
             for i, obj in enumerate(objs):
                 sino, g = sinogram(obj, wedge, [wedge, i, j])
-                images = {"WBP": fbp(sino, g), "SART": sart(sino, g, n_iter=k), "TV": tv(sino, g, rel)}
+                images = {"WBP": fbp(sino, g), "SART": sart(sino, g, n_iter=t["sart_iter"]),
+                          "TV": tv(sino, g, t["tv_relative"])}
                 images.update({m: irdm_slice(gen, meta, sino, g) for m, (gen, meta) in models.items()})
+                first = next(iter(models))
+                images[f"{first} + DC"] = data_consistent(sino, g, images[first], t["tv_relative"], t["prior_relative"])
                 for m, img in images.items():
                     rows.append({"wedge_deg": wedge, "set": set_name, "object": i, "method": m,
                                  **image_metrics(obj, img, 1.0), **wedge_error(obj, img, g.angles)})

@@ -69,11 +69,11 @@ def test_training_lowers_loss_resumes_and_infers(tmp_path):
                show_progress=False)
     assert loss(load_model(ckpt)) < before
     trained = load_model(ckpt)
-    assert torch.load(ckpt, weights_only=False)["epoch"] == 2  # epochs completed
+    steps_2 = torch.load(ckpt, weights_only=False)["global_step"]  # after 2 epochs
     # resume: a longer run continues from last.ckpt instead of starting over
     module2 = PostProcessor(2, 1, base_channels=4, depth=2, lr=3e-3, max_epochs=3, meta=trained.hparams.meta)
     fit(module2, train, None, tmp_path, max_epochs=3, batch_size=4, show_progress=False)
-    assert torch.load(ckpt, weights_only=False)["epoch"] == 3
+    assert torch.load(ckpt, weights_only=False)["global_step"] == steps_2 * 3 // 2
     # learned reconstruction of a scan with an arbitrary arc start
     g = ParallelGeometry(uniform_angles(60), 32).arc(np.pi / 3, 1.0)
     out = apply_learned(load_model(ckpt), RayTransform(g).forward(y[0, 0]), g)
@@ -97,3 +97,24 @@ def test_load_model_errors(tmp_path):
     bad.write_text("nope")
     with pytest.raises(ValueError, match="checkpoint"):
         load_model(bad)
+
+
+class _InterruptedAtSecondEpoch(PairedImages):
+    def set_epoch(self, epoch):
+        if epoch == 1:
+            raise RuntimeError("interrupted")
+
+
+def test_interrupted_training_leaves_a_checkpoint_to_resume(tmp_path):
+    x, y, _ = _tiny_pairs()
+    module = PostProcessor(2, 1, base_channels=4, depth=2, max_epochs=3)
+    with pytest.raises(RuntimeError, match="interrupted"):
+        fit(module, _InterruptedAtSecondEpoch(x, y), PairedImages(x[:4], y[:4], augment=False), tmp_path,
+            max_epochs=3, batch_size=4, show_progress=False)
+    ckpt = tmp_path / "checkpoints" / "last.ckpt"
+    assert ckpt.exists(), "a checkpoint is written after every epoch, not only at the end"
+    step = torch.load(ckpt, weights_only=False)["global_step"]
+    assert step > 0
+    fit(PostProcessor(2, 1, base_channels=4, depth=2, max_epochs=3), PairedImages(x, y), None, tmp_path,
+        max_epochs=3, batch_size=4, show_progress=False)
+    assert torch.load(ckpt, weights_only=False)["global_step"] == 3 * step

@@ -76,7 +76,10 @@ def fit(module: L.LightningModule, train: Dataset, val: Dataset | None, out_dir,
     ckpt_dir = out / "checkpoints"
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     last = ckpt_dir / "last.ckpt"
-    checkpoint = L.pytorch.callbacks.ModelCheckpoint(dirpath=ckpt_dir, save_last=True, save_top_k=0)
+    # save_top_k=0 with save_last never writes during training in Lightning 2.6; one rolling
+    # "last.ckpt" (no monitor, overwritten every epoch) is what resuming needs
+    checkpoint = L.pytorch.callbacks.ModelCheckpoint(dirpath=ckpt_dir, filename="last", save_top_k=1, monitor=None,
+                                                     enable_version_counter=False)
     trainer = L.Trainer(max_epochs=max_epochs, accelerator=accelerator, devices=1, default_root_dir=out,
                         callbacks=[checkpoint] + ([_NewSamplesEachEpoch(train)] if hasattr(train, "set_epoch") else []), logger=L.pytorch.loggers.CSVLogger(out, name="logs"),
                         enable_progress_bar=show_progress, enable_model_summary=False,
