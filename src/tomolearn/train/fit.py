@@ -20,6 +20,7 @@ def _quiet_lightning() -> None:
     warnings.filterwarnings("ignore", ".*LeafSpec.*")
     warnings.filterwarnings("ignore", ".*treespec.*")
     warnings.filterwarnings("ignore", ".*no `val_dataloader`.*")
+    warnings.filterwarnings("ignore", ".*exists and is not empty.*")  # resuming into the run folder
     warnings.filterwarnings("ignore", ".*smaller than the logging interval.*")
 
 

@@ -32,7 +32,7 @@ from ..train import PairedImages, PostProcessor, fit, load_model
 from .common import prepare_run_dir, summarise, tv_weight, write_json, write_run_record
 
 
-def _bin(scan, grid: int):
+def bin_scan(scan, grid: int):
     """Scan on the network grid: detector binned by 512 / grid, voxels grown by the same."""
     b = 512 // grid
     g = scan.geometry
@@ -48,8 +48,14 @@ def _down(img: np.ndarray, grid: int) -> np.ndarray:
     return img.reshape(grid, b, grid, b).mean((1, 3))
 
 
-def _up(img: np.ndarray, size: int = 512) -> np.ndarray:
+def upsample(img: np.ndarray, size: int = 512) -> np.ndarray:
+    """Linear upsampling of a network-grid slice to the official 512 x 512 grid."""
     return ndimage.zoom(img, size / img.shape[0], order=1)
+
+
+def eval_start(seed: int, phantom_index: int, k: int, arc_deg: float) -> float:
+    """Start angle (rad) of the ``k``-th scored arc of a phantom; shared by every scorer of the study."""
+    return float(np.random.default_rng(seed + 7 * phantom_index + 1000 * k + int(arc_deg)).uniform(0, 2 * np.pi))
 
 
 def _estimate_i0(sinos: list[np.ndarray]) -> float:
@@ -103,7 +109,7 @@ def run_htc2022(cfg, out_dir, overwrite, resume, device, show_progress, log) -> 
         raise FileNotFoundError(f"data.htc_dir: expected HTC2022 *_full.mat files in {str(folder)!r}, found {len(files)}")
     names = [f.name.removeprefix("htc2022_").removesuffix("_full.mat") for f in files]
     scans = [load_htc(f) for f in files]
-    binned = [_bin(s, d.grid) for s in scans]
+    binned = [bin_scan(s, d.grid) for s in scans]
     refs = [_down(s.reference[0], d.grid) for s in scans]
     mu = float(np.median(np.concatenate([s.reference[0][s.reference_segmentation[0] > 0] for s in scans])))
     i0 = _estimate_i0([s.sinogram(0) for s in scans])
@@ -166,7 +172,7 @@ def run_htc2022(cfg, out_dir, overwrite, resume, device, show_progress, log) -> 
         ref512, seg512 = scans[h].reference[0], scans[h].reference_segmentation[0]
         for arc in d.arcs_deg:
             for k in range(d.eval_starts):
-                start = np.random.default_rng(cfg.seed + 7 * h + 1000 * k + int(arc)).uniform(0, 2 * np.pi)
+                start = eval_start(cfg.seed, h, k, arc)
                 idx = g.arc_indices(np.deg2rad(arc), start)
                 s, gs = sino[idx], g.subset(idx)
                 recs = {"FBP": fbp(s, gs),
@@ -174,11 +180,11 @@ def run_htc2022(cfg, out_dir, overwrite, resume, device, show_progress, log) -> 
                         "learned (synthetic)": apply_learned(pretrained, s, gs),
                         "learned": apply_learned(module, s, gs)}
                 if k == 0 and arc == 60:
-                    figures.append(figure_grid(ref512, {m: _up(r) for m, r in recs.items()},
+                    figures.append(figure_grid(ref512, {m: upsample(r) for m, r in recs.items()},
                                                out / f"held_out_{held}_60deg.png",
                                                f"{held}, 60 deg arc from {np.degrees(start):.0f} deg", vmax=1.3 * mu))
                 for method, rec in recs.items():
-                    up = _up(rec)
+                    up = upsample(rec)
                     rows.append({"phantom": held, "arc_deg": arc, "start_deg": float(np.degrees(start)),
                                  "method": method, "mcc": mcc(seg512, segment(up)),
                                  "psnr": psnr(ref512, up, data_range=float(ref512.max() - ref512.min()))})
