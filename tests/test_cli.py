@@ -94,3 +94,29 @@ def test_info(limited_file):
     assert res.exit_code == 0
     info = json.loads(res.output)
     assert info["projections_shape_AVU"] == [121, 1, 560] and info["geometry"]["kind"] == "FanGeometry"
+
+
+def test_reconstruct_misaligned_tilt_series_with_the_missing_wedge_recipe(tmp_path):
+    import mrcfile
+
+    from tomolearn.io import load_volume
+    from tomolearn.phantoms import ellipses_polygons
+    from tomolearn.physics import RayTransform
+    from tomolearn.train.library import wedge_geometry
+
+    obj = np.stack([ellipses_polygons(64, s) for s in (1, 2, 3, 4)])  # (Z, Y, X) slices
+    g = wedge_geometry(64, 40.0, 2.0).replace(n_rows=4)
+    proj = np.moveaxis(RayTransform(g.replace(n_rows=1)).forward_slices(obj), 0, 1)  # (A, V, U)
+    from scipy import ndimage
+
+    shifts = np.random.default_rng(0).uniform(-2, 2, proj.shape[0])
+    proj = np.stack([ndimage.shift(p, (0, s), order=1, mode="nearest") for p, s in zip(proj, shifts)])
+    with mrcfile.new(tmp_path / "tilt.mrc") as m:
+        m.set_data(np.ascontiguousarray(proj.transpose(0, 2, 1)).astype(np.float32))  # tilt axis along rows
+    (tmp_path / "tilt.rawtlt").write_text("\n".join(f"{a:.3f}" for a in np.degrees(g.angles)))
+    res = runner.invoke(app, ["reconstruct", str(tmp_path / "tilt.mrc"), "--method", "missing_wedge", "--align",
+                              "-o", str(tmp_path / "v.h5"), "--device", "cpu"])
+    assert res.exit_code == 0, res.output
+    assert "aligned" in res.output
+    vol = load_volume(tmp_path / "v.h5")
+    assert vol.shape == (4, 64, 64) and np.isfinite(vol).all()

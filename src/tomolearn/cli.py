@@ -98,10 +98,11 @@ def _print_summary(result: dict) -> None:
 
 
 @app.command()
-def reconstruct(scan: Path = typer.Argument(..., help="scan file (.mat HTC2022, .h5 Data Exchange, .mrc tilt series)"),
+def reconstruct(scan: Path = typer.Argument(..., help="scan file (.mat HTC2022, .h5 Data Exchange / NXtomo, .mrc tilt series)"),
                 method: Method = typer.Option(Method.fbp, help="reconstruction method"),
                 model: Optional[Path] = typer.Option(None, help="checkpoint for --method learned; weights for missing_wedge (default: shipped)"),
                 segment: bool = typer.Option(False, help="also store an Otsu segmentation"),
+                align: bool = typer.Option(False, help="align a tilt series (cross-correlation) and centre its tilt axis first"),
                 n_iter: Optional[int] = typer.Option(None, help="iterations for sirt/sart/cgls/tv/mlem"),
                 output: Path = typer.Option(..., "-o", "--output", help="output volume (.h5 or .tif)"),
                 overwrite: bool = typer.Option(False, help="replace an existing output file"),
@@ -110,11 +111,16 @@ def reconstruct(scan: Path = typer.Argument(..., help="scan file (.mat HTC2022, 
     try:
         from .io import load_scan, save_volume
         from .metrics import segment as otsu
+        from .workflow import align_scan
         from .workflow import reconstruct as recon
 
         if output.exists() and not overwrite:
             raise FileExistsError(f"output: {str(output)!r} exists; choose another name or pass --overwrite")
         s = load_scan(scan)
+        if align:
+            s = align_scan(s)
+            typer.echo(f"aligned: largest shift {np.abs(s.metadata['alignment_shifts_px']).max():.1f} px, "
+                       f"tilt-axis offset {s.metadata['cor_offset_px']:.2f} px", err=True)
         vol = recon(s, method.value, model=model, n_iter=n_iter, device=_device(device))
         extra = {"segmentation": np.stack([otsu(v) for v in vol]).astype("uint8")} if segment else None
         if segment and output.suffix.lower() not in (".h5", ".hdf5"):

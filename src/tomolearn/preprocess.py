@@ -56,14 +56,45 @@ def _integrated_absolute_value(image: np.ndarray) -> float:
     return float(np.abs(image).sum())
 
 
-def find_center_of_rotation(sinogram, geometry, search_px: float | None = None,
-                            step_px: float = 0.25) -> float:
-    """Centre-of-rotation offset (detector columns) minimising the L1 norm of the FBP slice.
+def _largest_gap_deg(geometry) -> float:
+    a = np.sort(np.mod(geometry.angles, geometry.period))
+    return float(np.degrees(np.diff(np.concatenate([a, [a[0] + geometry.period]])).max()))
 
-    A wrong centre spreads each feature into arcs of positive and negative streaks, which
-    raises the integrated absolute value of the slice (one of the criteria of Donath et al.;
-    on the APS tooth it has a single clean minimum where histogram entropy picked an offset
-    5 px off). It needs no 360 degree data. Coarse search in whole pixels, then refinement at ``step_px``.
+
+def _consistency_residual(sinogram: np.ndarray, geometry, n_iter: int) -> float:
+    """Relative residual ``||A x - b||^2 / ||b||^2`` of a non-negative SIRT fit.
+
+    Non-negativity is what makes it discriminative: without it a limited-angle system fits
+    almost any data.
+    """
+    from .physics.projector import RayTransform
+    from .recon.iterative import sirt
+
+    op = RayTransform(geometry)
+    x = sirt(sinogram, geometry, n_iter=n_iter, op=op)
+    r = op.forward(x) - sinogram
+    return float(np.sum(r * r) / max(float(np.sum(sinogram * sinogram)), 1e-30))
+
+
+def find_center_of_rotation(sinogram, geometry, search_px: float | None = None,
+                            step_px: float = 0.25, criterion: str = "auto") -> float:
+    """Centre-of-rotation (tilt-axis) offset in detector columns.
+
+    Two criteria:
+
+    * ``"l1"`` minimises the L1 norm of the FBP slice: a wrong centre spreads each feature into
+      arcs of positive and negative streaks (one of the criteria of Donath et al.; on the APS
+      tooth it has a single clean minimum where histogram entropy picked an offset 5 px off).
+    * ``"consistency"`` minimises the residual of a non-negative SIRT fit: with the wrong centre
+      the sinogram is not the Radon transform of any object. Needed for limited arcs (tilt
+      series), where the missing wedge leaves negative streaks at any centre and the L1 norm
+      is flat or even peaks at the true one (measured: 18 px off on a 64 px phantom with a
+      40 degree wedge, vs 0 px by consistency).
+
+    ``"auto"`` takes ``"consistency"`` when the angles leave a gap wider than 10 degrees.
+    Coarse search on a 4x (U >= 128) or 2x (U >= 48) binned sinogram, then refinement at
+    ``step_px``; slices are reconstructed on a grid widened by the search range, so no
+    candidate pushes the object off the grid.
 
     Parameters
     ----------
@@ -75,6 +106,7 @@ def find_center_of_rotation(sinogram, geometry, search_px: float | None = None,
         Half-width of the search in detector columns; default U / 4.
     step_px : float
         Final precision.
+    criterion : {"auto", "l1", "consistency"}
 
     Returns
     -------
@@ -84,7 +116,7 @@ def find_center_of_rotation(sinogram, geometry, search_px: float | None = None,
     Raises
     ------
     ValueError
-        If the sinogram does not match the geometry.
+        If the sinogram does not match the geometry, or on an unknown criterion.
 
     References
     ----------
@@ -96,15 +128,27 @@ def find_center_of_rotation(sinogram, geometry, search_px: float | None = None,
     sino = np.asarray(sinogram, dtype=np.float32)
     if sino.shape != (geometry.n_angles, geometry.n_detector):
         raise fail("sinogram", f"shape (A, U) = {(geometry.n_angles, geometry.n_detector)}", f"shape {sino.shape}")
+    if criterion not in ("auto", "l1", "consistency"):
+        raise fail("criterion", "'auto', 'l1' or 'consistency'", repr(criterion))
+    if criterion == "auto":
+        criterion = "consistency" if _largest_gap_deg(geometry) > 10 else "l1"
     half = float(search_px) if search_px else geometry.n_detector / 4
+    # reconstruct on a grid wide enough that no candidate pushes mass off it
+    margin = int(np.ceil(2 * half * geometry.detector_spacing / geometry.voxel_size))
+    geometry = geometry.replace(volume_shape=tuple(s + margin for s in geometry.volume_shape))
 
-    def best_offset(sino_b, geom_b, candidates, scale):
-        scores = [_integrated_absolute_value(fbp(sino_b, geom_b.replace(cor_offset=float(c) / scale), filter="hann"))
-                  for c in candidates]
+    def score(sino_b, geom_b, n_iter):
+        if criterion == "l1":
+            return _integrated_absolute_value(fbp(sino_b, geom_b, filter="hann"))
+        return _consistency_residual(sino_b, geom_b, n_iter)
+
+    def best_offset(sino_b, geom_b, candidates, scale, n_iter=100):
+        # SIRT must be near convergence for sub-pixel decisions (30 iterations: 1 px bias)
+        scores = [score(sino_b, geom_b.replace(cor_offset=float(c) / scale), n_iter) for c in candidates]
         return float(candidates[int(np.argmin(scores))])
 
-    # coarse search on a sinogram binned 4x (16x fewer pixels per trial reconstruction)
-    b = 4 if geometry.n_detector >= 128 else 1
+    # coarse search on a binned sinogram (4x: 16x fewer pixels per trial reconstruction)
+    b = 4 if geometry.n_detector >= 128 else 2 if geometry.n_detector >= 48 else 1
     n_b = geometry.n_detector // b
     sino_b = sino[:, : n_b * b].reshape(sino.shape[0], n_b, b).mean(axis=2)
     geom_b = geometry.replace(n_detector=n_b, detector_spacing=geometry.detector_spacing * b,
@@ -113,10 +157,10 @@ def find_center_of_rotation(sinogram, geometry, search_px: float | None = None,
     # binning moves the detector centre by (b - 1) / 2 / b binned columns when U % b == 0
     shift = ((n_b * b - 1) / 2 - (geometry.n_detector - 1) / 2)
     coarse = np.arange(-np.floor(half / b), np.floor(half / b) + 1) * b
-    best = best_offset(sino_b, geom_b, coarse + shift, b) - shift
+    best = best_offset(sino_b, geom_b, coarse + shift, b, n_iter=30) - shift
     fine = np.arange(best - b, best + b + 1e-9, 1.0)
     best = best_offset(sino, geometry, fine, 1)
-    finest = np.arange(best - 1, best + 1 + 1e-9, step_px)
+    finest = np.arange(best - 0.5, best + 0.5 + 1e-9, step_px)
     return best_offset(sino, geometry, finest, 1)
 
 

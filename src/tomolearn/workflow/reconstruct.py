@@ -12,6 +12,26 @@ from .common import tv_weight
 METHODS = ("fbp", "sirt", "sart", "cgls", "tv", "mlem", "learned", "missing_wedge")
 
 
+def align_scan(scan, max_shift_px: float | None = None):
+    """Tilt-series alignment (cross-correlation) then tilt-axis centring on the middle row.
+
+    Returns
+    -------
+    Scan
+        Aligned projections, geometry with the found ``cor_offset``; ``metadata`` gains the
+        applied ``alignment_shifts_px``.
+    """
+    from dataclasses import replace
+
+    from ..preprocess import align_tilt_series, find_center_of_rotation
+
+    aligned, shifts = align_tilt_series(scan.projections, scan.geometry.angles, max_shift_px=max_shift_px)
+    g = scan.geometry
+    cor = find_center_of_rotation(aligned[:, aligned.shape[1] // 2], g.replace(n_rows=1))
+    return replace(scan, projections=aligned, geometry=g.replace(cor_offset=cor),
+                   metadata={**scan.metadata, "alignment_shifts_px": shifts.tolist(), "cor_offset_px": cor})
+
+
 def reconstruct(scan, method: str = "fbp", model=None, segment: bool = False, n_iter: int | None = None,
                 tv_relative: float = 0.01, filter: str = "ramp", device: str = "cpu",
                 show_progress: bool = False) -> np.ndarray:
