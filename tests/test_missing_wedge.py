@@ -144,6 +144,8 @@ def test_reconstruct_method_and_wedge_warning():
     scan = Scan(sino[:, None], g.replace(n_rows=1))
     vol = reconstruct(scan, "missing_wedge")
     assert vol.shape == (1, 64, 64)
+    refined = reconstruct(scan, "missing_wedge", refine=True, n_iter=100)
+    assert psnr(obj, refined[0]) > psnr(obj, vol[0])  # the data fix what the network got wrong
     _, meta = load_default()
     with pytest.warns(UserWarning, match="outside the training range"):
         check_wedge(wedge_geometry(64, 150.0), meta)

@@ -103,6 +103,7 @@ def reconstruct(scan: Path = typer.Argument(..., help="scan file (.mat HTC2022, 
                 model: Optional[Path] = typer.Option(None, help="checkpoint for --method learned; weights for missing_wedge (default: shipped)"),
                 segment: bool = typer.Option(False, help="also store an Otsu segmentation"),
                 align: bool = typer.Option(False, help="align a tilt series (cross-correlation) and centre its tilt axis first"),
+                refine: bool = typer.Option(False, help="missing_wedge: reconcile the network output with the data (TV + learned prior)"),
                 n_iter: Optional[int] = typer.Option(None, help="iterations for sirt/sart/cgls/tv/mlem"),
                 output: Path = typer.Option(..., "-o", "--output", help="output volume (.h5 or .tif)"),
                 overwrite: bool = typer.Option(False, help="replace an existing output file"),
@@ -121,7 +122,9 @@ def reconstruct(scan: Path = typer.Argument(..., help="scan file (.mat HTC2022, 
             s = align_scan(s)
             typer.echo(f"aligned: largest shift {np.abs(s.metadata['alignment_shifts_px']).max():.1f} px, "
                        f"tilt-axis offset {s.metadata['cor_offset_px']:.2f} px", err=True)
-        vol = recon(s, method.value, model=model, n_iter=n_iter, device=_device(device))
+        if refine and method.value != "missing_wedge":
+            raise ValueError(f"--refine: applies to --method missing_wedge, got --method {method.value}")
+        vol = recon(s, method.value, model=model, n_iter=n_iter, device=_device(device), refine=refine)
         extra = {"segmentation": np.stack([otsu(v) for v in vol]).astype("uint8")} if segment else None
         if segment and output.suffix.lower() not in (".h5", ".hdf5"):
             raise ValueError(f"--segment: expected an .h5 output to hold the segmentation beside the volume, got {output.name!r}")

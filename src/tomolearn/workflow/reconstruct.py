@@ -34,7 +34,7 @@ def align_scan(scan, max_shift_px: float | None = None):
 
 def reconstruct(scan, method: str = "fbp", model=None, segment: bool = False, n_iter: int | None = None,
                 tv_relative: float = 0.01, filter: str = "ramp", device: str = "cpu",
-                show_progress: bool = False) -> np.ndarray:
+                show_progress: bool = False, refine: bool = False) -> np.ndarray:
     """Reconstruct every slice of a scan with a classical or learned method.
 
     Parameters
@@ -57,6 +57,9 @@ def reconstruct(scan, method: str = "fbp", model=None, segment: bool = False, n_
         FBP filter.
     device : str
         Torch device for the learned method ("cpu", "cuda", "cuda:1").
+    refine : bool
+        ``missing_wedge`` only: reconcile the network output with the measured data (TV +
+        learned prior, :func:`tomolearn.recipes.missing_wedge.data_consistent`).
     show_progress : bool
 
     Returns
@@ -107,6 +110,10 @@ def reconstruct(scan, method: str = "fbp", model=None, segment: bool = False, n_
                           n_iter=n_iter or 200, op=op, show_progress=show_progress)
         elif method == "missing_wedge":
             img = irdm_slice(generator, meta, sino, g)
+            if refine:
+                from ..recipes.missing_wedge import data_consistent
+
+                img = data_consistent(sino, g, img, n_iter=n_iter or 200)
         else:
             from ..recipes.limited_angle import apply_learned
 
