@@ -37,7 +37,7 @@ from tomolearn.trust import wedge_error  # noqa: E402
 from tomolearn.workflow.common import git_hash, tv_weight  # noqa: E402
 
 SIZE, NOISE = 128, 0.5
-WEDGES = (40, 45, 50, 55, 60, 65, 70, 75, 80)
+WEDGES = (40, 50, 60, 70, 80)
 TV_GRID, SART_GRID, PRIOR_GRID = (0.001, 0.003, 0.01, 0.03), (5, 10, 20, 50), (0.03, 0.1, 0.3, 1.0)
 OUT = Path(__file__).parent / "results"
 
@@ -141,7 +141,8 @@ def main() -> None:
                                                   and r["method"] == m]))
                                for k in ("psnr", "ssim", "nrmse", "wedge_relative_error")}
                            for m in methods} for s in objects} for w in wedges}
-    cmd = "`.venv/bin/python benchmarks/missing_wedge.py" + (f" --narrow {args.narrow}" if args.narrow else "") + "`"
+    cmd = ("`.venv/bin/python benchmarks/missing_wedge.py" + (f" --narrow {args.narrow}" if args.narrow else "")
+           + (f" --wedges {args.wedges}" if wedges != WEDGES else "") + (f" --n {args.n}" if args.n != 8 else "") + "`")
     record = {"command": cmd.strip("`"), "git": git_hash(), "seconds": round(time.perf_counter() - t0, 1),
               "objects_per_set": args.n, "noise_percent": NOISE, "tuned": tuned, "summary": summary,
               "models": {m: meta.get("record", {}).get("command", "") for m, (_, meta) in models.items()}, "rows": rows}
