@@ -34,6 +34,11 @@ def test_wedge_geometry_and_measured_wedge():
     assert missing_wedge_deg(ParallelGeometry(np.linspace(0, np.pi, 180, endpoint=False), 64)) == 0.0
     with pytest.raises(ValueError, match="wedge_deg"):
         wedge_geometry(64, 180.0)
+    from tomolearn.geometry import FanGeometry
+
+    # fan beam: a 60 deg arc plus a 2 * atan(32 / 150) = 24.1 deg fan covers 84.1 deg
+    fan = FanGeometry(np.deg2rad(np.arange(0, 60.5, 0.5)), 64, source_origin=100, origin_detector=50)
+    assert missing_wedge_deg(fan) == pytest.approx(180 - 60 - 24.08, abs=0.6)
 
 
 def test_random_affine_shrinks_and_is_seeded():

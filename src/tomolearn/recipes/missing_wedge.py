@@ -27,14 +27,22 @@ DEFAULT_WEIGHTS = Path(__file__).resolve().parents[1] / "weights" / "missing_wed
 
 
 def missing_wedge_deg(geometry) -> float:
-    """Unmeasured part of the half-turn (parallel beam), degrees: 180 minus the arc covered.
+    """Unmeasured part of the half-turn, degrees: 180 minus the arc covered (parallel beam).
 
-    A gap no larger than 1.5 angular steps is sampling, not a wedge (0 is returned).
+    For fan beam the arc (over a full turn) gains the fan angle, the parallel-equivalent
+    coverage near the centre: wedge = 180 - arc - fan. A gap no larger than 1.5 angular steps
+    is sampling, not a wedge (0 is returned).
     """
     a = np.sort(np.mod(geometry.angles, geometry.period))
     gaps = np.diff(np.concatenate([a, [a[0] + geometry.period]]))
     step = float(np.median(gaps))
-    return float(np.degrees(gaps.max())) if gaps.max() > 1.5 * step else 0.0
+    if gaps.max() <= 1.5 * step:
+        return 0.0
+    covered = np.degrees(geometry.period - gaps.max())
+    if hasattr(geometry, "source_origin"):  # fan beam: add the fan angle
+        half_width = geometry.n_detector * geometry.detector_spacing / 2
+        covered += 2 * np.degrees(np.arctan(half_width / (geometry.source_origin + geometry.origin_detector)))
+    return float(max(0.0, 180.0 - covered))
 
 
 def load_default(weights=None, device: str | torch.device = "cpu"):

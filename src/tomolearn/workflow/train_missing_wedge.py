@@ -105,7 +105,6 @@ def train_missing_wedge(out_dir, size: int = 128, wedge_range_deg=(25.0, 85.0), 
     module = IRDMModule.load_from_checkpoint(last, map_location="cpu", weights_only=False).eval()
     log(f"trained {epochs} epochs in {seconds:.0f} s; validating")
     wedges = sorted({lo, (lo + hi) / 2, hi, 60.0, 80.0})
-    torch.manual_seed(seed)
     metrics = validate(module.generator, meta, size, wedges, 16, families, seed)
     record = {"command": command, "tomolearn_version": __version__, "git": git_hash(), "seed": seed,
               "data": {"families": list(families), "real_images": meta["real_images"], "size": size,
