@@ -31,8 +31,7 @@ from tomolearn.metrics import image_metrics, power_spectrum  # noqa: E402
 from tomolearn.phantoms import ellipses_polygons  # noqa: E402
 from tomolearn.recipes.missing_wedge import data_consistent, irdm_slice, load_default  # noqa: E402
 from tomolearn.recon import fbp, sart, tv_pdhg  # noqa: E402
-from tomolearn.scenario import Scenario, simulate  # noqa: E402
-from tomolearn.train.library import MissingWedgeLibrary, wedge_geometry  # noqa: E402
+from tomolearn.train.library import MissingWedgeLibrary, wedge_sinogram  # noqa: E402
 from tomolearn.trust import wedge_error  # noqa: E402
 from tomolearn.workflow.common import git_hash, tv_weight  # noqa: E402
 
@@ -49,10 +48,7 @@ def test_objects(n: int) -> dict[str, list[np.ndarray]]:
 
 
 def sinogram(obj, wedge, seed):
-    g = wedge_geometry(SIZE, wedge)
-    sim = simulate(obj, Scenario(n_angles=g.n_angles, range_deg=180.0 - wedge, start_deg=-(180.0 - wedge) / 2,
-                                 noise_percent=NOISE), seed)
-    return sim["projections"][:, 0], sim["geometry"].replace(n_rows=1)
+    return wedge_sinogram(obj, wedge, 1.0, NOISE, seed)
 
 
 def tv(sino, g, rel):

@@ -17,14 +17,12 @@ from tomolearn.scenario import Scenario, simulate
 from tomolearn.train.augment import random_affine
 from tomolearn.train.export import export_generator, load_generator
 from tomolearn.train.gan import IRDMModule
-from tomolearn.train.library import MissingWedgeLibrary, input_scale, wedge_geometry, wedge_wbp
+from tomolearn.train.library import MissingWedgeLibrary, input_scale, wedge_geometry, wedge_sinogram, wedge_wbp
 from tomolearn.workflow import reconstruct
 
 
 def _wedge_sinogram(obj, wedge, seed=0):
-    g = wedge_geometry(obj.shape[0], wedge)
-    sim = simulate(obj, Scenario(n_angles=g.n_angles, range_deg=180 - wedge, start_deg=-(180 - wedge) / 2), seed)
-    return sim["projections"][:, 0], sim["geometry"].replace(n_rows=1)
+    return wedge_sinogram(obj, wedge, seed=seed)
 
 
 def test_wedge_geometry_and_measured_wedge():

@@ -61,28 +61,36 @@ def normalise_object(image: np.ndarray) -> np.ndarray:
     return np.clip(img / top, 0, 1) if top > 0 else img
 
 
-def wedge_wbp(target: np.ndarray, wedge_deg: float, step_deg: float = 1.0, noise_percent: float = 0.0,
-              seed=0) -> np.ndarray:
-    """WBP of an object seen over ``180 - wedge_deg`` degrees (sinogram from a 2x finer grid).
+def wedge_sinogram(target: np.ndarray, wedge_deg: float, step_deg: float = 1.0, noise_percent: float = 0.0,
+                   seed=0) -> tuple[np.ndarray, ParallelGeometry]:
+    """Sinogram of an object seen over ``180 - wedge_deg`` degrees, simulated on a 2x finer grid.
 
     Parameters
     ----------
     target : ndarray, shape (N, N)
     wedge_deg, step_deg : float
-        Missing wedge and angular step, degrees.
+        Missing wedge and angular step, degrees (arc centred at 0, see :func:`wedge_geometry`).
     noise_percent : float
         Gaussian noise on the sinogram, % of its maximum.
     seed : int or numpy.random.Generator
 
     Returns
     -------
-    ndarray, shape (N, N), float32
+    sinogram : ndarray, shape (A, N), float32
+    geometry : ParallelGeometry
+        2D geometry of the sinogram.
     """
     g = wedge_geometry(target.shape[-1], wedge_deg, step_deg)
     scenario = Scenario(n_angles=g.n_angles, range_deg=180.0 - wedge_deg, start_deg=-(180.0 - wedge_deg) / 2,
                         noise_percent=noise_percent or None)
     sim = simulate(target, scenario, seed)
-    return fbp(sim["projections"][:, 0], sim["geometry"].replace(n_rows=1))
+    return sim["projections"][:, 0], sim["geometry"].replace(n_rows=1)
+
+
+def wedge_wbp(target: np.ndarray, wedge_deg: float, step_deg: float = 1.0, noise_percent: float = 0.0,
+              seed=0) -> np.ndarray:
+    """WBP ``(N, N)`` of :func:`wedge_sinogram` (same parameters): the network's input."""
+    return fbp(*wedge_sinogram(target, wedge_deg, step_deg, noise_percent, seed))
 
 
 class MissingWedgeLibrary(Dataset):

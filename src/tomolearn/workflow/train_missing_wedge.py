@@ -11,11 +11,10 @@ from .. import __version__
 from ..metrics import image_metrics
 from ..recon import fbp
 from ..recipes.missing_wedge import irdm_slice
-from ..scenario import Scenario, simulate
 from ..train.export import export_generator
 from ..train.fit import fit
 from ..train.gan import IRDMModule
-from ..train.library import DEFAULT_FAMILIES, MissingWedgeLibrary, wedge_geometry
+from ..train.library import DEFAULT_FAMILIES, MissingWedgeLibrary, wedge_sinogram
 from .common import git_hash, prepare_run_dir, write_json
 
 
@@ -31,10 +30,7 @@ def validate(generator, meta: dict, size: int, wedges_deg, n_objects: int, famil
     for w in wedges_deg:
         rows = {"WBP": [], "IRDM": []}
         for i, obj in enumerate(objects):
-            g = wedge_geometry(size, w)
-            sim = simulate(obj, Scenario(n_angles=g.n_angles, range_deg=180.0 - w, start_deg=-(180.0 - w) / 2,
-                                         noise_percent=0.5), seed=[seed, i])
-            sino, g = sim["projections"][:, 0], sim["geometry"].replace(n_rows=1)
+            sino, g = wedge_sinogram(obj, w, 1.0, 0.5, [seed, i])
             rows["WBP"].append(image_metrics(obj, fbp(sino, g), data_range=1.0))
             rows["IRDM"].append(image_metrics(obj, irdm_slice(generator, meta, sino, g), data_range=1.0))
         out[f"{w:g}"] = {m: {k: float(np.mean([r[k] for r in v])) for k in v[0]} for m, v in rows.items()}
