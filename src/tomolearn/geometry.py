@@ -228,6 +228,24 @@ class FanGeometry(_Geometry):
 Geometry = ParallelGeometry | FanGeometry
 
 
+def covered_arc(angles, period: float) -> tuple[float, float, float]:
+    """The contiguous arc that ``angles`` (radians) cover, modulo ``period``.
+
+    The largest gap between neighbouring angles (with wrap-around) is taken as the unmeasured
+    part; the arc is its complement.
+
+    Returns
+    -------
+    start, span, step : float
+        First angle of the arc, its width (``period`` minus the largest gap) and the median
+        angular step, radians.
+    """
+    a = np.sort(np.mod(np.asarray(angles, dtype=np.float64), period))
+    gaps = np.diff(np.concatenate([a, [a[0] + period]]))
+    k = int(np.argmax(gaps))
+    return float(a[(k + 1) % a.size]), float(period - gaps[k]), float(np.median(gaps))
+
+
 def uniform_angles(n_angles: int, full_range: float = np.pi) -> np.ndarray:
     """``n_angles`` equispaced angles in ``[0, full_range)`` (radians, no endpoint)."""
     n = positive_int(n_angles, "n_angles")

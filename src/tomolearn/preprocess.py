@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._checks import fail
+from .geometry import covered_arc
 
 
 def normalize(data, flats, darks, min_transmission: float = 1e-6) -> np.ndarray:
@@ -54,11 +55,6 @@ def minus_log(transmission) -> np.ndarray:
 
 def _integrated_absolute_value(image: np.ndarray) -> float:
     return float(np.abs(image).sum())
-
-
-def _largest_gap_deg(geometry) -> float:
-    a = np.sort(np.mod(geometry.angles, geometry.period))
-    return float(np.degrees(np.diff(np.concatenate([a, [a[0] + geometry.period]])).max()))
 
 
 def _consistency_residual(sinogram: np.ndarray, geometry, n_iter: int) -> float:
@@ -131,7 +127,8 @@ def find_center_of_rotation(sinogram, geometry, search_px: float | None = None,
     if criterion not in ("auto", "l1", "consistency"):
         raise fail("criterion", "'auto', 'l1' or 'consistency'", repr(criterion))
     if criterion == "auto":
-        criterion = "consistency" if _largest_gap_deg(geometry) > 10 else "l1"
+        _, span, _ = covered_arc(geometry.angles, geometry.period)
+        criterion = "consistency" if np.degrees(geometry.period - span) > 10 else "l1"
     half = float(search_px) if search_px else geometry.n_detector / 4
     # reconstruct on a grid wide enough that no candidate pushes mass off it
     margin = int(np.ceil(2 * half * geometry.detector_spacing / geometry.voxel_size))

@@ -7,6 +7,7 @@ from typing import Callable
 import numpy as np
 
 from ._checks import fail, positive_int
+from .geometry import covered_arc
 from .metrics import nrmse, pcc, power_spectrum
 from .physics.projector import RayTransform
 
@@ -126,12 +127,9 @@ def missing_wedge_mask(shape: tuple[int, int], angles) -> np.ndarray:
     ndarray of bool, shape (Y, X)
         True inside the missing wedge (the zero frequency is measured).
     """
-    a = np.sort(np.mod(np.asarray(angles, dtype=np.float64), np.pi))
-    if a.size < 2:
-        raise fail("angles", "at least two projection angles", a.size)
-    gaps = np.diff(np.concatenate([a, [a[0] + np.pi]]))
-    k = int(np.argmax(gaps))
-    start, width = a[(k + 1) % a.size], np.pi - gaps[k]  # the measured arc
+    if np.size(angles) < 2:
+        raise fail("angles", "at least two projection angles", np.size(angles))
+    start, width, _ = covered_arc(angles, np.pi)
     ky = np.fft.fftshift(np.fft.fftfreq(shape[0]))[:, None]
     kx = np.fft.fftshift(np.fft.fftfreq(shape[1]))[None, :]
     # direction of (kx, ky) as a projection angle; -ky because image rows run downwards

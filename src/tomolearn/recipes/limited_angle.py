@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from scipy import ndimage
 
+from ..geometry import covered_arc
 from ..infer import sliding_window
 from ..physics.projector import RayTransform
 from ..recon import fbp, sirt
@@ -19,12 +20,8 @@ from ..recon import fbp, sirt
 
 def arc_centre(angles: np.ndarray, period: float) -> float:
     """Middle of the arc covered by ``angles`` (radians), robust to wrap-around."""
-    a = np.sort(np.mod(angles, period))
-    gaps = np.diff(np.concatenate([a, [a[0] + period]]))
-    k = int(np.argmax(gaps))  # the largest gap is the unmeasured part
-    start = a[(k + 1) % a.size]
-    span = period - gaps[k]
-    return float(start + span / 2)
+    start, span, _ = covered_arc(angles, period)
+    return start + span / 2
 
 
 def canonical(geometry, fixed_centre: bool = True):

@@ -17,6 +17,7 @@ import torch
 from scipy import ndimage
 
 from .._checks import fail
+from ..geometry import covered_arc
 from ..infer import sliding_window
 from ..recon import tv_pdhg
 from ..train.export import load_generator
@@ -33,12 +34,10 @@ def missing_wedge_deg(geometry) -> float:
     coverage near the centre: wedge = 180 - arc - fan. A gap no larger than 1.5 angular steps
     is sampling, not a wedge (0 is returned).
     """
-    a = np.sort(np.mod(geometry.angles, geometry.period))
-    gaps = np.diff(np.concatenate([a, [a[0] + geometry.period]]))
-    step = float(np.median(gaps))
-    if gaps.max() <= 1.5 * step:
+    _, span, step = covered_arc(geometry.angles, geometry.period)
+    if geometry.period - span <= 1.5 * step:
         return 0.0
-    covered = np.degrees(geometry.period - gaps.max())
+    covered = np.degrees(span)
     if hasattr(geometry, "source_origin"):  # fan beam: add the fan angle
         half_width = geometry.n_detector * geometry.detector_spacing / 2
         covered += 2 * np.degrees(np.arctan(half_width / (geometry.source_origin + geometry.origin_detector)))
