@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from tomolearn.io import load_scan
-from tomolearn.preprocess import align_tilt_series, find_center_of_rotation
+from tomolearn import load_scan
+from tomolearn.alignment import align_tilt_series, find_center_of_rotation
 from tomolearn.recipes.missing_wedge import data_consistent, irdm_slice, load_default
 from tomolearn.recon import fbp, sirt, tv_pdhg
 from tomolearn.trust import held_out_projection_check, held_out_wedge_check

@@ -34,7 +34,7 @@ def main() -> None:
         b = minus_log(normalize(sim["projections"], sim["flats"], sim["darks"]))[:, 0]
         fly = FlyScanTransform(g, np.deg2rad(sim["exposure_arc_deg"]))
         recs = {"FBP": fbp(b, g), "naive MLEM": mlem(b, g, 20, n_subsets=10),
-                "modified MLEM": mlem(b, g, 20, n_subsets=10, op=fly)}
+                "modified MLEM": mlem(b, fly, 20, n_subsets=10)}
         for name, r in recs.items():
             rows.append({"family": family, "method": name, "psnr": psnr(x, r, data_range=MU),
                          "ssim": ssim(x, r, data_range=MU)})

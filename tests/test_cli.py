@@ -15,7 +15,11 @@ name: tiny
 data: {size: 32, n_train: 12, n_val: 4, n_test: 2, n_full_angles: 60, arc_deg: 60}
 model: {base_channels: 4, depth: 2}
 train: {epochs: 1, batch_size: 4}
-baselines: {sirt_iter: 10, tv_iter: 10, tv_weights: [0.01]}
+baselines:
+  methods:
+    - fbp
+    - {method: sirt, params: {n_iter: 10}}
+    - {method: tv, params: {n_iter: 10}, tune: {tv_relative: [0.01, 0.1]}}
 """
 
 
@@ -31,10 +35,13 @@ def tiny_run(tmp_path_factory):
 
 
 def test_default_run_in_reduced_size_writes_a_report(tiny_run):
-    for name in ("config.yaml", "run.json", "split.json", "metrics.json", "report.html", "model.ckpt", "test_0.png"):
+    for name in ("config.yaml", "run.json", "split.json", "metrics.json", "report.html", "model.ckpt",
+                 "model.safetensors", "model.json", "test_0.png"):
         assert (tiny_run / name).exists(), name
     m = json.loads((tiny_run / "metrics.json").read_text())
     assert set(m["summary"]) == {"FBP", "SIRT", "TV", "learned"}
+    assert m["baseline_parameters"]["TV"]["tv_relative"] in (0.01, 0.1)  # tuned on validation scans
+    assert m["baseline_parameters"]["SIRT"]["n_iter"] == 10
     split = json.loads((tiny_run / "split.json").read_text())
     assert not set(split["test"]) & set(split["train"] + split["val"])
 
@@ -71,10 +78,11 @@ def test_reconstruct_htc_limited_file(limited_file, tmp_path):
     assert res.exit_code == 2 and "exists" in res.output
 
 
-def test_reconstruct_learned_with_run_model(limited_file, tiny_run, tmp_path):
+@pytest.mark.parametrize("weights", ["model.ckpt", "model.safetensors"])
+def test_reconstruct_learned_with_run_model(limited_file, tiny_run, tmp_path, weights):
     out = tmp_path / "learned.h5"
     res = runner.invoke(app, ["reconstruct", str(limited_file), "--method", "learned",
-                              "--model", str(tiny_run / "model.ckpt"), "-o", str(out), "--device", "cpu"])
+                              "--model", str(tiny_run / weights), "-o", str(out), "--device", "cpu"])
     assert res.exit_code == 0, res.output
     assert load_volume(out).shape == (1, 512, 512)
 
@@ -87,6 +95,14 @@ def test_reconstruct_errors(limited_file, tmp_path):
     res = runner.invoke(app, ["reconstruct", str(limited_file), "-o", str(tmp_path / "c.png")])
     assert res.exit_code == 2 and "path" in res.output
     assert not (tmp_path / "c.png").exists()
+    # per-method options come from the registry: one that the method does not take is refused
+    res = runner.invoke(app, ["reconstruct", str(limited_file), "--method", "fbp", "--refine", "-o", str(tmp_path / "d.h5")])
+    assert res.exit_code == 2 and "--refine" in res.output and "missing_wedge" in res.output
+    res = runner.invoke(app, ["reconstruct", str(limited_file), "--method", "sirt", "--n-iter", "zero",
+                              "-o", str(tmp_path / "e.h5")])
+    assert res.exit_code == 2 and "n_iter" in res.output and "Traceback" not in res.output
+    res = runner.invoke(app, ["reconstruct", str(limited_file), "--method", "nope", "-o", str(tmp_path / "f.h5")])
+    assert res.exit_code == 2 and "nope" in res.output
 
 
 def test_info(limited_file):

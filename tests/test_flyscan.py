@@ -55,7 +55,7 @@ def blurred():
 def test_mlem_log_likelihood_never_decreases(blurred):
     x, fly, b = blurred
     values = []
-    mlem(b, G, 15, op=fly, callback=lambda k, est: values.append(poisson_log_likelihood(b, fly.forward(est))))
+    mlem(b, fly, 15, callback=lambda k, est: values.append(poisson_log_likelihood(b, fly.forward(est))))
     assert np.all(np.diff(values) >= -1e-6 * abs(values[-1]))
 
 
@@ -63,7 +63,7 @@ def test_modified_mlem_beats_naive_mlem_on_fly_scan_data(blurred):
     """Seed 003, Table 1: modelling the rotation blur beats treating a fly scan as a step scan."""
     x, fly, b = blurred
     naive = mlem(b, G, 30, n_subsets=6)
-    modified = mlem(b, G, 30, n_subsets=6, op=fly)
+    modified = mlem(b, fly, 30, n_subsets=6)
     assert psnr(x, modified, data_range=0.05) > psnr(x, naive, data_range=0.05) + 1.0
     assert modified.min() >= 0
 

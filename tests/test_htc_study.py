@@ -17,10 +17,10 @@ def test_htc_study_reduced(tmp_path):
                  "n_real_per_phantom": 2, "n_synthetic": 12},
         "model": {"base_channels": 8, "depth": 3},
         "train": {"epochs": 1, "finetune_epochs": 1, "patch": 64},
-        "baselines": {"tv_iter": 10, "tv_weights": [0.03]}})
+        "baselines": {"methods": ["fbp", {"method": "tv", "params": {"n_iter": 10}, "tune": {"tv_relative": [0.03]}}]}})
     result = run_study(cfg, tmp_path / "run", show_progress=False, log=lambda m: None)
     assert min(result["full_data_sirt_mcc"].values()) > 0.99
-    for name in ("metrics.json", "table.md", "report.html", "model.ckpt", "split.json"):
+    for name in ("metrics.json", "table.md", "report.html", "model.safetensors", "model.json", "split.json"):
         assert (tmp_path / "run" / name).exists()
     folds = json.loads((tmp_path / "run" / "split.json").read_text())["folds"]
     assert all(f["held_out"] not in f["train_real"] for f in folds)

@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 
 from conftest import data_file, write_htc_limited
-from tomolearn.io import load_scan, load_volume, save_volume
+from tomolearn import load_scan
+from tomolearn.io import load_volume, save_volume
 from tomolearn.recon import fbp
 from tomolearn.scan import Scan
 

@@ -7,9 +7,15 @@ from tomolearn.infer import sliding_window
 from tomolearn.models import UNet
 from tomolearn.phantoms import ellipses_polygons, holed_disc
 from tomolearn.physics import RayTransform
-from tomolearn.recipes.limited_angle import apply_learned, arc_centre, approximant, rotate_back
+from tomolearn.models.card import Architecture, ModelCard, Pipeline
+from tomolearn.models.weights import load_weights, save_weights
+from tomolearn.recipes.limited_angle import arc_centre, approximant, rotate_back
+from tomolearn.recipes.postprocess import postprocess_slice
 from tomolearn.recon import fbp
-from tomolearn.train import PairedImages, PostProcessor, fit, load_model
+from tomolearn.train import PairedImages, PostProcessor, fit
+
+CARD = ModelCard(method="learned", architecture=Architecture(name="unet", base_channels=4, depth=2),
+                 pipeline=Pipeline(approximant="fbp", voxel_size=1.0, grid_shape=(32, 32), scale=1.0, window=32))
 
 
 @pytest.mark.parametrize("dims, shape", [(2, (2, 1, 32, 32)), (3, (1, 1, 16, 16, 16))])
@@ -57,8 +63,7 @@ def _tiny_pairs(n=12, size=32):
 
 def test_training_lowers_loss_resumes_and_infers(tmp_path):
     x, y, arc = _tiny_pairs()
-    module = PostProcessor(2, 1, base_channels=4, depth=2, lr=3e-3, max_epochs=2,
-                           meta={"approximant": "fbp", "voxel_size": 1.0, "grid_shape": [32, 32], "window": 32})
+    module = PostProcessor(2, 1, base_channels=4, depth=2, lr=3e-3, max_epochs=2, card=CARD.model_dump(mode="json"))
     train = PairedImages(x, y, flips=(-2,))
     def loss(m):  # batch statistics in both cases: running BN stats need more steps to settle
         with torch.no_grad():
@@ -67,17 +72,25 @@ def test_training_lowers_loss_resumes_and_infers(tmp_path):
     before = loss(module)
     ckpt = fit(module, train, PairedImages(x[:4], y[:4], augment=False), tmp_path, max_epochs=2, batch_size=4,
                show_progress=False)
-    assert loss(load_model(ckpt)) < before
-    trained = load_model(ckpt)
+    net, card = load_weights(ckpt)  # a checkpoint is usable for inference as it is (card inside)
+    assert card == CARD
+    assert loss(net) < before
     steps_2 = torch.load(ckpt, weights_only=False)["global_step"]  # after 2 epochs
     # resume: a longer run continues from last.ckpt instead of starting over
-    module2 = PostProcessor(2, 1, base_channels=4, depth=2, lr=3e-3, max_epochs=3, meta=trained.hparams.meta)
+    module2 = PostProcessor(2, 1, base_channels=4, depth=2, lr=3e-3, max_epochs=3, card=CARD.model_dump(mode="json"))
     fit(module2, train, None, tmp_path, max_epochs=3, batch_size=4, show_progress=False)
     assert torch.load(ckpt, weights_only=False)["global_step"] == steps_2 * 3 // 2
     # learned reconstruction of a scan with an arbitrary arc start
     g = ParallelGeometry(uniform_angles(60), 32).arc(np.pi / 3, 1.0)
-    out = apply_learned(load_model(ckpt), RayTransform(g).forward(y[0, 0]), g)
+    net, card = load_weights(ckpt)
+    out = postprocess_slice(net, card, RayTransform(g).forward(y[0, 0]), g)
     assert out.shape == (32, 32) and np.isfinite(out).all()
+    # exported as safetensors + card, the same network gives the same output
+    path = save_weights(net, card, tmp_path / "model.safetensors", half=False)
+    assert (tmp_path / "model.json").exists()
+    net2, card2 = load_weights(path)
+    assert card2 == card
+    assert np.allclose(postprocess_slice(net2, card2, RayTransform(g).forward(y[0, 0]), g), out)
 
 
 def test_sliding_window_matches_whole_image():
@@ -90,13 +103,23 @@ def test_sliding_window_matches_whole_image():
     assert np.abs(tiled[inner, inner] - whole[inner, inner]).mean() < 0.05 * np.abs(whole).mean()
 
 
-def test_load_model_errors(tmp_path):
-    with pytest.raises(FileNotFoundError, match="model"):
-        load_model(tmp_path / "none.ckpt")
+def test_load_weights_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="weights"):
+        load_weights(tmp_path / "none.ckpt")
     bad = tmp_path / "bad.ckpt"
     bad.write_text("nope")
-    with pytest.raises(ValueError, match="checkpoint"):
-        load_model(bad)
+    with pytest.raises(ValueError, match="tomolearn weights"):
+        load_weights(bad)
+    net = CARD.architecture.build()
+    path = save_weights(net, CARD, tmp_path / "w.safetensors")
+    with pytest.raises(FileExistsError, match="exists"):
+        save_weights(net, CARD, path)
+    (tmp_path / "w.json").unlink()
+    with pytest.raises(FileNotFoundError, match="model card"):
+        load_weights(path)
+    with pytest.raises(ValueError, match="safetensors"):
+        save_weights(net, CARD, tmp_path / "w.pt")
+    assert not list(tmp_path.glob(".*part"))  # atomic writes leave nothing behind
 
 
 class _InterruptedAtSecondEpoch(PairedImages):

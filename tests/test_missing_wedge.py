@@ -15,9 +15,12 @@ from tomolearn.recipes.missing_wedge import (DEFAULT_WEIGHTS, check_wedge, irdm_
 from tomolearn.scan import Scan
 from tomolearn.scenario import Scenario, simulate
 from tomolearn.train.augment import random_affine
-from tomolearn.train.export import export_generator, load_generator
+from tomolearn.models.weights import load_weights, save_weights
+from tomolearn.workflow.train_missing_wedge import irdm_card
+from tomolearn.methods.missing_wedge import MissingWedgeTraining
 from tomolearn.train.gan import IRDMModule
-from tomolearn.train.library import MissingWedgeLibrary, input_scale, wedge_geometry, wedge_sinogram, wedge_wbp
+from tomolearn.models.card import input_scale
+from tomolearn.train.library import MissingWedgeLibrary, wedge_geometry, wedge_sinogram, wedge_wbp
 from tomolearn.workflow import reconstruct
 
 
@@ -88,40 +91,53 @@ def test_library_rejects_bad_settings(kwargs, name):
 
 
 def test_export_round_trip_and_checkpoint_loading(tmp_path):
-    module = IRDMModule(2, base_channels=4, depth=2, meta={"size": 32, "wedge_range_deg": [40, 60]}).eval()
+    card = irdm_card(MissingWedgeTraining(size=32, wedge_range=(40, 60), base_channels=4, depth=2), 0)
+    module = IRDMModule(2, base_channels=4, depth=2, card=card.model_dump(mode="json")).eval()
     x = torch.rand(1, 1, 32, 32)
-    path = export_generator(module, tmp_path / "w.pt", {"command": "test"})
+    path = save_weights(module.generator, card.model_copy(update={"training": {"command": "test"}}),
+                        tmp_path / "w.safetensors")
     with pytest.raises(FileExistsError):
-        export_generator(module, path)
-    gen, meta = load_generator(path)
-    assert meta["size"] == 32 and meta["record"]["command"] == "test"
+        save_weights(module.generator, card, path)
+    gen, got = load_default(path)
+    assert got.pipeline.working_size == 32 and got.training["command"] == "test"
     with torch.no_grad():
         torch.testing.assert_close(gen(x), module.generator(x), atol=2e-2, rtol=2e-2)  # float16 weights
     ckpt = tmp_path / "m.ckpt"
     torch.save({"state_dict": module.state_dict(), "hyper_parameters": dict(module.hparams)}, ckpt)
-    gen2, meta2 = load_generator(ckpt)
+    gen2, card2 = load_default(ckpt)
+    assert card2 == card
     with torch.no_grad():
         torch.testing.assert_close(gen2(x), module.generator(x))
     (tmp_path / "junk.pt").write_text("not a model")
     with pytest.raises(ValueError, match="weights"):
-        load_generator(tmp_path / "junk.pt")
+        load_default(tmp_path / "junk.pt")
     with pytest.raises(FileNotFoundError):
-        load_generator(tmp_path / "missing.pt")
+        load_default(tmp_path / "missing.safetensors")
+
+
+def test_weights_that_would_run_code_are_refused(tmp_path):
+    class Evil:
+        def __reduce__(self):
+            return (print, ("code ran",))
+    path = tmp_path / "evil.pt"
+    torch.save({"format": "tomolearn-generator-1", "payload": Evil()}, path)
+    with pytest.raises(ValueError, match="weights"):
+        load_weights(path)
 
 
 def test_shipped_weights_load_with_their_training_record():
     assert DEFAULT_WEIGHTS.exists(), "the package ships default missing-wedge weights"
     assert DEFAULT_WEIGHTS.stat().st_size < 5e6
-    gen, meta = load_default()
-    record = meta["record"]
-    assert record["command"].startswith("tomolearn train missing_wedge")
-    assert record["training"]["seconds"] > 0 and "per_wedge_deg" in record["validation"]
-    assert meta["wedge_range_deg"][0] <= 60 <= meta["wedge_range_deg"][1]
+    assert DEFAULT_WEIGHTS.suffix == ".safetensors" and DEFAULT_WEIGHTS.with_suffix(".json").exists()
+    gen, card = load_default()
+    assert card.training["command"].startswith("tomolearn train missing_wedge")
+    assert card.training["training"]["seconds"] > 0 and "per_wedge_deg" in card.metrics
+    assert card.geometry.wedge_range_deg[0] <= 60 <= card.geometry.wedge_range_deg[1]
 
 
 def test_shipped_weights_beat_wbp_on_an_unseen_phantom():
     gen, meta = load_default()
-    obj = ellipses_polygons(meta["size"], 987654)  # a seed the library never draws from
+    obj = ellipses_polygons(meta.pipeline.working_size, 987654)  # a seed the library never draws from
     sino, g = _wedge_sinogram(obj, 60.0)
     from tomolearn.recon import fbp
 
@@ -130,7 +146,7 @@ def test_shipped_weights_beat_wbp_on_an_unseen_phantom():
 
 def test_irdm_slice_works_on_larger_grids_and_arbitrary_arc_positions():
     gen, meta = load_default()
-    obj = ellipses_polygons(2 * meta["size"], 3)
+    obj = ellipses_polygons(2 * meta.pipeline.working_size, 3)
     g = wedge_geometry(obj.shape[0], 50.0, 2.0)
     g = g.replace(angles=g.angles + 0.6)  # arc not centred on 0
     sim = simulate(obj, Scenario(n_angles=g.n_angles, range_deg=130, start_deg=np.degrees(g.angles[0])), 0)
@@ -145,9 +161,9 @@ def test_reconstruct_method_and_wedge_warning():
     obj = ellipses_polygons(64, 11)
     sino, g = _wedge_sinogram(obj, 60.0)
     scan = Scan(sino[:, None], g.replace(n_rows=1))
-    vol = reconstruct(scan, "missing_wedge")
+    vol = reconstruct(scan, "missing_wedge").volume
     assert vol.shape == (1, 64, 64)
-    refined = reconstruct(scan, "missing_wedge", refine=True, n_iter=100)
+    refined = reconstruct(scan, "missing_wedge", refine=True, n_iter=100).volume
     assert psnr(obj, refined[0]) > psnr(obj, vol[0])  # the data fix what the network got wrong
     _, meta = load_default()
     with pytest.warns(UserWarning, match="outside the training range"):
@@ -157,15 +173,16 @@ def test_reconstruct_method_and_wedge_warning():
 def test_cli_train_tiny_run_records_and_exports(tmp_path):
     r = CliRunner().invoke(app, ["train", "missing_wedge", "-o", str(tmp_path / "run"), "--size", "32",
                                  "--samples-per-epoch", "8", "--epochs", "1", "--base-channels", "4",
-                                 "--export", str(tmp_path / "w.pt"), "--quiet", "--device", "cpu"])
+                                 "--export", str(tmp_path / "w.safetensors"), "--quiet", "--device", "cpu"])
     assert r.exit_code == 0, r.output
     record = json.loads((tmp_path / "run" / "training.json").read_text())
     assert record["data"]["wedge_range_deg"] == [25.0, 85.0]
     assert set(record["validation"]["per_wedge_deg"]["60"]) == {"WBP", "IRDM"}
-    assert load_generator(tmp_path / "w.pt")[1]["size"] == 32
+    assert load_default(tmp_path / "w.safetensors")[1].pipeline.working_size == 32
+    assert (tmp_path / "run" / "missing_wedge_2d.json").exists()
     bad = CliRunner().invoke(app, ["train", "low_dose", "-o", str(tmp_path / "x")])
-    assert bad.exit_code == 2 and "recipe" in bad.output
-    bad = CliRunner().invoke(app, ["train", "-o", str(tmp_path / "y"), "--wedge-range", "40"])
+    assert bad.exit_code == 2 and "low_dose" in bad.output
+    bad = CliRunner().invoke(app, ["train", "missing_wedge", "-o", str(tmp_path / "y"), "--wedge-range", "40"])
     assert bad.exit_code == 2 and "--wedge-range" in bad.output
 
 

@@ -3,7 +3,7 @@ import pytest
 from typer.testing import CliRunner
 
 from tomolearn.cli import app
-from tomolearn.io import load_scan
+from tomolearn import load_scan
 from tomolearn.physics import RayTransform
 from tomolearn.scenario import flyscan, limited_angle, low_dose, simulate, sparse_view
 from tomolearn.workflow.simulate import simulate_to_file

@@ -61,7 +61,7 @@ def test_layered_ic_has_its_layers_in_a_thin_plate():
 
 
 def test_simulate_a_3d_family(tmp_path):
-    from tomolearn.io import load_scan
+    from tomolearn import load_scan
     from tomolearn.scenario import sparse_view
     from tomolearn.workflow.simulate import simulate_to_file
 

@@ -4,10 +4,10 @@ from scipy import ndimage
 
 from conftest import data_file
 from tomolearn.geometry import ParallelGeometry
-from tomolearn.io import load_scan
+from tomolearn import load_scan
 from tomolearn.phantoms import ellipses_polygons
 from tomolearn.physics import RayTransform
-from tomolearn.preprocess import align_tilt_series, find_center_of_rotation
+from tomolearn.alignment import align_tilt_series, find_center_of_rotation
 from tomolearn.recon import fbp, sirt
 from tomolearn.trust import held_out_projection_check
 

@@ -9,11 +9,21 @@ def reconstruct(*args, **kwargs):
     return _reconstruct(*args, **kwargs)
 
 
-def load_scan(*args, **kwargs):
-    """See :func:`tomolearn.io.load_scan`."""
-    from .io import load_scan as _load_scan
+def load_scan(path, find_center: bool = True, **hints):
+    """Read a scan (:func:`tomolearn.io.load_scan`) and find its centre of rotation if the file does not say it.
 
-    return _load_scan(*args, **kwargs)
+    ``find_center=False`` skips the search (the axis is then taken at the detector centre);
+    other ``hints`` go to the reader. See :func:`tomolearn.alignment.centre_scan`.
+    """
+    from .alignment import centre_scan
+    from .io import load_scan as _read
+
+    scan = _read(path, **hints)
+    if find_center:
+        return centre_scan(scan)
+    from dataclasses import replace
+
+    return replace(scan, metadata={k: v for k, v in scan.metadata.items() if k != "centre_search_row"})
 
 
 __all__ = ["__version__", "reconstruct", "load_scan"]

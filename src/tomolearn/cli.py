@@ -1,12 +1,16 @@
-"""`tomolearn` command line: run | reconstruct | simulate | train | info.
+"""`tomolearn` command line: run | reconstruct | methods | simulate | train | info.
 
 The only module that touches argv, the environment and output folders. Errors from bad input
-are printed as one line (no traceback) and exit with status 2.
+are printed as one line (no traceback) and exit with status 2. The ``--method`` choices and
+per-method options of ``reconstruct``, ``methods`` and the ``train`` subcommands are generated
+from the method registry (:mod:`tomolearn.methods`): a new method adds no line here.
 """
 from __future__ import annotations
 
+import inspect
 import json
 import sys
+import typing
 from enum import Enum
 from pathlib import Path
 from typing import Optional
@@ -14,21 +18,15 @@ from typing import Optional
 import numpy as np
 import typer
 
+from .methods import base as registry
+
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Deep-learning-aided tomographic reconstruction from limited data.")
 
 USER_ERRORS = (ValueError, TypeError, FileNotFoundError, FileExistsError, PermissionError)
 
 
-class Method(str, Enum):
-    fbp = "fbp"
-    sirt = "sirt"
-    sart = "sart"
-    cgls = "cgls"
-    tv = "tv"
-    mlem = "mlem"
-    learned = "learned"
-    missing_wedge = "missing_wedge"
+Method = Enum("Method", {name: name for name in registry.available()}, type=str)
 
 
 def _device(name: str) -> str:
@@ -97,42 +95,142 @@ def _print_summary(result: dict) -> None:
     Console().print(table)
 
 
-@app.command()
-def reconstruct(scan: Path = typer.Argument(..., help="scan file (.mat HTC2022, .h5 Data Exchange / NXtomo, .mrc tilt series)"),
-                method: Method = typer.Option(Method.fbp, help="reconstruction method"),
-                model: Optional[Path] = typer.Option(None, help="checkpoint for --method learned; weights for missing_wedge (default: shipped)"),
-                segment: bool = typer.Option(False, help="also store an Otsu segmentation"),
-                align: bool = typer.Option(False, help="align a tilt series (cross-correlation) and centre its tilt axis first"),
-                refine: bool = typer.Option(False, help="missing_wedge: reconcile the network output with the data (TV + learned prior)"),
-                n_iter: Optional[int] = typer.Option(None, help="iterations for sirt/sart/cgls/tv/mlem"),
-                output: Path = typer.Option(..., "-o", "--output", help="output volume (.h5 or .tif)"),
-                overwrite: bool = typer.Option(False, help="replace an existing output file"),
-                device: str = typer.Option("auto", help="auto | cpu | cuda[:N]")) -> None:
-    """Reconstruct a scan with a classical or learned method and write the volume."""
+def _cli_type(annotation):
+    """The type a generated option takes on the command line (pydantic converts strings later)."""
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    if annotation is bool or args == [bool]:
+        return Optional[bool]
+    return Optional[str]
+
+
+def _option_name(name: str, field) -> str:
+    extra = field.json_schema_extra or {}
+    return extra.get("cli", "--" + name.replace("_", "-"))
+
+
+def _method_options() -> dict[str, tuple]:
+    """Every parameter of every registered method: name -> (annotation, option name, help)."""
+    found: dict[str, dict] = {}
+    for mname, cls in registry.available().items():
+        for fname, f in cls.Params.model_fields.items():
+            entry = found.setdefault(fname, {"types": set(), "field": f, "uses": []})
+            entry["types"].add(_cli_type(f.annotation))
+            default = "required" if f.is_required() else f"default {f.default}"
+            entry["uses"].append(f"{mname}: {default}")
+    out = {}
+    for fname, e in found.items():
+        annotation = e["types"].pop() if len(e["types"]) == 1 else Optional[str]
+        help_ = (e["field"].description or fname) + " [" + "; ".join(e["uses"]) + "]"
+        out[fname] = (annotation, _option_name(fname, e["field"]), help_)
+    return out
+
+
+METHOD_OPTIONS = _method_options()
+
+
+def _reconstruct(scan: Path, method: Method, output: Path, segment: bool, align: bool, overwrite: bool, device: str,
+                 chunk_slices: Optional[int], **method_options) -> None:
     try:
-        from .io import load_scan, save_volume
+        from . import load_scan
+        from .io import save_volume
         from .metrics import segment as otsu
         from .workflow import align_scan
         from .workflow import reconstruct as recon
 
+        given = {k: v for k, v in method_options.items() if v is not None}
+        accepted = registry.get(method.value).Params.model_fields
+        for k in given:
+            if k not in accepted:
+                users = [m for m, c in registry.available().items() if k in c.Params.model_fields]
+                raise ValueError(f"{METHOD_OPTIONS[k][1]}: expected an option of --method {method.value} "
+                                 f"({', '.join(accepted) or 'none'}), got one for {', '.join(users)}")
         if output.exists() and not overwrite:
             raise FileExistsError(f"output: {str(output)!r} exists; choose another name or pass --overwrite")
+        if segment and output.suffix.lower() not in (".h5", ".hdf5"):
+            raise ValueError(f"--segment: expected an .h5 output to hold the segmentation beside the volume, got {output.name!r}")
+        registry.parameters(method.value, given)  # bad values fail before the scan is read
         s = load_scan(scan)
         if align:
             s = align_scan(s)
             typer.echo(f"aligned: largest shift {np.abs(s.metadata['alignment_shifts_px']).max():.1f} px, "
                        f"tilt-axis offset {s.metadata['cor_offset_px']:.2f} px", err=True)
-        if refine and method.value != "missing_wedge":
-            raise ValueError(f"--refine: applies to --method missing_wedge, got --method {method.value}")
-        vol = recon(s, method.value, model=model, n_iter=n_iter, device=_device(device), refine=refine)
+        result = recon(s, method.value, given, device=_device(device), chunk_slices=chunk_slices)
+        vol = result.volume
         extra = {"segmentation": np.stack([otsu(v) for v in vol]).astype("uint8")} if segment else None
-        if segment and output.suffix.lower() not in (".h5", ".hdf5"):
-            raise ValueError(f"--segment: expected an .h5 output to hold the segmentation beside the volume, got {output.name!r}")
+        if result.maps and output.suffix.lower() in (".h5", ".hdf5"):
+            extra = {**(extra or {}), **result.maps}
         save_volume(output, vol, s.geometry.voxel_size, s.geometry.unit, overwrite=overwrite, extra=extra,
-                    attrs={"method": method.value, "source": str(scan), "model": str(model or "")})
+                    attrs={"method": method.value, "source": str(scan), "model": str(given.get("model", "")),
+                           "parameters": json.dumps(result.info.get("parameters", {}))})
     except USER_ERRORS as err:
         _fail(err)
-    typer.echo(f"wrote {output} {tuple(vol.shape)} ({method.value})")
+    typer.echo(f"wrote {output} {tuple(vol.shape)} ({method.value}, {result.info['seconds']:.1f} s)")
+
+
+def _build_reconstruct():
+    """``reconstruct`` with one option per method parameter found in the registry."""
+    def command(**kwargs) -> None:
+        """Reconstruct a scan with a registered method (`tomolearn methods`) and write the volume."""
+        fixed = {k: kwargs.pop(k) for k in ("scan", "method", "output", "segment", "align", "overwrite", "device",
+                                            "chunk_slices")}
+        _reconstruct(**fixed, **kwargs)
+
+    P = inspect.Parameter
+    params = [
+        P("scan", P.KEYWORD_ONLY, annotation=Path, default=typer.Argument(
+            ..., help="scan file (.mat HTC2022, .h5 Data Exchange / NXtomo, .mrc tilt series) or TIFF folder")),
+        P("method", P.KEYWORD_ONLY, annotation=Method, default=typer.Option(
+            "fbp", help="reconstruction method (`tomolearn methods` lists them with their needs)")),
+        P("output", P.KEYWORD_ONLY, annotation=Path, default=typer.Option(..., "-o", "--output",
+                                                                          help="output volume (.h5 or .tif)")),
+        P("segment", P.KEYWORD_ONLY, annotation=bool, default=typer.Option(False, help="also store an Otsu segmentation")),
+        P("align", P.KEYWORD_ONLY, annotation=bool, default=typer.Option(
+            False, help="align a tilt series (cross-correlation) and centre its tilt axis first")),
+        P("overwrite", P.KEYWORD_ONLY, annotation=bool, default=typer.Option(False, help="replace an existing output file")),
+        P("device", P.KEYWORD_ONLY, annotation=str, default=typer.Option("auto", help="auto | cpu | cuda[:N]")),
+        P("chunk_slices", P.KEYWORD_ONLY, annotation=Optional[int], default=typer.Option(
+            None, help="detector rows per slab handed to the method (default 32)")),
+    ]
+    for fname, (annotation, opt, help_) in METHOD_OPTIONS.items():
+        params.append(P(fname, P.KEYWORD_ONLY, annotation=annotation,
+                        default=typer.Option(None, opt, help=help_, rich_help_panel="Method options")))
+    command.__signature__ = inspect.Signature(params)
+    return command
+
+
+app.command("reconstruct")(_build_reconstruct())
+
+
+@app.command("methods")
+def methods(name: Optional[str] = typer.Argument(None, help="show one method's parameters"),
+            as_json: bool = typer.Option(False, "--json", help="machine-readable output")) -> None:
+    """List the reconstruction methods: name, kind, execution, needs, one line each."""
+    from rich.console import Console
+    from rich.table import Table
+
+    try:
+        chosen = [registry.get(name)] if name else list(registry.available().values())
+    except USER_ERRORS as err:
+        _fail(err)
+    info = [registry.describe(c) for c in chosen]
+    if as_json:
+        typer.echo(json.dumps(info, indent=2, default=str))
+        return
+    if name:
+        d = info[0]
+        typer.echo(f"{d['name']} ({d['kind']}, {d['execution']}; geometries {', '.join(d['geometries'])}; "
+                   f"needs {', '.join(d['needs']) or 'nothing'}): {d['summary']}")
+        for p, v in d["parameters"].items():
+            default = "required" if v["required"] else f"default {v['default']}"
+            typer.echo(f"  {METHOD_OPTIONS[p][1]:<18} {v['type']:<20} {default:<18} {v['help']}")
+        return
+    table = Table(title="tomolearn methods")
+    for col in ("name", "kind", "execution", "geometries", "needs", "summary"):
+        table.add_column(col)
+    for d in info:
+        table.add_row(d["name"], d["kind"], d["execution"], ", ".join(d["geometries"]), ", ".join(d["needs"]) or "-",
+                      d["summary"])
+    Console(width=160).print(table)
 
 
 @app.command()
@@ -179,58 +277,73 @@ def simulate(output: Path = typer.Option(..., "-o", "--output", help="output Dat
     typer.echo(f"wrote {path}")
 
 
-@app.command()
-def train(recipe: str = typer.Argument("missing_wedge", help="recipe to train (missing_wedge)"),
-          out: Path = typer.Option(Path("runs/missing_wedge"), "-o", "--out", help="run folder"),
-          size: int = typer.Option(128, help="training image side, pixels"),
-          wedge_range: str = typer.Option("25,85", help="missing wedges drawn in training, degrees: LOW,HIGH"),
-          families: str = typer.Option("ellipses_polygons,holed_disc,heterogeneous,cracked_particles,crack_network,radial_cracks,shepp_logan",
-                                       help="phantom families of the library"),
-          images: Optional[Path] = typer.Option(None, help="real reconstructed slices to add (volume .h5/.tif, (M, Y, X))"),
-          samples_per_epoch: int = typer.Option(400, help="fresh library samples per epoch"),
-          epochs: int = typer.Option(30, help="epochs (learning rates x0.1 at 75% and 92%)"),
-          batch_size: int = typer.Option(8, help="minibatch size"),
-          base_channels: int = typer.Option(12, help="generator width at full resolution"),
-          supervised: bool = typer.Option(False, help="L1 only, no discriminator (baseline)"),
-          adversarial_weight: float = typer.Option(0.01, help="RaLSGAN weight beside the L1 loss"),
-          seed: int = typer.Option(0, help="random seed"),
-          export: Optional[Path] = typer.Option(None, help="also write the slim weights here"),
-          overwrite: bool = typer.Option(False, help="replace an existing run folder / export file"),
-          resume: bool = typer.Option(False, help="continue an interrupted training in the same folder"),
-          device: str = typer.Option("auto", help="auto | cpu | cuda[:N]"),
-          quiet: bool = typer.Option(False, help="no progress bars")) -> None:
-    """Train a recipe's network on its synthetic library and export slim weights."""
-    try:
-        if recipe not in ("missing_wedge", "missing-wedge"):
-            raise ValueError(f"recipe: expected missing_wedge, got {recipe!r}")
-        from .workflow.train_missing_wedge import train_missing_wedge
+train_app = typer.Typer(no_args_is_help=True, help="Train a method's network and export weights with a model card.")
+app.add_typer(train_app, name="train")
 
-        lo_hi = _numbers("--wedge-range", wedge_range, float)
-        if len(lo_hi) != 2:
-            raise ValueError(f"--wedge-range: expected LOW,HIGH in degrees, got {wedge_range!r}")
-        slices = None
-        if images is not None:
-            from .io import load_volume
 
-            slices = load_volume(images)
-        dev = _device(device)
-        record = train_missing_wedge(out, size, lo_hi, [f.strip() for f in families.split(",") if f.strip()], slices,
-                                     samples_per_epoch, 16, epochs, batch_size, base_channels, 4, not supervised,
-                                     adversarial_weight, seed, "gpu" if dev.startswith("cuda") else "cpu", export,
-                                     overwrite, resume, command="tomolearn " + " ".join(sys.argv[1:]),
-                                     show_progress=not quiet, log=lambda m: typer.echo(m, err=True))
-    except USER_ERRORS as err:
-        _fail(err)
-    for wedge, row in record["validation"]["per_wedge_deg"].items():
-        typer.echo(f"wedge {wedge} deg: " + ", ".join(f"{m} PSNR {v['psnr']:.2f} SSIM {v['ssim']:.3f}" for m, v in row.items()))
-    typer.echo(f"weights: {out / 'missing_wedge_2d.pt'}" + (f" and {export}" if export else ""))
+def _split_list(annotation, value: str):
+    """Comma-separated CLI text for tuple/list fields; other values pass through."""
+    origin = typing.get_origin(annotation)
+    if origin in (tuple, list) and isinstance(value, str):
+        return [v.strip() for v in value.split(",") if v.strip()]
+    return value
+
+
+def _build_train(name: str, spec):
+    fields = spec.config.model_fields
+
+    def command(**kwargs) -> None:
+        common = {k: kwargs.pop(k) for k in ("out", "overwrite", "resume", "device", "quiet")}
+        try:
+            from pydantic import ValidationError
+
+            values = {k: _split_list(fields[k].annotation, v) for k, v in kwargs.items() if v is not None}
+            try:
+                config = spec.config.model_validate(values)
+            except ValidationError as err:
+                e = err.errors()[0]
+                opt = _option_name(str(e["loc"][0]), fields[str(e["loc"][0])]) if e["loc"] else "options"
+                raise ValueError(f"{opt}: {e['msg'].lower()}, got {kwargs.get(e['loc'][0]) if e['loc'] else ''!r}") from None
+            dev = _device(common["device"])
+            record = spec.load()(config, common["out"] or Path("runs") / name, overwrite=common["overwrite"],
+                                 resume=common["resume"], device=dev, show_progress=not common["quiet"],
+                                 log=lambda m: typer.echo(m, err=True), command="tomolearn " + " ".join(sys.argv[1:]))
+        except USER_ERRORS as err:
+            _fail(err)
+        for line in record.get("summary_lines", []):
+            typer.echo(line)
+        typer.echo("weights: " + " and ".join(map(str, record.get("weights", []))))
+
+    command.__doc__ = f"{spec.summary or 'Train ' + name}."
+    P = inspect.Parameter
+    params = [
+        P("out", P.KEYWORD_ONLY, annotation=Optional[Path], default=typer.Option(
+            None, "-o", "--out", help=f"run folder (default runs/{name})")),
+        P("overwrite", P.KEYWORD_ONLY, annotation=bool, default=typer.Option(
+            False, help="replace an existing run folder / export file")),
+        P("resume", P.KEYWORD_ONLY, annotation=bool, default=typer.Option(
+            False, help="continue an interrupted training in the same folder")),
+        P("device", P.KEYWORD_ONLY, annotation=str, default=typer.Option("auto", help="auto | cpu | cuda[:N]")),
+        P("quiet", P.KEYWORD_ONLY, annotation=bool, default=typer.Option(False, help="no progress bars")),
+    ]
+    for fname, f in fields.items():
+        default = f.default
+        shown = ",".join(map(str, default)) if isinstance(default, (tuple, list)) else default
+        params.append(P(fname, P.KEYWORD_ONLY, annotation=_cli_type(f.annotation), default=typer.Option(
+            None, _option_name(fname, f), help=f"{f.description or fname} [default {shown}]")))
+    command.__signature__ = inspect.Signature(params)
+    return command
+
+
+for _name, _cls in registry.trainable().items():
+    train_app.command(_name)(_build_train(_name, _cls.training))
 
 
 @app.command()
 def info(scan: Path = typer.Argument(..., help="scan file")) -> None:
     """Print what a scan file holds: shapes, angles, geometry."""
     try:
-        from .io import load_scan
+        from . import load_scan
 
         s = load_scan(scan, find_center=False) if scan.suffix.lower() in (".h5", ".hdf5", ".hdf") else load_scan(scan)
     except USER_ERRORS as err:

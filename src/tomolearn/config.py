@@ -5,7 +5,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 
 class _Strict(BaseModel):
@@ -13,7 +13,7 @@ class _Strict(BaseModel):
 
 
 class DataConfig(_Strict):
-    source: Literal["synthetic", "htc2022"] = "synthetic"
+    source: str = Field("synthetic", description="study type (tomolearn.workflow.study.STUDIES): synthetic, htc2022")
     family: Literal["ellipses_polygons", "holed_disc"] = "ellipses_polygons"
     size: int = Field(128, ge=32, description="slice size in pixels (synthetic)")
     n_train: int = Field(320, ge=1)
@@ -50,10 +50,49 @@ class TrainConfig(_Strict):
     finetune_lr: float = Field(5e-4, gt=0)
 
 
+class MethodEntry(_Strict):
+    """One method of a study's comparison: a registered method, its parameters, what to tune.
+
+    In YAML either a bare name (``- fbp``) or a mapping::
+
+        - method: tv
+          params: {n_iter: 200}
+          tune: {tv_relative: [0.01, 0.03, 0.1]}   # tried on validation data, best kept
+    """
+
+    method: str
+    label: str | None = Field(None, description="name in tables and figures (default: FBP, SIRT, TV, ...)")
+    params: dict = Field({}, description="the method's parameters (`tomolearn methods NAME`)")
+    tune: dict[str, list] = Field({}, description="parameter -> values tried on validation data")
+
+    @model_validator(mode="after")
+    def _known(self) -> "MethodEntry":
+        from .methods import base as registry
+
+        registry.parameters(self.method, self.params)  # unknown method / bad parameters: one line
+        for name, values in self.tune.items():
+            if not values:
+                raise ValueError(f"tune.{name}: expected at least one value")
+            for v in values:
+                registry.parameters(self.method, {**self.params, name: v})
+        return self
+
+    @property
+    def display(self) -> str:
+        return self.label or self.method.upper()
+
+
+def _entries(value):
+    return [{"method": v} if isinstance(v, str) else v for v in value] if isinstance(value, list) else value
+
+
 class BaselineConfig(_Strict):
-    sirt_iter: int = Field(200, ge=1)
-    tv_iter: int = Field(200, ge=1)
-    tv_weights: list[float] = Field([0.01, 0.03, 0.1], description="relative TV weights tried on validation data")
+    methods: list[MethodEntry] = Field(
+        [MethodEntry(method="fbp"), MethodEntry(method="sirt", params={"n_iter": 200}),
+         MethodEntry(method="tv", params={"n_iter": 200}, tune={"tv_relative": [0.01, 0.03, 0.1]})],
+        description="methods compared with the learned one in the same run (any registered method)")
+
+    _as_entries = field_validator("methods", mode="before")(_entries)
 
 
 class StudyConfig(_Strict):
@@ -87,4 +126,5 @@ def load_study(path) -> StudyConfig:
     except ValidationError as err:
         e = err.errors()[0]
         loc = ".".join(map(str, e["loc"]))
-        raise ValueError(f"study: field {loc!r}: {e['msg']} (got {e.get('input')!r})") from err
+        msg = e["msg"].removeprefix("Value error, ")
+        raise ValueError(f"study: field {loc!r}: {msg} (got {e.get('input')!r})".replace("\n", " ")) from None

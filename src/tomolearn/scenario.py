@@ -108,6 +108,43 @@ def flyscan(speed_deg_per_s: float, exposure_s: float, n_projections: int) -> Sc
     return Scenario(n_angles=n_projections, exposure_arc_deg=speed_deg_per_s * exposure_s).validated()
 
 
+def bin_detector(projections: np.ndarray, factor: int) -> np.ndarray:
+    """Average groups of ``factor`` neighbouring detector columns: ``(..., U * factor)`` -> ``(..., U)``.
+
+    Raises
+    ------
+    ValueError
+        If the detector width is not a multiple of ``factor``.
+    """
+    p = np.asarray(projections)
+    k = positive_int(factor, "factor")
+    if p.shape[-1] % k:
+        raise fail("projections", f"a detector width divisible by {k}", f"{p.shape[-1]} columns")
+    return p.reshape(*p.shape[:-1], p.shape[-1] // k, k).mean(-1)
+
+
+def binned_projections(image: np.ndarray, op, factor: int) -> np.ndarray:
+    """Projections of an image on a ``factor`` x finer grid and detector, binned to the coarse detector.
+
+    The way every simulation here avoids the inverse crime: ``op`` is the fine-grid operator
+    (voxels and detector pixels ``factor`` times smaller), the result has the coarse
+    detector's columns.
+
+    Parameters
+    ----------
+    image : ndarray, shape (Y, X) or (Z, Y, X)
+        On the fine grid, attenuation per unit.
+    op : LinearOperator
+        Fine-grid forward model (e.g. :class:`~tomolearn.physics.RayTransform`).
+    factor : int
+
+    Returns
+    -------
+    ndarray, shape (A, U) or (A, Z, U)
+    """
+    return bin_detector(op.forward(image), factor)
+
+
 def simulate(phantom: np.ndarray, scenario: Scenario, seed, oversample: int = 2, n_flats: int = 10):
     """Simulate a limited scan of a phantom stack.
 
@@ -153,7 +190,7 @@ def simulate(phantom: np.ndarray, scenario: Scenario, seed, oversample: int = 2,
     for sl in vol:
         up = np.repeat(np.repeat(sl, k, axis=0), k, axis=1)
         sub = fly.sub_angle_projections(up[None])[0]  # (A, n_sub, U * k)
-        sub = sub.reshape(sub.shape[0], sub.shape[1], n, k).mean(-1)  # bin the detector
+        sub = bin_detector(sub, k)
         sinos.append(sub)
     sub = np.stack(sinos, axis=1)  # (A, Z, n_sub, U)
     flats = darks = None
@@ -173,4 +210,5 @@ def simulate(phantom: np.ndarray, scenario: Scenario, seed, oversample: int = 2,
             "exposure_arc_deg": scenario.exposure_arc_deg or 0.0}
 
 
-__all__ = ["Scenario", "sparse_view", "limited_angle", "low_dose", "flyscan", "simulate"]
+__all__ = ["Scenario", "sparse_view", "limited_angle", "low_dose", "flyscan", "simulate", "bin_detector",
+           "binned_projections"]

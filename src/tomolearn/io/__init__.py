@@ -25,9 +25,14 @@ def load_scan(path, **hints) -> Scan:
         an MRC tilt series (``.mrc``/``.st``/``.ali`` with a ``.rawtlt``/``.tlt`` beside it),
         or a folder of TIFF projections (with flats, darks and ``angles.txt``).
     **hints
-        Passed to the reader, e.g. ``cor_offset=`` or ``find_center=False`` for Data
-        Exchange / NXtomo / TIFF, ``angle_offset=`` for TIFF, ``angles_file=`` or
-        ``tilt_axis=`` for MRC.
+        Passed to the reader, e.g. ``cor_offset=`` for Data Exchange / NXtomo / TIFF,
+        ``angle_offset=`` for TIFF, ``angles_file=`` or ``tilt_axis=`` for MRC.
+
+    Notes
+    -----
+    Readers do not reconstruct, so they do not search for the centre of rotation: a scan whose
+    file does not state it carries ``metadata["centre_search_row"]``, and
+    :func:`tomolearn.load_scan` (read + search) is what users call.
 
     Returns
     -------

@@ -5,14 +5,19 @@ import numpy as np
 
 from .._checks import fail
 from ..geometry import ParallelGeometry
-from ..preprocess import find_center_of_rotation, minus_log, normalize
+from ..preprocess import minus_log, normalize
 from ..scan import Scan
 
 
 def scan_from_counts(data, flats, darks, theta_deg, metadata: dict, cor_offset: float | None = None,
                      find_center: bool = True, center_row: int | None = None, voxel_size: float = 1.0,
                      unit: str = "px") -> Scan:
-    """Normalise raw projections ``(A, V, U)`` by flats/darks, take -log, find the centre.
+    """Normalise raw projections ``(A, V, U)`` by flats/darks and take -log.
+
+    Readers do not reconstruct: when the centre of rotation is neither given nor in the file
+    and ``find_center`` is set, the row to search on is recorded as
+    ``metadata["centre_search_row"]`` and :func:`tomolearn.load_scan` runs the search
+    (:func:`tomolearn.alignment.find_center_of_rotation`).
 
     Parameters
     ----------
@@ -50,9 +55,8 @@ def scan_from_counts(data, flats, darks, theta_deg, metadata: dict, cor_offset: 
         proj = data
     geometry = ParallelGeometry(np.deg2rad(theta), n_detector=proj.shape[2], n_rows=proj.shape[1],
                                 voxel_size=voxel_size, detector_spacing=voxel_size, unit=unit)
-    if cor_offset is None and find_center:
-        row = proj.shape[1] // 2 if center_row is None else int(center_row)
-        cor_offset = find_center_of_rotation(proj[:, row], geometry.replace(n_rows=1))
     geometry = geometry.replace(cor_offset=float(cor_offset or 0.0))
     meta = {**metadata, "cor_offset_px": geometry.cor_offset, "flat_dark_corrected": flats is not None}
+    if cor_offset is None and find_center:
+        meta["centre_search_row"] = proj.shape[1] // 2 if center_row is None else int(center_row)
     return Scan(proj, geometry, metadata=meta)

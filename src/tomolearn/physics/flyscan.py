@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 
 from .._checks import fail, positive_int
+from ..geometry import FanGeometry, ParallelGeometry, uniform_angles
+from .base import LinearOperator, register_operator
 from .noise import _rng
 from .projector import RayTransform
 
@@ -24,7 +26,8 @@ def default_sub_angles(geometry, exposure_arc: float) -> int:
     return max(1, int(np.ceil(radius_px * float(exposure_arc) - 1e-9)))
 
 
-class FlyScanTransform:
+@register_operator
+class FlyScanTransform(LinearOperator):
     """Blurred ray transform ``A_fly = 1/n sum_i A(theta + (i + 1/2) delta / n)``.
 
     Parameters
@@ -39,9 +42,9 @@ class FlyScanTransform:
 
     Notes
     -----
-    Same interface as :class:`RayTransform` (``forward_slices``, ``adjoint_slices``, ``forward``,
-    ``adjoint``, ``subset``); ``adjoint`` is the exact transpose. With ``exposure_arc = 0`` it
-    equals the plain ray transform.
+    A :class:`~tomolearn.physics.base.LinearOperator` with the item shapes and volume /
+    projection conventions of :class:`RayTransform`; ``adjoint`` is the exact transpose. With
+    ``exposure_arc = 0`` it equals the plain ray transform.
 
     Raises
     ------
@@ -69,43 +72,58 @@ class FlyScanTransform:
         sub_angles = (geometry.angles[:, None] + offsets[None, :]).ravel()  # (A * n,)
         self._op = RayTransform(geometry.replace(angles=sub_angles), model)
 
-    @property
-    def sinogram_shape(self) -> tuple[int, int]:
-        return (self.geometry.n_angles, self.geometry.n_detector)
+    name = "flyscan"
+
+    @classmethod
+    def examples(cls) -> list["FlyScanTransform"]:
+        """Small parallel and fan-beam fly scans for the contract tests."""
+        return [cls(ParallelGeometry(uniform_angles(20), 36, volume_shape=(28, 32)), np.deg2rad(6.0), n_sub=3),
+                cls(FanGeometry(uniform_angles(24, 2 * np.pi), 44, detector_spacing=1.4, source_origin=120,
+                                origin_detector=50, volume_shape=(30, 30)), np.deg2rad(10.0))]
 
     @property
-    def slice_shape(self) -> tuple[int, int]:
+    def domain_shape(self) -> tuple[int, int]:
         return tuple(self.geometry.volume_shape)
 
+    @property
+    def range_shape(self) -> tuple[int, int]:
+        return (self.geometry.n_angles, self.geometry.n_detector)
+
+    sinogram_shape = range_shape
+    slice_shape = domain_shape
+
     def subset(self, indices) -> "FlyScanTransform":
+        """The fly scan restricted to the exposures at ``indices`` (same arc and sub-angles)."""
         return FlyScanTransform(self.geometry.subset(indices), self.exposure_arc, self.n_sub, self.model)
 
     def sub_angle_projections(self, volume: np.ndarray) -> np.ndarray:
         """Projections at every sub-angle: ``(N, Y, X)`` -> ``(N, A, n, U)``."""
-        sino = self._op.forward_slices(volume)
+        sino = self._op.forward_batch(volume)
         return sino.reshape(sino.shape[0], self.geometry.n_angles, self.n_sub, -1)
 
-    def forward_slices(self, volume: np.ndarray, cuda: bool = False) -> np.ndarray:
-        sino = self._op.forward_slices(volume, cuda)
+    def forward_batch(self, x: np.ndarray, cuda: bool = False) -> np.ndarray:
+        """Blurred sinograms of a stack of slices: ``(N, Y, X)`` -> ``(N, A, U)``."""
+        sino = self._op.forward_batch(x, cuda)
         return sino.reshape(sino.shape[0], self.geometry.n_angles, self.n_sub, -1).mean(axis=2)
 
-    def adjoint_slices(self, sinograms: np.ndarray, cuda: bool = False) -> np.ndarray:
-        s = np.asarray(sinograms, dtype=np.float32)
-        if s.ndim != 3 or s.shape[1:] != self.sinogram_shape:
-            raise fail("sinograms", f"shape (N, {self.sinogram_shape[0]}, {self.sinogram_shape[1]})", f"shape {s.shape}")
+    def adjoint_batch(self, y: np.ndarray, cuda: bool = False) -> np.ndarray:
+        """Transpose of :meth:`forward_batch`: ``(N, A, U)`` -> ``(N, Y, X)``."""
+        s = np.asarray(y, dtype=np.float32)
+        s = s[None] if s.ndim == 2 else s
+        self.check_batch(s, "sinograms", self.range_shape)
         expanded = np.repeat(s[:, :, None, :] / np.float32(self.n_sub), self.n_sub, axis=2)
-        return self._op.adjoint_slices(expanded.reshape(s.shape[0], -1, s.shape[2]), cuda)
+        return self._op.adjoint_batch(expanded.reshape(s.shape[0], -1, s.shape[2]), cuda)
 
-    def forward(self, volume: np.ndarray) -> np.ndarray:
+    forward_slices = forward_batch
+    adjoint_slices = adjoint_batch
+
+    def forward(self, volume):
         """Blurred projections: ``(Y, X)`` -> ``(A, U)`` or ``(Z, Y, X)`` -> ``(A, Z, U)``."""
-        arr = np.asarray(volume, dtype=np.float32)
-        out = self.forward_slices(arr[None] if arr.ndim == 2 else arr)
-        return out[0] if arr.ndim == 2 else np.moveaxis(out, 0, 1)
+        return RayTransform.forward(self, volume)
 
-    def adjoint(self, projections: np.ndarray) -> np.ndarray:
-        arr = np.asarray(projections, dtype=np.float32)
-        out = self.adjoint_slices(arr[None] if arr.ndim == 2 else np.moveaxis(arr, 1, 0))
-        return out[0] if arr.ndim == 2 else out
+    def adjoint(self, projections):
+        """Transpose: ``(A, U)`` -> ``(Y, X)`` or ``(A, Z, U)`` -> ``(Z, Y, X)``."""
+        return RayTransform.adjoint(self, projections)
 
 
 def simulate_flyscan(volume: np.ndarray, op: FlyScanTransform, i0: float | None, seed) -> np.ndarray:
@@ -135,7 +153,7 @@ def simulate_flyscan(volume: np.ndarray, op: FlyScanTransform, i0: float | None,
     arr = np.asarray(volume, dtype=np.float32)
     stack = arr[None] if arr.ndim == 2 else arr
     if i0 is None:
-        out = op.forward_slices(stack)
+        out = op.forward_batch(stack)
     else:
         if not np.isfinite(i0) or i0 <= 0:
             raise fail("i0", "photons per detector pixel > 0", i0)

@@ -1,5 +1,9 @@
 """ASTRA-backed ray transform: forward and back projection of stacks of 2D slices.
 
+This module is the one place that talks to ASTRA: :func:`make_operator` (the factory every
+solver and recipe goes through when it is handed a geometry), :class:`RayTransform`, and
+:func:`source_detector_vectors` for the fan-beam distance weight of FBP.
+
 Parallel beam (2D, or 3D as a stack of slices along the rotation axis) and 2D fan beam, on
 the CPU with ASTRA's CPU projectors and on CUDA with ASTRA's GPU projectors when the input
 lives on a CUDA device. ``ray_transform`` wraps it as a torch autograd Function, so a network
@@ -18,7 +22,8 @@ import numpy as np
 import torch
 
 from .._checks import fail
-from ..geometry import FanGeometry, ParallelGeometry
+from ..geometry import FanGeometry, ParallelGeometry, uniform_angles
+from .base import LinearOperator, register_operator, ray_transform
 
 _ASTRA_LOCK = threading.Lock()  # ASTRA's object registry is global
 
@@ -45,7 +50,8 @@ def astra_geometries(geometry) -> tuple[dict, dict]:
     return vol, proj
 
 
-class RayTransform:
+@register_operator
+class RayTransform(LinearOperator):
     """Linear ray transform ``A`` of a geometry, applied slice by slice.
 
     Parameters
@@ -58,10 +64,21 @@ class RayTransform:
 
     Notes
     -----
-    ``forward`` maps volumes ``(Z, Y, X)`` (or a slice ``(Y, X)``) to projections
-    ``(A, Z, U)`` (or a sinogram ``(A, U)``); ``adjoint`` is its exact transpose on the CPU.
-    Torch tensors of shape ``(..., Y, X)`` / ``(..., A, U)`` go through :func:`ray_transform`.
+    One item is a slice ``(Y, X)`` (``domain_shape``) and its sinogram ``(A, U)``
+    (``range_shape``). ``forward`` maps volumes ``(Z, Y, X)`` (or a slice ``(Y, X)``) to
+    projections ``(A, Z, U)`` (or a sinogram ``(A, U)``), the Data Exchange order; ``adjoint``
+    is its exact transpose on the CPU. Torch tensors of shape ``(..., Y, X)`` go through
+    :func:`~tomolearn.physics.base.ray_transform` (autograd, device follows the input).
+
+    Raises
+    ------
+    ValueError
+        On an unknown projection model.
+    TypeError
+        If ``geometry`` is not a parallel or fan geometry.
     """
+
+    name = "ray_transform"
 
     def __init__(self, geometry, model: str = "linear") -> None:
         if model not in ("linear", "line", "strip"):
@@ -71,18 +88,28 @@ class RayTransform:
         self._vol_geom, self._proj_geom = astra_geometries(geometry)
         self._projector: dict[str, int] = {}
 
+    @classmethod
+    def examples(cls) -> list["RayTransform"]:
+        """Small parallel and fan-beam instances (off-centre axis, anisotropic grid) for contract tests."""
+        return [cls(ParallelGeometry(uniform_angles(24), 40, volume_shape=(32, 36), cor_offset=1.5)),
+                cls(FanGeometry(uniform_angles(30, 2 * np.pi), 48, detector_spacing=1.4, source_origin=120,
+                                origin_detector=50, volume_shape=(32, 32)))]
+
     def subset(self, indices) -> "RayTransform":
         """The operator restricted to the projections at ``indices`` (for ordered subsets)."""
         return RayTransform(self.geometry.subset(indices), self.model)
 
     # ---- shapes ---------------------------------------------------------------------------
     @property
-    def sinogram_shape(self) -> tuple[int, int]:
-        return (self.geometry.n_angles, self.geometry.n_detector)
+    def domain_shape(self) -> tuple[int, int]:
+        return tuple(self.geometry.volume_shape)
 
     @property
-    def slice_shape(self) -> tuple[int, int]:
-        return tuple(self.geometry.volume_shape)
+    def range_shape(self) -> tuple[int, int]:
+        return (self.geometry.n_angles, self.geometry.n_detector)
+
+    sinogram_shape = range_shape
+    slice_shape = domain_shape
 
     # ---- ASTRA plumbing ---------------------------------------------------------------------
     def _projector_id(self, cuda: bool) -> int:
@@ -131,37 +158,38 @@ class RayTransform:
                 astra.data2d.delete([vid, sid])
         return out
 
-    # ---- numpy API --------------------------------------------------------------------------
-    def _stack(self, x, expected: tuple[int, int], name: str) -> tuple[np.ndarray, bool]:
+    # ---- batches ----------------------------------------------------------------------------
+    def _batch(self, x, expected: tuple[int, int], name: str) -> np.ndarray:
         arr = np.ascontiguousarray(x, dtype=np.float32)
-        single = arr.ndim == 2
-        stack = arr[None] if single else arr
-        if stack.ndim != 3 or stack.shape[-2:] != tuple(expected):
-            raise fail(name, f"shape (..., {expected[0]}, {expected[1]})", f"shape {arr.shape}",
-                       "check the geometry's volume_shape / angles / n_detector")
-        return stack, single
+        stack = arr[None] if arr.ndim == 2 else arr
+        self.check_batch(stack, name, expected)
+        return stack
 
-    def forward_slices(self, volume: np.ndarray, cuda: bool = False) -> np.ndarray:
+    def forward_batch(self, x: np.ndarray, cuda: bool = False) -> np.ndarray:
         """Forward-project a stack of slices ``(N, Y, X)`` to sinograms ``(N, A, U)``."""
-        stack, _ = self._stack(volume, self.slice_shape, "volume")
-        return self._run("FP", stack, self.sinogram_shape, cuda) * np.float32(self.geometry.voxel_size)
+        stack = self._batch(x, self.domain_shape, "volume")
+        return self._run("FP", stack, self.range_shape, cuda) * np.float32(self.geometry.voxel_size)
 
-    def adjoint_slices(self, sinograms: np.ndarray, cuda: bool = False) -> np.ndarray:
+    def adjoint_batch(self, y: np.ndarray, cuda: bool = False) -> np.ndarray:
         """Back-project (adjoint) sinograms ``(N, A, U)`` to slices ``(N, Y, X)``."""
-        stack, _ = self._stack(sinograms, self.sinogram_shape, "sinograms")
-        return self._run("BP", stack, self.slice_shape, cuda) * np.float32(self.geometry.voxel_size)
+        stack = self._batch(y, self.range_shape, "sinograms")
+        return self._run("BP", stack, self.domain_shape, cuda) * np.float32(self.geometry.voxel_size)
 
-    def forward(self, volume: np.ndarray) -> np.ndarray:
+    forward_slices = forward_batch
+    adjoint_slices = adjoint_batch
+
+    # ---- volumes and projections (Data Exchange order) ---------------------------------------
+    def forward(self, volume):
         """Projections of a volume.
 
         Parameters
         ----------
-        volume : ndarray, shape (Z, Y, X) or (Y, X)
+        volume : ndarray, shape (Z, Y, X) or (Y, X); or a tensor (..., Y, X)
             Attenuation per ``geometry.unit``.
 
         Returns
         -------
-        ndarray, shape (A, Z, U) or (A, U)
+        ndarray, shape (A, Z, U) or (A, U); a tensor (..., A, U) for a tensor input
             Line integrals.
 
         Raises
@@ -169,55 +197,58 @@ class RayTransform:
         ValueError
             If the slice shape does not match ``geometry.volume_shape``.
         """
-        stack, single = self._stack(volume, self.slice_shape, "volume")
-        sino = self.forward_slices(stack)
-        return sino[0] if single else np.moveaxis(sino, 0, 1)
+        if isinstance(volume, torch.Tensor):
+            return ray_transform(volume, self)
+        arr = np.asarray(volume, dtype=np.float32)
+        sino = self.forward_batch(arr)
+        return sino[0] if arr.ndim == 2 else np.moveaxis(sino, 0, 1)
 
-    def adjoint(self, projections: np.ndarray) -> np.ndarray:
+    def adjoint(self, projections):
         """Back projection ``A^T``: ``(A, Z, U)`` or ``(A, U)`` to ``(Z, Y, X)`` or ``(Y, X)``."""
+        if isinstance(projections, torch.Tensor):
+            return ray_transform(projections, self, adjoint=True)
         arr = np.asarray(projections, dtype=np.float32)
-        if arr.ndim == 3:
-            arr = np.moveaxis(arr, 1, 0)
-        stack, single = self._stack(arr, self.sinogram_shape, "projections")
-        vol = self.adjoint_slices(stack)
-        return vol[0] if single else vol
+        vol = self.adjoint_batch(np.moveaxis(arr, 1, 0) if arr.ndim == 3 else arr)
+        return vol[0] if arr.ndim == 2 else vol
 
 
-class _RayTransformFn(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x, op: RayTransform, adjoint: bool):
-        ctx.op, ctx.adjoint = op, adjoint
-        lead = x.shape[:-2]
-        flat = x.detach().reshape(-1, *x.shape[-2:]).to("cpu", torch.float32).numpy()
-        fn = op.adjoint_slices if adjoint else op.forward_slices
-        y = fn(flat, cuda=x.is_cuda)
-        return torch.from_numpy(y).reshape(*lead, *y.shape[-2:]).to(x.device)
+def make_operator(geometry_or_op, model: str = "linear") -> LinearOperator:
+    """The operator of a geometry (ASTRA ray transform), or ``geometry_or_op`` itself if it is one.
 
-    @staticmethod
-    def backward(ctx, grad):
-        return _RayTransformFn.apply(grad.contiguous(), ctx.op, not ctx.adjoint), None, None
-
-
-def ray_transform(x: torch.Tensor, op: RayTransform, adjoint: bool = False) -> torch.Tensor:
-    """Differentiable ray transform of a torch tensor; the result is on ``x``'s device.
+    Every solver and recipe accepts either and calls this, so a fly-scan or third-party
+    operator passed in is used as it is and a bare geometry gets the standard ray transform.
 
     Parameters
     ----------
-    x : Tensor, shape (..., Y, X) or, with ``adjoint=True``, (..., A, U)
-        Any leading batch dimensions, e.g. ``(B, C)``.
-    op : RayTransform
-    adjoint : bool
-        Apply ``A^T`` instead of ``A``.
+    geometry_or_op : ParallelGeometry, FanGeometry or LinearOperator
+    model : {"linear", "line", "strip"}
+        ASTRA projection model for a geometry.
 
     Returns
     -------
-    Tensor, shape (..., A, U) or (..., Y, X)
+    LinearOperator
 
     Raises
     ------
-    ValueError
-        If the trailing shape does not match the geometry.
+    TypeError
+        If the argument is neither a geometry nor a linear operator.
     """
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"x: expected a torch.Tensor, got {type(x).__name__}")
-    return _RayTransformFn.apply(x, op, adjoint)
+    if isinstance(geometry_or_op, LinearOperator):
+        return geometry_or_op
+    if isinstance(geometry_or_op, (ParallelGeometry, FanGeometry)):
+        return RayTransform(geometry_or_op, model)
+    raise TypeError(f"op: expected a LinearOperator or a ParallelGeometry/FanGeometry, got "
+                    f"{type(geometry_or_op).__name__}")
+
+
+def source_detector_vectors(geometry) -> np.ndarray:
+    """Per-angle source and detector-centre positions ``(A, 4)`` in ``unit`` (ASTRA's frame).
+
+    Columns ``[src_x, src_y, det_x, det_y]``; used by fan-beam FBP's distance weight.
+    """
+    _, proj = astra_geometries(geometry)
+    vec = astra.geom_2vec(proj)["Vectors"]
+    return vec[:, 0:4] * geometry.voxel_size
+
+
+__all__ = ["RayTransform", "make_operator", "ray_transform", "astra_geometries", "source_detector_vectors"]

@@ -1,20 +1,19 @@
-"""Learned limited-angle / sparse-view reconstruction: approximant + residual U-Net.
+"""Limited-angle geometry for learned methods: canonical orientation and the approximant.
 
 The approximant (FBP or SIRT) is reconstructed in a *canonical orientation*: all angles are
 shifted so that the middle of the measured arc lies at angle 0. The missing wedge then
 always points the same way in the network's input, whatever the arc's start angle, so the
 network learns one artefact pattern instead of all rotations of it; the output is rotated
-back. (The same trick was used by several HTC2022 entries.)
+back. (The same trick was used by several HTC2022 entries.) The network stage itself is
+:func:`tomolearn.recipes.postprocess.postprocess_slice`, shared by every post-processing model.
 """
 from __future__ import annotations
 
 import numpy as np
-import torch
 from scipy import ndimage
 
+from .._checks import fail
 from ..geometry import covered_arc
-from ..infer import sliding_window
-from ..physics.projector import RayTransform
 from ..recon import fbp, sirt
 
 
@@ -56,39 +55,7 @@ def approximant(sinogram: np.ndarray, geometry, kind: str = "fbp", sirt_iter: in
     if kind == "fbp":
         img = fbp(sinogram, g, filter=filter)
     elif kind == "sirt":
-        img = sirt(sinogram, g, n_iter=sirt_iter, op=RayTransform(g))
+        img = sirt(sinogram, g, n_iter=sirt_iter)
     else:
-        raise ValueError(f"approximant: expected 'fbp' or 'sirt', got {kind!r}")
+        raise fail("approximant", "'fbp' or 'sirt'", repr(kind))
     return img, phi
-
-
-def model_grid(geometry, meta: dict):
-    """The geometry on the grid a model was trained on (voxel size and slice shape)."""
-    if "voxel_size" not in meta:
-        return geometry
-    return geometry.replace(voxel_size=float(meta["voxel_size"]), volume_shape=tuple(meta["grid_shape"]))
-
-
-@torch.no_grad()
-def apply_learned(module, sinogram: np.ndarray, geometry) -> np.ndarray:
-    """Learned reconstruction of one sinogram with a trained :class:`PostProcessor`.
-
-    The approximant is computed on the model's training grid, the network applied with
-    sliding windows, the result rotated back and resampled to ``geometry.volume_shape``.
-
-    Returns
-    -------
-    ndarray, shape geometry.volume_shape, float32, in the units of the scan's volumes.
-    """
-    meta = dict(module.hparams.meta or {})
-    scale = float(module.hparams.scale)
-    g = model_grid(geometry, meta)
-    img, phi = approximant(sinogram, g, meta.get("approximant", "fbp"), int(meta.get("sirt_iter", 50)),
-                           bool(meta.get("canonical", True)), meta.get("filter", "ramp"))
-    out = sliding_window(module, img / scale, window=int(meta.get("window", 256)),
-                         multiple=2 ** module.hparams.depth) * scale
-    out = rotate_back(out, phi)
-    if out.shape != tuple(geometry.volume_shape):
-        zoom = [t / s for t, s in zip(geometry.volume_shape, out.shape)]
-        out = ndimage.zoom(out, zoom, order=1)
-    return out.astype(np.float32)

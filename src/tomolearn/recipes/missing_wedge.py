@@ -2,10 +2,11 @@
 
 The slice is reconstructed by WBP with the measured arc centred at angle 0 (so the wedge
 points the way it did in training), divided by the same robust scale as in training
-(:func:`~tomolearn.train.library.input_scale`), passed through the generator, scaled back and
-rotated into the scan's frame. Slices larger than the training images are processed on a
-grid of the training size covering the same field of view (the learned artefact pattern has
-the scale of the training objects), then resampled back.
+(:func:`~tomolearn.models.card.input_scale`), passed through the generator, scaled back and
+rotated into the scan's frame (:func:`~tomolearn.recipes.postprocess.postprocess_slice`, with
+the settings of the weights' model card). Slices larger than the training images are
+processed on a grid of the training size covering the same field of view (the learned
+artefact pattern has the scale of the training objects), then resampled back.
 """
 from __future__ import annotations
 
@@ -14,17 +15,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from scipy import ndimage
 
 from .._checks import fail
 from ..geometry import covered_arc
-from ..infer import sliding_window
-from ..recon import tv_pdhg
-from ..train.export import load_generator
-from ..train.library import input_scale
-from .limited_angle import approximant, rotate_back
+from ..models.card import ModelCard
+from ..models.weights import load_weights
+from ..recon import intensity_level, tv_pdhg, tv_weight
+from .postprocess import postprocess_slice, working_geometry
 
-DEFAULT_WEIGHTS = Path(__file__).resolve().parents[1] / "weights" / "missing_wedge_2d.pt"
+DEFAULT_WEIGHTS = Path(__file__).resolve().parents[1] / "weights" / "missing_wedge_2d.safetensors"
 
 
 def missing_wedge_deg(geometry) -> float:
@@ -44,37 +43,40 @@ def missing_wedge_deg(geometry) -> float:
     return float(max(0.0, 180.0 - covered))
 
 
-def load_default(weights=None, device: str | torch.device = "cpu"):
-    """The generator and its facts: ``weights`` (exported .pt or IRDM .ckpt) or the shipped default."""
-    return load_generator(DEFAULT_WEIGHTS if weights is None else weights, map_location=device)
+def load_default(weights=None, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, ModelCard]:
+    """The generator and its model card: ``weights`` (.safetensors + .json, IRDM .ckpt, .pt) or the shipped default.
 
-
-def working_geometry(geometry, size: int | None):
-    """``geometry`` on a grid whose longer side has ``size`` pixels over the same field of view."""
-    shape = tuple(geometry.volume_shape)
-    if size is None or max(shape) <= size:
-        return geometry
-    f = size / max(shape)
-    return geometry.replace(volume_shape=tuple(max(1, round(s * f)) for s in shape), voxel_size=geometry.voxel_size / f)
+    Raises
+    ------
+    FileNotFoundError
+        If the weights (or their card) do not exist.
+    ValueError
+        If the file is not generator weights.
+    """
+    net, card = load_weights(DEFAULT_WEIGHTS if weights is None else weights, map_location=device)
+    if card.architecture.name != "unetpp":
+        raise fail("weights", "IRDM generator weights (U-Net++, `tomolearn train missing_wedge`)",
+                   f"weights of a {card.architecture.name} for method {card.method!r}")
+    return net, card
 
 
 @torch.no_grad()
-def irdm_slice(generator, meta: dict, sinogram: np.ndarray, geometry, working_size: int | str | None = "auto") -> np.ndarray:
+def irdm_slice(generator, card: ModelCard, sinogram: np.ndarray, geometry, working_size: int | str | None = "auto") -> np.ndarray:
     """Reconstruct one slice with the IRDM recipe.
 
     Parameters
     ----------
     generator : torch.nn.Module
         From :func:`load_default`; runs on the device of its parameters.
-    meta : dict
-        Its training facts (``size``, ``wedge_range_deg``).
+    card : ModelCard
+        Its model card (training size, wedge range, pipeline).
     sinogram : ndarray, shape (A, U)
-        Line integrals of a limited-angle (missing-wedge) parallel-beam scan.
-    geometry : ParallelGeometry
+        Line integrals of a limited-angle (missing-wedge) scan.
+    geometry : ParallelGeometry or FanGeometry
         2D geometry of the sinogram (radians).
     working_size : int, "auto" or None
-        Longest side of the grid the network sees; "auto" = the training size when the slice
-        is larger, None = the scan's grid.
+        Longest side of the grid the network sees; "auto" = the card's (the training size),
+        None = the scan's grid.
 
     Returns
     -------
@@ -91,19 +93,11 @@ def irdm_slice(generator, meta: dict, sinogram: np.ndarray, geometry, working_si
     C. Wang et al., "0.71-A resolution electron tomography enabled by deep learning aided
     information recovery" (IRDM), seed 004.
     """
-    if working_size == "auto":
-        working_size = int(meta.get("size", 128))
-    elif working_size is not None and (not isinstance(working_size, (int, np.integer)) or working_size < 16):
-        raise fail("working_size", "an integer >= 16, 'auto' or None", working_size)
-    g = working_geometry(geometry, working_size)
-    wbp, phi = approximant(sinogram, g, "fbp", filter="ramp")
-    scale = input_scale(wbp)
-    out = sliding_window(generator, wbp / scale, window=int(meta.get("size", 128)) * 2,
-                         multiple=2 ** generator.depth) * scale
-    out = rotate_back(out, phi)
-    if out.shape != tuple(geometry.volume_shape):
-        out = ndimage.zoom(out, [t / s for t, s in zip(geometry.volume_shape, out.shape)], order=1)
-    return out.astype(np.float32)
+    if working_size != "auto":
+        if working_size is not None and (not isinstance(working_size, (int, np.integer)) or working_size < 16):
+            raise fail("working_size", "an integer >= 16, 'auto' or None", working_size)
+        card = card.model_copy(update={"pipeline": card.pipeline.model_copy(update={"working_size": working_size})})
+    return postprocess_slice(generator, card, sinogram, geometry)
 
 
 def data_consistent(sinogram: np.ndarray, geometry, prior: np.ndarray, tv_relative: float = 0.01,
@@ -139,15 +133,14 @@ def data_consistent(sinogram: np.ndarray, geometry, prior: np.ndarray, tv_relati
     Chambolle-Pock TV as in :func:`tomolearn.recon.tv_pdhg`; learned prior from IRDM (seed 004).
     """
     scale = geometry.n_angles * geometry.voxel_size**2
-    level = max(float(np.percentile(prior, 99)), 1e-12)
-    return tv_pdhg(sinogram, geometry, weight=tv_relative * scale * level, n_iter=n_iter, x0=prior,
-                   prior=prior, prior_weight=prior_relative * scale).astype(np.float32)
+    return tv_pdhg(sinogram, geometry, weight=tv_weight(tv_relative, geometry, intensity_level(prior)), n_iter=n_iter,
+                   x0=prior, prior=prior, prior_weight=prior_relative * scale).astype(np.float32)
 
 
-def check_wedge(geometry, meta: dict) -> float:
-    """Warn when the scan's missing wedge lies outside the wedges the model was trained on."""
+def check_wedge(geometry, card: ModelCard) -> float:
+    """Warn when the scan's missing wedge lies outside the wedges the model was trained on; return the wedge (deg)."""
     wedge = missing_wedge_deg(geometry)
-    lo, hi = meta.get("wedge_range_deg", (0.0, 180.0))
+    lo, hi = card.geometry.wedge_range_deg or (0.0, 180.0)
     if not lo - 5 <= wedge <= hi + 5:
         warnings.warn(f"missing wedge {wedge:.0f} deg is outside the training range {lo:.0f}-{hi:.0f} deg; "
                       "expect artefacts (train a model for this range with `tomolearn train missing_wedge`)",

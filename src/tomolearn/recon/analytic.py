@@ -1,7 +1,8 @@
 """Filtered back projection for parallel and flat-detector fan beam.
 
 The filter is applied here (one implementation for both geometries); the back projection is
-ASTRA's (through :class:`~tomolearn.physics.RayTransform`). Fan beam follows Kak & Slaney
+the adjoint of the operator passed in (by default ASTRA's ray transform of the geometry).
+Fan beam follows Kak & Slaney
 (ch. 3.4.2): cosine pre-weighting, ramp filtering on the detector scaled to the rotation axis,
 and back projection with the 1/U^2 distance weight. ASTRA's back projection is the transpose of
 its ray-driven projector, which already carries one factor 1/U; the remaining factor is applied
@@ -9,12 +10,13 @@ per block of nearby angles (it varies slowly with the angle).
 """
 from __future__ import annotations
 
-import astra
 import numpy as np
 
-from .._checks import fail, finite_array
+from .._checks import fail
 from ..geometry import FanGeometry
-from ..physics.projector import RayTransform, astra_geometries
+from ..physics.base import LinearOperator
+from ..physics.projector import source_detector_vectors
+from .iterative import prepare
 
 FILTERS = ("ramp", "shepp-logan", "cosine", "hamming", "hann", "parzen")
 
@@ -86,19 +88,19 @@ def _angle_weights(angles: np.ndarray) -> np.ndarray:
     return out
 
 
-def fbp(projections, geometry, filter: str = "ramp", op: RayTransform | None = None,
-        angle_block_deg: float = 5.0) -> np.ndarray:
+def fbp(projections, op, filter: str = "ramp", angle_block_deg: float = 5.0) -> np.ndarray:
     """Filtered back projection (FBP) for parallel or fan-beam geometry.
 
     Parameters
     ----------
     projections : ndarray, shape (A, U), (A, V, U)
         Line integrals (after -log).
-    geometry : ParallelGeometry or FanGeometry
+    op : LinearOperator, ParallelGeometry or FanGeometry
+        The back projection is ``op``'s adjoint (and, for fan beam, its ``subset``'s); the
+        geometry (angles, detector pitch, fan distances) is ``op.geometry``. A geometry gives
+        its ASTRA ray transform.
     filter : str
         ``ramp`` (Ram-Lak), ``shepp-logan``, ``cosine``, ``hamming``, ``hann`` or ``parzen``.
-    op : RayTransform, optional
-        Reuse an existing operator for ``geometry``.
     angle_block_deg : float
         Fan beam only: angular block over which the residual distance weight is held fixed.
 
@@ -110,33 +112,33 @@ def fbp(projections, geometry, filter: str = "ramp", op: RayTransform | None = N
     Raises
     ------
     ValueError
-        On a shape that does not match the geometry, NaN/inf or an unknown filter.
+        On a shape that does not match the operator, NaN/inf or an unknown filter.
+    TypeError
+        If ``op`` carries no ``geometry`` (FBP needs angles and detector pitch).
 
     References
     ----------
     A. C. Kak and M. Slaney, *Principles of Computerized Tomographic Imaging*, IEEE Press,
     1988, ch. 3.
     """
-    proj = finite_array(projections, "projections", ndim=(2, 3))
-    single = proj.ndim == 2
-    stack = proj[:, None] if single else proj  # (A, V, U)
-    if stack.shape[0] != geometry.n_angles or stack.shape[2] != geometry.n_detector:
-        raise fail("projections", f"shape (A={geometry.n_angles}, [V,] U={geometry.n_detector})",
-                   f"shape {proj.shape}", "the angles or detector size do not match the data")
-    op = op or RayTransform(geometry)
-    sinos = np.moveaxis(stack, 1, 0)  # (V, A, U)
+    sinos, single, op = prepare(projections, op)  # (V, A, U)
+    geometry = getattr(op, "geometry", None)
+    if geometry is None:
+        raise TypeError(f"op: FBP needs an operator with a .geometry (angles, detector), got {type(op).__name__}")
+    _window(filter, np.zeros(1))  # an unknown filter fails before any work
     weights = _angle_weights(geometry.angles)
     if isinstance(geometry, FanGeometry):
-        rec = _fbp_fan(sinos, geometry, filter, weights, angle_block_deg)
+        rec = _fbp_fan(sinos, op, filter, weights, angle_block_deg)
     else:
         q = ramp_filter(sinos, geometry.detector_spacing, filter) * weights[None, :, None].astype(np.float32)
         # ASTRA's BP of the Joseph model equals interpolation times (voxel / detector pitch)
-        rec = op.adjoint_slices(q) * np.float32(geometry.detector_spacing / geometry.voxel_size**2)
+        rec = op.adjoint_batch(q) * np.float32(geometry.detector_spacing / geometry.voxel_size**2)
     return rec[0] if single else rec
 
 
-def _fbp_fan(sinos: np.ndarray, g: FanGeometry, filter: str, weights: np.ndarray,
+def _fbp_fan(sinos: np.ndarray, op: LinearOperator, filter: str, weights: np.ndarray,
              block_deg: float) -> np.ndarray:
+    g: FanGeometry = op.geometry
     vs = g.voxel_size
     sod = g.source_origin
     # detector coordinates scaled to the rotation axis (virtual detector)
@@ -152,8 +154,7 @@ def _fbp_fan(sinos: np.ndarray, g: FanGeometry, filter: str, weights: np.ndarray
     xs = (np.arange(nx) - (nx - 1) / 2) * vs
     ys = ((ny - 1) / 2 - np.arange(ny)) * vs
     X, Y = np.meshgrid(xs, ys)
-    _, pgeom = astra_geometries(g)
-    vec = astra.geom_2vec(pgeom)["Vectors"]
+    vec = source_detector_vectors(g)
     out = np.zeros((sinos.shape[0], ny, nx), np.float32)
     order = np.argsort(g.angles)
     a_sorted = g.angles[order]
@@ -165,12 +166,10 @@ def _fbp_fan(sinos: np.ndarray, g: FanGeometry, filter: str, weights: np.ndarray
             stop += 1
         idx = order[start:stop]
         mid = idx[len(idx) // 2]
-        src = vec[mid, 0:2] * vs
-        det = vec[mid, 2:4] * vs
+        src, det = vec[mid, 0:2], vec[mid, 2:4]
         axis = (det - src) / np.linalg.norm(det - src)
         U = ((X - src[0]) * axis[0] + (Y - src[1]) * axis[1]) / sod
-        sub = g.subset(idx)
-        bp = RayTransform(sub).adjoint_slices(np.ascontiguousarray(q[:, idx]))
+        bp = op.subset(idx).adjoint_batch(np.ascontiguousarray(q[:, idx]))
         # transposed ray-driven BP ~ interpolation * voxel^2 / (U * pitch): correct to 1/U^2
         out += bp * (pitch / vs**2 / U).astype(np.float32)
         start = stop

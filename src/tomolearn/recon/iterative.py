@@ -1,8 +1,12 @@
 """Iterative reconstruction on the ASTRA ray transform: SIRT, SART, CGLS and TV (PDHG).
 
-All methods work on a stack of slices at once (the operator is applied slice by slice),
-accept ``x0`` for warm starts, report progress, and call ``callback(iteration, x)`` after
-each iteration; a callback that returns ``True`` stops the iterations early.
+Every solver takes the data and ONE operator ``op``: any slice-wise
+:class:`~tomolearn.physics.base.LinearOperator` with items ``(Y, X) -> (A, U)`` (the ray
+transform, the fly-scan transform, a third-party model), or a geometry, which
+:func:`~tomolearn.physics.make_operator` turns into the ASTRA ray transform. All methods work
+on a stack of slices at once, accept ``x0`` for warm starts, report progress, and call
+``callback(iteration, x)`` after each iteration; a callback that returns ``True`` stops the
+iterations early.
 """
 from __future__ import annotations
 
@@ -11,31 +15,56 @@ from typing import Callable
 import numpy as np
 
 from .._checks import fail, finite_array, positive_int
-from ..geometry import _Geometry
-from ..physics.projector import RayTransform
+from ..physics.base import LinearOperator
+from ..physics.projector import make_operator
 from ..progress import progress
 
 Callback = Callable[[int, np.ndarray], "bool | None"]
 
 
-def _prepare(projections, geometry, op):
+def prepare(projections, op) -> tuple[np.ndarray, bool, LinearOperator]:
+    """Check data against an operator: ``(A, U)`` or ``(A, V, U)`` -> sinograms ``(V, A, U)``.
+
+    Returns the sinogram stack, whether a single sinogram came in, and the operator
+    (:func:`~tomolearn.physics.make_operator` of ``op``).
+
+    Raises
+    ------
+    ValueError
+        On NaN/inf or a shape that does not match the operator's ``range_shape``.
+    TypeError
+        If ``op`` is neither an operator nor a geometry.
+    """
+    op = make_operator(op)
+    if len(op.range_shape) != 2:
+        raise fail("op", "a slice-wise operator with sinograms (A, U) as items", f"range_shape {op.range_shape}")
     proj = finite_array(projections, "projections", ndim=(2, 3))
     single = proj.ndim == 2
     stack = proj[:, None] if single else proj
-    if stack.shape[0] != geometry.n_angles or stack.shape[2] != geometry.n_detector:
-        raise fail("projections", f"shape (A={geometry.n_angles}, [V,] U={geometry.n_detector})",
+    n_angles, n_det = op.range_shape
+    if stack.shape[0] != n_angles or stack.shape[2] != n_det:
+        raise fail("projections", f"shape (A={n_angles}, [V,] U={n_det})",
                    f"shape {proj.shape}", "the angles or detector size do not match the data")
-    op = op or RayTransform(geometry)
     return np.ascontiguousarray(np.moveaxis(stack, 1, 0)), single, op  # (V, A, U)
 
 
-def _start(x0, op: RayTransform, n: int, name: str = "x0") -> np.ndarray:
-    shape = (n, *op.slice_shape)
+def _start(x0, op: LinearOperator, n: int, name: str = "x0") -> np.ndarray:
+    shape = (n, *op.domain_shape)
     if x0 is None:
         return np.zeros(shape, np.float32)
     if np.size(x0) != np.prod(shape):
         raise fail(name, f"a volume of shape {shape}", f"shape {np.shape(x0)}")
     return finite_array(x0, name).reshape(shape).copy()
+
+
+def ordered_subsets(op: LinearOperator, n_subsets: int) -> list[tuple[np.ndarray, LinearOperator]]:
+    """Interleaved view subsets ``k, k + S, k + 2S, ...`` of ``op`` and the restricted operators.
+
+    One subset returns ``op`` itself (no restriction needed).
+    """
+    if n_subsets == 1:
+        return [(np.arange(op.n_views), op)]
+    return [(idx, op.subset(idx)) for idx in (np.arange(k, op.n_views, n_subsets) for k in range(n_subsets))]
 
 
 def _finish(x: np.ndarray, single: bool) -> np.ndarray:
@@ -48,9 +77,8 @@ def _safe_inverse(a: np.ndarray) -> np.ndarray:
     return out
 
 
-def sirt(projections, geometry: _Geometry, n_iter: int = 100, nonneg: bool = True, x0=None,
-         op: RayTransform | None = None, callback: Callback | None = None,
-         show_progress: bool = False) -> np.ndarray:
+def sirt(projections, op, n_iter: int = 100, nonneg: bool = True, x0=None,
+         callback: Callback | None = None, show_progress: bool = False) -> np.ndarray:
     """Simultaneous iterative reconstruction technique (SIRT).
 
     ``x <- x + C A^T R (b - A x)`` with ``R``, ``C`` the inverse row and column sums of ``A``.
@@ -59,13 +87,13 @@ def sirt(projections, geometry: _Geometry, n_iter: int = 100, nonneg: bool = Tru
     ----------
     projections : ndarray, shape (A, U) or (A, V, U)
         Line integrals.
-    geometry : ParallelGeometry or FanGeometry
+    op : LinearOperator, ParallelGeometry or FanGeometry
+        The forward model (a geometry gives its ASTRA ray transform).
     n_iter : int
     nonneg : bool
         Project onto ``x >= 0`` after each update.
     x0 : ndarray, optional
         Start, shape ``(Y, X)`` or ``(Z, Y, X)``.
-    op : RayTransform, optional
     callback : callable, optional
         ``callback(iteration, x)``; return True to stop.
     show_progress : bool
@@ -85,12 +113,12 @@ def sirt(projections, geometry: _Geometry, n_iter: int = 100, nonneg: bool = Tru
     projections", J. Theor. Biol. 36 (1972) 105-117.
     """
     n_iter = positive_int(n_iter, "n_iter")
-    b, single, op = _prepare(projections, geometry, op)
+    b, single, op = prepare(projections, op)
     x = _start(x0, op, b.shape[0])
-    R = _safe_inverse(op.forward_slices(np.ones((1, *op.slice_shape), np.float32)))
-    C = _safe_inverse(op.adjoint_slices(np.ones((1, *op.sinogram_shape), np.float32)))
+    R = _safe_inverse(op.forward_batch(np.ones((1, *op.domain_shape), np.float32)))
+    C = _safe_inverse(op.adjoint_batch(np.ones((1, *op.range_shape), np.float32)))
     for k in progress(range(n_iter), "SIRT", show_progress):
-        x += C * op.adjoint_slices(R * (b - op.forward_slices(x)))
+        x += C * op.adjoint_batch(R * (b - op.forward_batch(x)))
         if nonneg:
             np.maximum(x, 0, out=x)
         if callback is not None and callback(k, _finish(x, single)):
@@ -98,8 +126,8 @@ def sirt(projections, geometry: _Geometry, n_iter: int = 100, nonneg: bool = Tru
     return _finish(x, single)
 
 
-def sart(projections, geometry: _Geometry, n_iter: int = 10, n_subsets: int | None = None,
-         relaxation: float = 1.0, nonneg: bool = True, x0=None, op=None,
+def sart(projections, op, n_iter: int = 10, n_subsets: int | None = None,
+         relaxation: float = 1.0, nonneg: bool = True, x0=None,
          callback: Callback | None = None, show_progress: bool = False) -> np.ndarray:
     """Simultaneous algebraic reconstruction technique (SART) with ordered angle subsets.
 
@@ -130,20 +158,18 @@ def sart(projections, geometry: _Geometry, n_iter: int = 10, n_subsets: int | No
     n_iter = positive_int(n_iter, "n_iter")
     if not 0 < relaxation < 2:
         raise fail("relaxation", "a value in (0, 2)", relaxation)
-    b, single, op = _prepare(projections, geometry, op)
-    n_sub = min(positive_int(n_subsets, "n_subsets") if n_subsets else 20, geometry.n_angles)
+    b, single, op = prepare(projections, op)
+    n_sub = min(positive_int(n_subsets, "n_subsets") if n_subsets else 20, op.n_views)
     x = _start(x0, op, b.shape[0])
     subsets = []
-    for s in range(n_sub):
-        idx = np.arange(s, geometry.n_angles, n_sub)
-        sub_op = RayTransform(geometry.subset(idx), op.model)
-        R = _safe_inverse(sub_op.forward_slices(np.ones((1, *op.slice_shape), np.float32)))
-        C = _safe_inverse(sub_op.adjoint_slices(np.ones((1, len(idx), geometry.n_detector), np.float32)))
+    for idx, sub_op in ordered_subsets(op, n_sub):  # the caller's operator, restricted: never a stand-in
+        R = _safe_inverse(sub_op.forward_batch(np.ones((1, *op.domain_shape), np.float32)))
+        C = _safe_inverse(sub_op.adjoint_batch(np.ones((1, *sub_op.range_shape), np.float32)))
         subsets.append((idx, sub_op, R, C))
     for k in progress(range(n_iter), "SART", show_progress):
         for idx, sub_op, R, C in subsets:
-            r = b[:, idx] - sub_op.forward_slices(x)
-            x += relaxation * C * sub_op.adjoint_slices(R * r)
+            r = b[:, idx] - sub_op.forward_batch(x)
+            x += relaxation * C * sub_op.adjoint_batch(R * r)
             if nonneg:
                 np.maximum(x, 0, out=x)
         if callback is not None and callback(k, _finish(x, single)):
@@ -151,8 +177,8 @@ def sart(projections, geometry: _Geometry, n_iter: int = 10, n_subsets: int | No
     return _finish(x, single)
 
 
-def cgls(projections, geometry: _Geometry, n_iter: int = 30, nonneg: bool = True, x0=None,
-         op=None, callback: Callback | None = None, show_progress: bool = False) -> np.ndarray:
+def cgls(projections, op, n_iter: int = 30, nonneg: bool = True, x0=None,
+         callback: Callback | None = None, show_progress: bool = False) -> np.ndarray:
     """Conjugate gradient least squares (CGLS) on ``min ||A x - b||^2``.
 
     Conjugate gradients cannot carry a constraint; with ``nonneg=True`` the result is clipped
@@ -166,18 +192,18 @@ def cgls(projections, geometry: _Geometry, n_iter: int = 30, nonneg: bool = True
     J. Res. Natl. Bur. Stand. 49 (1952) 409-436.
     """
     n_iter = positive_int(n_iter, "n_iter")
-    b, single, op = _prepare(projections, geometry, op)
+    b, single, op = prepare(projections, op)
     x = _start(x0, op, b.shape[0])
-    r = b - op.forward_slices(x)
-    s = op.adjoint_slices(r)
+    r = b - op.forward_batch(x)
+    s = op.adjoint_batch(r)
     p = s.copy()
     gamma = np.sum(s * s, axis=(1, 2), keepdims=True)
     for k in progress(range(n_iter), "CGLS", show_progress):
-        q = op.forward_slices(p)
+        q = op.forward_batch(p)
         alpha = gamma / np.maximum(np.sum(q * q, axis=(1, 2), keepdims=True), 1e-30)
         x += alpha * p
         r -= alpha * q
-        s = op.adjoint_slices(r)
+        s = op.adjoint_batch(r)
         gamma_new = np.sum(s * s, axis=(1, 2), keepdims=True)
         p = s + gamma_new / np.maximum(gamma, 1e-30) * p
         gamma = gamma_new
@@ -203,8 +229,8 @@ def _div(p: np.ndarray) -> np.ndarray:
     return d
 
 
-def tv_pdhg(projections, geometry: _Geometry, weight: float = 0.01, n_iter: int = 200,
-            nonneg: bool = True, x0=None, op=None, callback: Callback | None = None,
+def tv_pdhg(projections, op, weight: float = 0.01, n_iter: int = 200,
+            nonneg: bool = True, x0=None, callback: Callback | None = None,
             show_progress: bool = False, prior=None, prior_weight: float = 0.0) -> np.ndarray:
     """Total-variation-regularised least squares by the primal-dual hybrid gradient method.
 
@@ -243,21 +269,21 @@ def tv_pdhg(projections, geometry: _Geometry, weight: float = 0.01, n_iter: int 
         raise fail("weight", "a finite TV weight >= 0", weight)
     if not np.isfinite(prior_weight) or prior_weight < 0:
         raise fail("prior_weight", "a finite weight >= 0", prior_weight)
-    b, single, op = _prepare(projections, geometry, op)
+    b, single, op = prepare(projections, op)
     x = _start(x0, op, b.shape[0])
     p = None if prior is None or prior_weight == 0 else _start(prior, op, b.shape[0], "prior")
     xbar = x.copy()
-    sigma_a = _safe_inverse(op.forward_slices(np.ones((1, *op.slice_shape), np.float32)))
+    sigma_a = _safe_inverse(op.forward_batch(np.ones((1, *op.domain_shape), np.float32)))
     sigma_g = np.float32(0.5)  # each gradient row has two entries of magnitude 1
-    tau = 1.0 / (op.adjoint_slices(np.ones((1, *op.sinogram_shape), np.float32)) + 4.0)
+    tau = 1.0 / (op.adjoint_batch(np.ones((1, *op.range_shape), np.float32)) + 4.0)
     y = np.zeros_like(b)
     z = np.zeros((2, *x.shape), np.float32)
     for k in progress(range(n_iter), "TV", show_progress):
-        y = (y + sigma_a * (op.forward_slices(xbar) - b)) / (1 + sigma_a)
+        y = (y + sigma_a * (op.forward_batch(xbar) - b)) / (1 + sigma_a)
         z += sigma_g * _grad(xbar)
         z /= np.maximum(1.0, np.sqrt(z[0] ** 2 + z[1] ** 2) / max(weight, 1e-30))
         x_old = x
-        x = x - tau * (op.adjoint_slices(y) - _div(z))
+        x = x - tau * (op.adjoint_batch(y) - _div(z))
         if p is not None:  # prox of the quadratic prior term
             x = (x + tau * prior_weight * p) / (1 + tau * prior_weight)
         if nonneg:
@@ -268,6 +294,22 @@ def tv_pdhg(projections, geometry: _Geometry, weight: float = 0.01, n_iter: int 
     return _finish(x, single)
 
 
+def tv_weight(relative: float, geometry, level: float) -> float:
+    """Absolute TV weight from a relative one: ``relative * A * voxel^2 * level``.
+
+    The data term grows with the number of angles ``A`` and the squared voxel size, and the
+    TV term with the attenuation ``level``; this keeps one relative weight meaningful across
+    scans. The one rule of the project (TV baselines, the TV method, the missing-wedge
+    refinement); ``level`` defaults, where unknown, to :func:`intensity_level`.
+    """
+    return float(relative) * geometry.n_angles * geometry.voxel_size**2 * float(level)
+
+
+def intensity_level(image) -> float:
+    """The attenuation level of an image for :func:`tv_weight`: its 99th percentile (floored at 1e-12)."""
+    return max(float(np.percentile(image, 99)), 1e-12)
+
+
 def poisson_log_likelihood(projections, estimate) -> float:
     """``sum(b log(A x) - A x)``: the objective MLEM increases at every iteration."""
     b = np.maximum(np.asarray(projections, dtype=np.float64), 0)
@@ -275,12 +317,12 @@ def poisson_log_likelihood(projections, estimate) -> float:
     return float(np.sum(b * np.log(ax) - ax))
 
 
-def mlem(projections, geometry: _Geometry, n_iter: int = 50, n_subsets: int = 1, x0=None, op=None,
+def mlem(projections, op, n_iter: int = 50, n_subsets: int = 1, x0=None,
          callback: Callback | None = None, show_progress: bool = False) -> np.ndarray:
     """Maximum-likelihood expectation maximisation (MLEM), or OSEM with ``n_subsets > 1``.
 
     ``x <- x / A^T 1 * A^T (b / A x)`` on any linear operator with non-negative entries.
-    Passing ``op=FlyScanTransform(geometry, exposure_arc)`` gives the fly-scan-aware
+    Passing ``FlyScanTransform(geometry, exposure_arc)`` as ``op`` gives the fly-scan-aware
     ("modified") MLEM of seed 003, which models the blur of continuous rotation; the default
     plain ray transform is the naive MLEM that treats a fly scan as a step scan.
 
@@ -288,15 +330,15 @@ def mlem(projections, geometry: _Geometry, n_iter: int = 50, n_subsets: int = 1,
     ----------
     projections : ndarray, shape (A, U) or (A, V, U)
         Non-negative data (line integrals; negative noise excursions are clipped to 0).
-    geometry : ParallelGeometry or FanGeometry
+    op : LinearOperator (non-negative entries), ParallelGeometry or FanGeometry
+        E.g. :class:`~tomolearn.physics.RayTransform` or
+        :class:`~tomolearn.physics.FlyScanTransform`; ``subset`` is needed for OSEM.
     n_iter : int
         Full passes over the data.
     n_subsets : int
         Ordered subsets of interleaved angles (1 = MLEM).
     x0 : ndarray, optional
         Positive start; default a constant of the right mean.
-    op : RayTransform or FlyScanTransform, optional
-        Operator with ``forward_slices``/``adjoint_slices``/``subset``.
     callback, show_progress
         As :func:`sirt`.
 
@@ -315,25 +357,23 @@ def mlem(projections, geometry: _Geometry, n_iter: int = 50, n_subsets: int = 1,
     R. S. Larkin, IEEE Trans. Med. Imaging 13 (1994) 601-609 (OSEM); seed 003 (modified MLEM).
     """
     n_iter = positive_int(n_iter, "n_iter")
-    n_sub = min(positive_int(n_subsets, "n_subsets"), geometry.n_angles)
-    b, single, op = _prepare(projections, geometry, op)
+    b, single, op = prepare(projections, op)
+    n_sub = min(positive_int(n_subsets, "n_subsets"), op.n_views)
     b = np.maximum(b, 0)
     if x0 is None:
-        ones = np.ones((1, *op.slice_shape), np.float32)
-        level = b.sum(axis=(1, 2), keepdims=True) / max(float(op.forward_slices(ones).sum()), 1e-12)
-        x = np.broadcast_to(np.maximum(level, 1e-6), (b.shape[0], *op.slice_shape)).astype(np.float32)
+        ones = np.ones((1, *op.domain_shape), np.float32)
+        level = b.sum(axis=(1, 2), keepdims=True) / max(float(op.forward_batch(ones).sum()), 1e-12)
+        x = np.broadcast_to(np.maximum(level, 1e-6), (b.shape[0], *op.domain_shape)).astype(np.float32)
     else:
         x = np.maximum(_start(x0, op, b.shape[0]), 1e-6)
     subsets = []
-    for s in range(n_sub):
-        idx = np.arange(s, geometry.n_angles, n_sub)
-        sub_op = op if n_sub == 1 else op.subset(idx)
-        sens = sub_op.adjoint_slices(np.ones((1, len(idx), geometry.n_detector), np.float32))
+    for idx, sub_op in ordered_subsets(op, n_sub):
+        sens = sub_op.adjoint_batch(np.ones((1, *sub_op.range_shape), np.float32))
         subsets.append((idx, sub_op, _safe_inverse(sens)))
     for k in progress(range(n_iter), "MLEM", show_progress):
         for idx, sub_op, inv_sens in subsets:
-            ratio = b[:, idx] / np.maximum(sub_op.forward_slices(x), 1e-12)
-            x = x * inv_sens * sub_op.adjoint_slices(ratio)
+            ratio = b[:, idx] / np.maximum(sub_op.forward_batch(x), 1e-12)
+            x = x * inv_sens * sub_op.adjoint_batch(ratio)
         if callback is not None and callback(k, _finish(x, single)):
             break
     return _finish(x, single)

@@ -10,7 +10,6 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from .._checks import fail
-from .module import PostProcessor
 
 
 def _quiet_lightning() -> None:
@@ -90,23 +89,3 @@ def fit(module: L.LightningModule, train: Dataset, val: Dataset | None, out_dir,
     val_loader = DataLoader(val, batch_size=batch_size) if val is not None and len(val) else None
     trainer.fit(module, train_loader, val_loader, ckpt_path=str(last) if last.exists() else None)
     return last
-
-
-def load_model(path, map_location: str | torch.device = "cpu") -> PostProcessor:
-    """Load a :class:`PostProcessor` checkpoint in eval mode.
-
-    Raises
-    ------
-    FileNotFoundError
-        If ``path`` does not exist.
-    ValueError
-        If the file is not a tomolearn checkpoint.
-    """
-    p = Path(path)
-    if not p.exists():
-        raise FileNotFoundError(f"model: no such checkpoint {str(p)!r}; train one with `tomolearn run` first")
-    try:
-        module = PostProcessor.load_from_checkpoint(p, map_location=map_location, weights_only=False)
-    except Exception as err:  # torch raises many types on a foreign file
-        raise fail("model", "a tomolearn checkpoint (.ckpt)", f"{p.name!r} ({type(err).__name__})") from err
-    return module.eval()

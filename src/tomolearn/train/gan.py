@@ -28,8 +28,9 @@ class IRDMModule(L.LightningModule):
     lr : float
     max_epochs : int
         Length of the step schedule.
-    meta : dict
-        Saved with the checkpoint (training wedges, approximant, ...).
+    card : dict, optional
+        The generator's :class:`~tomolearn.models.card.ModelCard` (as a dict), saved with the
+        checkpoint so a ``.ckpt`` is usable for inference as it is.
 
     References
     ----------
@@ -39,7 +40,7 @@ class IRDMModule(L.LightningModule):
 
     def __init__(self, spatial_dims: int = 2, base_channels: int = 32, depth: int = 4, adversarial: bool = True,
                  adversarial_weight: float = 0.01, lr: float = 1e-4, max_epochs: int = 60,
-                 meta: dict | None = None) -> None:
+                 card: dict | None = None) -> None:
         super().__init__()
         self.save_hyperparameters()
         self.automatic_optimization = False

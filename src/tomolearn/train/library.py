@@ -16,6 +16,7 @@ from torch.utils.data import Dataset
 
 from .._checks import fail, positive_int
 from ..geometry import ParallelGeometry
+from ..models.card import input_scale
 from ..phantoms import FAMILIES, make_phantom
 from ..recon import fbp
 from ..scenario import Scenario, simulate
@@ -42,16 +43,6 @@ def wedge_geometry(size: int, wedge_deg: float, step_deg: float = 1.0) -> Parall
     half = (180.0 - wedge_deg) / 2
     n = max(2, int(round(2 * half / step_deg)) + 1)
     return ParallelGeometry(np.deg2rad(np.linspace(-half, half, n)), size, volume_shape=(size, size))
-
-
-def input_scale(wbp: np.ndarray) -> float:
-    """The factor dividing a WBP (and its target) before the network: its 99.9th percentile.
-
-    The same rule is applied in training and inference, so absolute attenuation units never
-    reach the network.
-    """
-    s = float(np.percentile(wbp, 99.9))
-    return s if s > 1e-12 else max(float(np.abs(wbp).max()), 1e-12)
 
 
 def normalise_object(image: np.ndarray) -> np.ndarray:

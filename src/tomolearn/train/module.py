@@ -20,16 +20,15 @@ class PostProcessor(L.LightningModule):
     loss : {"mse", "l1"}
     max_epochs : int
         Length of the cosine schedule.
-    scale : float
-        Divides inputs and targets so that the network sees values of order one; kept in the
-        checkpoint so inference applies the same normalisation.
-    meta : dict
-        Free-form facts saved with the checkpoint (approximant, geometry, arcs, ...).
+    card : dict, optional
+        The network's :class:`~tomolearn.models.card.ModelCard` (as a dict): approximant, grid,
+        normalisation (``pipeline.scale`` divides inputs and targets), training data; saved
+        with the checkpoint so inference applies the same pipeline.
     """
 
     def __init__(self, spatial_dims: int = 2, in_channels: int = 1, base_channels: int = 32,
                  depth: int = 4, lr: float = 1e-3, loss: str = "mse", max_epochs: int = 20,
-                 scale: float = 1.0, meta: dict | None = None) -> None:
+                 card: dict | None = None) -> None:
         super().__init__()
         self.save_hyperparameters()
         self.net = UNet(spatial_dims, in_channels, 1, base_channels, depth, residual=True)

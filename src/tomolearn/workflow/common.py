@@ -1,6 +1,7 @@
-"""Run folders and the classical baselines shared by every study."""
+"""Run folders, records and the comparison methods shared by every study."""
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
@@ -12,8 +13,8 @@ import numpy as np
 import yaml
 
 from .. import __version__
-from ..physics.projector import RayTransform
-from ..recon import fbp, sirt, tv_pdhg
+from ..methods import base as registry
+from ..physics.projector import make_operator
 
 
 def prepare_run_dir(out_dir, overwrite: bool, resume: bool) -> Path:
@@ -58,24 +59,52 @@ def write_run_record(out: Path, config, extra: dict | None = None) -> None:
                                   **(extra or {})})
 
 
-def tv_weight(relative: float, geometry, level: float) -> float:
-    """Absolute TV weight from a relative one: ``relative * A * voxel^2 * level``.
+def method_image(method, sinogram: np.ndarray, op) -> np.ndarray:
+    """One slice ``(Y, X)`` from a registered method's instance and one sinogram ``(A, U)``."""
+    op = make_operator(op)
+    return method.prepare(op.geometry).run(np.asarray(sinogram)[:, None], op).volume[0]
 
-    The data term grows with the number of angles ``A`` and the squared voxel size, and the
-    TV term with the attenuation ``level``; this keeps one relative weight meaningful across
-    scans.
+
+def comparison_methods(entries, score, level: float | None = None, device: str = "cpu",
+                       log=print) -> tuple[dict, dict]:
+    """Instances of a study's comparison methods, with their ``tune`` parameters chosen by ``score``.
+
+    Parameters
+    ----------
+    entries : list of MethodEntry
+        From the study file (``baselines.methods``).
+    score : callable
+        ``score(method_instance) -> float`` on validation data only (higher is better).
+    level : float, optional
+        The study's known attenuation level, given to methods with a ``level`` parameter that
+        the study file leaves unset (the TV weight's intensity scale).
+    device : str
+    log : callable
+
+    Returns
+    -------
+    methods : dict
+        Display label -> method instance.
+    chosen : dict
+        Display label -> the parameters used.
     """
-    return float(relative) * geometry.n_angles * geometry.voxel_size**2 * float(level)
-
-
-def classical(sinogram: np.ndarray, geometry, cfg, tv_relative: float, level: float,
-              op: RayTransform | None = None) -> dict[str, np.ndarray]:
-    """FBP, SIRT and TV reconstructions of one sinogram (the baselines of every report)."""
-    op = op or RayTransform(geometry)
-    return {"FBP": fbp(sinogram, geometry, op=op),
-            "SIRT": sirt(sinogram, geometry, n_iter=cfg.sirt_iter, op=op),
-            "TV": tv_pdhg(sinogram, geometry, weight=tv_weight(tv_relative, geometry, level),
-                          n_iter=cfg.tv_iter, op=op)}
+    methods, chosen = {}, {}
+    for e in entries:
+        cls = registry.get(e.method)
+        base = dict(e.params)
+        if level is not None and "level" in cls.Params.model_fields and "level" not in base:
+            base["level"] = float(level)
+        candidates = [dict(zip(e.tune, values)) for values in itertools.product(*e.tune.values())] or [{}]
+        built = [registry.build(e.method, {**base, **c}, device=device) for c in candidates]
+        if len(built) > 1:
+            scores = [float(score(m)) for m in built]
+            best = int(np.argmax(scores))  # the first of equal scores, in the order listed
+            log(f"{e.display}: {candidates[best]} chosen on validation data "
+                f"(scores {dict(zip(map(str, candidates), np.round(scores, 4)))})")
+            built = [built[best]]
+        methods[e.display] = built[0]
+        chosen[e.display] = built[0].params.model_dump(mode="json")
+    return methods, chosen
 
 
 def summarise(rows: list[dict], keys: list[str]) -> dict:

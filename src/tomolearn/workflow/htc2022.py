@@ -6,8 +6,8 @@ crime), with Poisson noise at the photon count estimated from the real sinograms
 region ("learned (synthetic)": it has seen no real phantom, so it is scored on all of them).
 For each held-out phantom, a copy is then fine-tuned on random arcs (``train_arcs_deg``, any
 start) of the other real phantoms, with their full-data reconstruction as target, mixed with
-synthetic discs ("learned"). A last fine-tune on all real phantoms gives ``model.ckpt``, the
-model for ``tomolearn reconstruct --method learned`` on HTC files. All methods work on a ``grid`` x ``grid`` network grid (pixel =
+synthetic discs ("learned"). A last fine-tune on all real phantoms gives ``model.safetensors``
+(+ ``model.json``, its card), the model for ``tomolearn reconstruct --method learned`` on HTC files. All methods work on a ``grid`` x ``grid`` network grid (pixel =
 512 / grid effective pixels) and are upsampled to the official 512 x 512 grid, where MCC
 (Otsu segmentation vs the official segmentation) and PSNR (vs the full-data reconstruction)
 are scored, per arc, for FBP, TV and the learned method.
@@ -15,6 +15,7 @@ are scored, per arc, for FBP, TV and the learned method.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -22,14 +23,20 @@ from scipy import ndimage
 
 from ..io.htc import load_htc
 from ..metrics import mcc, psnr, segment
+from ..models.card import Architecture, GeometryRange, ModelCard, Pipeline
+from ..models.weights import load_weights, save_weights
 from ..phantoms import holed_disc
 from ..physics.noise import poisson_noise
 from ..physics.projector import RayTransform
-from ..recipes.limited_angle import apply_learned, approximant, rotate_back
-from ..recon import fbp, sirt, tv_pdhg
+from ..recipes.limited_angle import approximant, rotate_back
+from ..recipes.postprocess import postprocess_slice
+from ..recon import fbp, sirt
 from ..report import figure_grid, html_report
-from ..train import PairedImages, PostProcessor, fit, load_model
-from .common import prepare_run_dir, summarise, tv_weight, write_json, write_run_record
+from ..scenario import binned_projections
+from ..train import PairedImages, PostProcessor, fit
+from .common import (comparison_methods, method_image, prepare_run_dir, summarise, write_json,
+                     write_run_record)
+from .study import register_study
 
 
 def bin_scan(scan, grid: int):
@@ -75,9 +82,7 @@ def _synthetic(cfg, geometry_fine, geometry, mu: float, i0: float, n: int, rng):
         ph = holed_disc(512, rng, solid_fraction=d.solid_fraction) * mu
         span = rng.uniform(lo, hi)
         idx = geometry_fine.arc_indices(span, -span / 2)
-        sino = RayTransform(geometry_fine.subset(idx)).forward(ph)
-        sino = sino.reshape(sino.shape[0], -1, b).mean(-1)
-        sino = poisson_noise(sino, i0, rng)
+        sino = poisson_noise(binned_projections(ph, RayTransform(geometry_fine.subset(idx)), b), i0, rng)
         img, _ = approximant(sino, geometry.subset(idx), cfg.model.approximant, filter=cfg.model.filter)
         xs.append(img); ys.append(_down(ph, d.grid))
     return xs, ys
@@ -98,10 +103,23 @@ def _real_pairs(cfg, scans, rng):
     return xs, ys
 
 
-def run_htc2022(cfg, out_dir, overwrite, resume, device, show_progress, log) -> dict:
-    t0 = time.time()
-    out = prepare_run_dir(out_dir, overwrite, resume)
-    write_run_record(out, cfg)
+@dataclass
+class _Data:
+    """The real phantoms on the network grid and what the study derives from all of them."""
+
+    names: list[str]
+    scans: list  # the 512-grid scans (reference reconstructions and segmentations)
+    binned: list[tuple[np.ndarray, object]]  # (sinogram, geometry) on the network grid
+    refs: list[np.ndarray]  # full-data references on the network grid
+    mu: float  # material attenuation per mm: the one scalar shared across folds
+    i0: float  # photon count estimated from the open beam
+
+    def training(self, exclude: int | None = None) -> list[tuple]:
+        """(sinogram, geometry, reference) of every phantom but ``exclude``."""
+        return [(*self.binned[k], self.refs[k]) for k in range(len(self.names)) if k != exclude]
+
+
+def _load(cfg, log) -> _Data:
     d = cfg.data
     folder = Path(d.htc_dir)
     files = sorted(folder.glob("htc2022_*_full.mat"))
@@ -109,131 +127,193 @@ def run_htc2022(cfg, out_dir, overwrite, resume, device, show_progress, log) -> 
         raise FileNotFoundError(f"data.htc_dir: expected HTC2022 *_full.mat files in {str(folder)!r}, found {len(files)}")
     names = [f.name.removeprefix("htc2022_").removesuffix("_full.mat") for f in files]
     scans = [load_htc(f) for f in files]
-    binned = [bin_scan(s, d.grid) for s in scans]
-    refs = [_down(s.reference[0], d.grid) for s in scans]
     mu = float(np.median(np.concatenate([s.reference[0][s.reference_segmentation[0] > 0] for s in scans])))
-    i0 = _estimate_i0([s.sinogram(0) for s in scans])
-    log(f"HTC2022: {len(files)} phantoms {names}; material attenuation {mu:.4f}/mm; estimated i0 {i0:.0f}")
+    data = _Data(names, scans, [bin_scan(s, d.grid) for s in scans], [_down(s.reference[0], d.grid) for s in scans],
+                 mu, _estimate_i0([s.sinogram(0) for s in scans]))
+    log(f"HTC2022: {len(files)} phantoms {names}; material attenuation {mu:.4f}/mm; estimated i0 {data.i0:.0f}")
+    return data
 
-    # sanity check of geometry and grid: full-data SIRT segmentation vs the official one
+
+def _geometry_check(data: _Data) -> dict:
+    """Full-data SIRT segmentation MCC against the official one, per phantom (geometry and grid check)."""
     checks = {}
-    for name, s in zip(names, scans):
+    for name, s in zip(data.names, data.scans):
         half = s.geometry.sparse_indices(s.geometry.n_angles // 2)
         sub, g_half = s.sinogram(0)[half], s.geometry.subset(half)
         # SIRT warm-started from FBP converges in few iterations on 512 x 512
         rec = sirt(sub, g_half, n_iter=30, x0=np.maximum(fbp(sub, g_half), 0))
         checks[name] = mcc(s.reference_segmentation[0], segment(rec))
+    return checks
+
+
+def _card(cfg, data: _Data, trained_on: str) -> ModelCard:
+    d = cfg.data
+    return ModelCard(
+        method="learned",
+        architecture=Architecture(name="unet", base_channels=cfg.model.base_channels, depth=cfg.model.depth),
+        pipeline=Pipeline(approximant=cfg.model.approximant, filter=cfg.model.filter, canonical=True,
+                          voxel_size=data.binned[0][1].voxel_size, grid_shape=(d.grid, d.grid), scale=data.mu,
+                          window=d.grid),
+        geometry=GeometryRange(kinds=["fan"], arc_range_deg=tuple(d.train_arcs_deg)),
+        training={"study": cfg.name, "trained_on": trained_on, "mu_per_mm": data.mu, "i0": data.i0, "seed": cfg.seed})
+
+
+class _Trainer:
+    """Pretraining on synthetic discs and fine-tuning on real phantoms, all with one card layout."""
+
+    def __init__(self, cfg, data: _Data, syn_x, syn_y, device: str, show_progress: bool) -> None:
+        self.cfg, self.data, self.device, self.show_progress = cfg, data, device, show_progress
+        self.sx, self.sy = np.stack(syn_x)[:, None] / data.mu, np.stack(syn_y)[:, None] / data.mu
+        self.n_val = max(8, len(self.sx) // 20)
+        self.accelerator = "gpu" if device.startswith("cuda") else "cpu"
+
+    def _fit(self, module, train, val, folder: Path, epochs: int, seed: int, card: ModelCard):
+        ckpt = fit(module, train, val, folder, epochs, self.cfg.train.batch_size, seed, self.accelerator,
+                   self.show_progress)
+        trained = PostProcessor.load_from_checkpoint(ckpt, map_location="cpu", weights_only=False)
+        path = save_weights(trained.net, card, folder / "model.safetensors", half=False, overwrite=True)
+        return load_weights(path, map_location=self.device), path
+
+    def pretrain(self, folder: Path):
+        c, n_val = self.cfg, self.n_val
+        card = _card(c, self.data, "synthetic holed discs")
+        module = PostProcessor(2, 1, c.model.base_channels, c.model.depth, c.train.lr, "mse", c.train.epochs,
+                               card=card.model_dump(mode="json"))
+        (self.pre_net, self.pre_card), _ = self._fit(
+            module, PairedImages(self.sx[n_val:], self.sy[n_val:], c.train.patch, flips=(-2,), seed=c.seed),
+            PairedImages(self.sx[:n_val], self.sy[:n_val], augment=False), folder, c.train.epochs, c.seed, card)
+        return self.pre_net, self.pre_card
+
+    def finetune(self, train_real, folder: Path, note: str, seed: int):
+        c, mu, n_val = self.cfg, self.data.mu, self.n_val
+        rx, ry = _real_pairs(c, train_real, np.random.default_rng(seed))
+        n_syn = min(len(self.sx) - n_val, len(rx))  # as many synthetic as real pairs, against forgetting
+        x = np.concatenate([np.stack(rx)[:, None] / mu, self.sx[n_val:n_val + n_syn]])
+        y = np.concatenate([np.stack(ry)[:, None] / mu, self.sy[n_val:n_val + n_syn]])
+        card = _card(c, self.data, note)
+        module = PostProcessor(2, 1, c.model.base_channels, c.model.depth, c.train.finetune_lr, "mse",
+                               c.train.finetune_epochs, card=card.model_dump(mode="json"))
+        module.net.load_state_dict(self.pre_net.state_dict())
+        return self._fit(module, PairedImages(x, y, c.train.patch, flips=(-2,), seed=seed), None, folder,
+                         c.train.finetune_epochs, seed, card)
+
+
+def _baselines(cfg, train_real, mu: float, device: str, log):
+    """The study file's comparison methods, tuned by MCC on a 60-degree arc of two training phantoms."""
+    def score(method) -> float:
+        vals = []
+        for sino, g, ref in train_real[:2]:
+            idx = g.arc_indices(np.deg2rad(60), 0.0)
+            vals.append(mcc(ref > mu / 2, segment(method_image(method, sino[idx], g.subset(idx)))))
+        return float(np.mean(vals))
+    return comparison_methods(cfg.baselines.methods, score, level=mu, device=device, log=log)[0]
+
+
+def _score_fold(cfg, data: _Data, h: int, methods: dict, learned: dict, out: Path) -> tuple[list, list]:
+    """Every method on every arc and start of held-out phantom ``h``, scored on the official 512 grid."""
+    sino, g = data.binned[h]
+    held = data.names[h]
+    ref512, seg512 = data.scans[h].reference[0], data.scans[h].reference_segmentation[0]
+    rows, figures = [], []
+    for arc in cfg.data.arcs_deg:
+        for k in range(cfg.data.eval_starts):
+            start = eval_start(cfg.seed, h, k, arc)
+            idx = g.arc_indices(np.deg2rad(arc), start)
+            s, gs = sino[idx], g.subset(idx)
+            recs = {label: method_image(m, s, gs) for label, m in methods.items()}
+            recs.update({label: postprocess_slice(net, card, s, gs) for label, (net, card) in learned.items()})
+            if k == 0 and arc == 60:
+                figures.append(figure_grid(ref512, {m: upsample(r) for m, r in recs.items()},
+                                           out / f"held_out_{held}_60deg.png",
+                                           f"{held}, 60 deg arc from {np.degrees(start):.0f} deg", vmax=1.3 * data.mu))
+            for method, rec in recs.items():
+                up = upsample(rec)
+                rows.append({"phantom": held, "arc_deg": arc, "start_deg": float(np.degrees(start)),
+                             "method": method, "mcc": mcc(seg512, segment(up)),
+                             "psnr": psnr(ref512, up, data_range=float(ref512.max() - ref512.min()))})
+    return rows, figures
+
+
+def _split(cfg, names) -> dict:
+    return {"pretrain": f"{cfg.data.n_synthetic} synthetic holed discs, no real data",
+            "folds": [{"held_out": n, "train_real": [m for m in names if m != n], "synthetic": cfg.data.n_synthetic}
+                      for n in names],
+            "final_model": "synthetic + all real phantoms (for new data, not scored here)",
+            "note": "the held-out phantom's data and reference are never used in its fold's training or tuning, "
+                    "except one shared scalar: the material attenuation mu_per_mm (median of all full-data "
+                    "references), used to scale values"}
+
+
+@register_study("htc2022")
+def run_htc2022(cfg, out_dir, overwrite, resume, device, show_progress, log) -> dict:
+    """Leave-one-phantom-out limited-angle study on the HTC2022 training phantoms (module docstring).
+
+    Writes ``split.json``, per-fold weights, ``model.safetensors`` (+ card, trained on all
+    phantoms: the model for ``reconstruct --method learned``), ``metrics.json``, ``table.md``
+    and ``report.html`` to ``out_dir`` and returns the metrics.
+    """
+    t0 = time.time()
+    out = prepare_run_dir(out_dir, overwrite, resume)
+    write_run_record(out, cfg)
+    data = _load(cfg, log)
+    checks = _geometry_check(data)
     log(f"full-data SIRT segmentation MCC vs official: {checks}")
-
+    log(f"simulating {cfg.data.n_synthetic} synthetic holed discs")
     rng = np.random.default_rng(cfg.seed)
-    g_fine = scans[0].geometry  # the 512 grid and 560-column detector
-    log(f"simulating {d.n_synthetic} synthetic holed discs")
-    syn_x, syn_y = _synthetic(cfg, g_fine, binned[0][1], mu, i0, d.n_synthetic, rng)
-    write_json(out / "split.json", {"pretrain": f"{d.n_synthetic} synthetic holed discs, no real data",
-                                    "folds": [{"held_out": n, "train_real": [m for m in names if m != n],
-                                               "synthetic": d.n_synthetic} for n in names],
-                                    "final_model": "synthetic + all real phantoms (for new data, not scored here)",
-                                    "note": "the held-out phantom's data and reference are never used in its fold's "
-                                            "training or tuning, except one shared scalar: the material attenuation "
-                                            "mu_per_mm (median of all full-data references), used to scale values"})
-    meta = {"approximant": cfg.model.approximant, "filter": cfg.model.filter, "canonical": True,
-            "voxel_size": binned[0][1].voxel_size, "grid_shape": [d.grid, d.grid], "window": d.grid, "train_arcs_deg": list(d.train_arcs_deg)}
-    accelerator = "gpu" if device.startswith("cuda") else "cpu"
-    sx, sy = np.stack(syn_x)[:, None] / mu, np.stack(syn_y)[:, None] / mu
-    n_val = max(8, len(sx) // 20)
-    log(f"pretraining on {len(sx) - n_val} synthetic pairs, {cfg.train.epochs} epochs")
-    pre = PostProcessor(2, 1, cfg.model.base_channels, cfg.model.depth, cfg.train.lr, "mse", cfg.train.epochs,
-                        scale=mu, meta={**meta, "trained_on": "synthetic holed discs"})
-    pre_ckpt = fit(pre, PairedImages(sx[n_val:], sy[n_val:], cfg.train.patch, flips=(-2,), seed=cfg.seed),
-                   PairedImages(sx[:n_val], sy[:n_val], augment=False), out / "pretrain", cfg.train.epochs,
-                   cfg.train.batch_size, cfg.seed, accelerator, show_progress)
-    pretrained = load_model(pre_ckpt, map_location=device)
-
-    def finetune(train_real, folder, note, seed):
-        rx, ry = _real_pairs(cfg, train_real, np.random.default_rng(seed))
-        n_syn = min(len(sx) - n_val, len(rx))  # as many synthetic as real pairs, against forgetting
-        x = np.concatenate([np.stack(rx)[:, None] / mu, sx[n_val:n_val + n_syn]])
-        y = np.concatenate([np.stack(ry)[:, None] / mu, sy[n_val:n_val + n_syn]])
-        module = PostProcessor(2, 1, cfg.model.base_channels, cfg.model.depth, cfg.train.finetune_lr, "mse",
-                               cfg.train.finetune_epochs, scale=mu, meta={**meta, "trained_on": note})
-        module.net.load_state_dict(pretrained.net.state_dict())
-        ckpt = fit(module, PairedImages(x, y, cfg.train.patch, flips=(-2,), seed=seed), None, folder,
-                   cfg.train.finetune_epochs, cfg.train.batch_size, seed, accelerator, show_progress)
-        return load_model(ckpt, map_location=device), ckpt
+    syn_x, syn_y = _synthetic(cfg, data.scans[0].geometry, data.binned[0][1], data.mu, data.i0, cfg.data.n_synthetic, rng)
+    write_json(out / "split.json", _split(cfg, data.names))
+    trainer = _Trainer(cfg, data, syn_x, syn_y, device, show_progress)
+    log(f"pretraining on {len(trainer.sx) - trainer.n_val} synthetic pairs, {cfg.train.epochs} epochs")
+    pretrained = trainer.pretrain(out / "pretrain")
 
     rows, figures = [], []
-    for h, held in enumerate(names):
-        train_real = [(binned[k][0], binned[k][1], refs[k]) for k in range(len(names)) if k != h]
-        log(f"fold {held}: fine-tuning on {len(train_real) * d.n_real_per_phantom} real arcs of "
-            f"{[n for n in names if n != held]}")
-        module, _ = finetune(train_real, out / f"fold_{held}", f"synthetic + real except {held}", cfg.seed + 100 + h)
-        tv_rel = _tune_tv(cfg, train_real, mu)  # tuned on this fold's training phantoms only
-        sino, g = binned[h]
-        ref512, seg512 = scans[h].reference[0], scans[h].reference_segmentation[0]
-        for arc in d.arcs_deg:
-            for k in range(d.eval_starts):
-                start = eval_start(cfg.seed, h, k, arc)
-                idx = g.arc_indices(np.deg2rad(arc), start)
-                s, gs = sino[idx], g.subset(idx)
-                recs = {"FBP": fbp(s, gs),
-                        "TV": tv_pdhg(s, gs, weight=tv_weight(tv_rel, gs, mu), n_iter=cfg.baselines.tv_iter),
-                        "learned (synthetic)": apply_learned(pretrained, s, gs),
-                        "learned": apply_learned(module, s, gs)}
-                if k == 0 and arc == 60:
-                    figures.append(figure_grid(ref512, {m: upsample(r) for m, r in recs.items()},
-                                               out / f"held_out_{held}_60deg.png",
-                                               f"{held}, 60 deg arc from {np.degrees(start):.0f} deg", vmax=1.3 * mu))
-                for method, rec in recs.items():
-                    up = upsample(rec)
-                    rows.append({"phantom": held, "arc_deg": arc, "start_deg": float(np.degrees(start)),
-                                 "method": method, "mcc": mcc(seg512, segment(up)),
-                                 "psnr": psnr(ref512, up, data_range=float(ref512.max() - ref512.min()))})
+    for h, held in enumerate(data.names):
+        others = [n for n in data.names if n != held]
+        log(f"fold {held}: fine-tuning on {len(others) * cfg.data.n_real_per_phantom} real arcs of {others}")
+        finetuned, _ = trainer.finetune(data.training(h), out / f"fold_{held}", f"synthetic + real except {held}",
+                                        cfg.seed + 100 + h)
+        methods = _baselines(cfg, data.training(h), data.mu, device, log)  # this fold's training phantoms only
+        fold_rows, fold_figs = _score_fold(cfg, data, h, methods,
+                                           {"learned (synthetic)": pretrained, "learned": finetuned}, out)
+        rows += fold_rows
+        figures += fold_figs
         log(f"fold {held} done ({time.time() - t0:.0f} s)")
         write_json(out / "metrics_partial.json", rows)
     log("final model: fine-tuning on all real phantoms")
-    _, final = finetune([(binned[k][0], binned[k][1], refs[k]) for k in range(len(names))], out / "final",
-                        "synthetic + all HTC2022 training phantoms", cfg.seed + 99)
-    (out / "model.ckpt").write_bytes(final.read_bytes())
-    table = _table(rows, d.arcs_deg)
-    result = {"study": cfg.name, "phantoms": names, "mu_per_mm": mu, "i0_estimate": i0,
-              "full_data_sirt_mcc": checks, "table": table, "rows": rows, "seconds": round(time.time() - t0, 1)}
+    _, final = trainer.finetune(data.training(), out / "final", "synthetic + all HTC2022 training phantoms", cfg.seed + 99)
+    for suffix in (".safetensors", ".json"):
+        (out / f"model{suffix}").write_bytes(final.with_suffix(suffix).read_bytes())
+    return _report(cfg, data, checks, rows, figures, out, time.time() - t0)
+
+
+def _report(cfg, data: _Data, checks: dict, rows: list, figures: list, out: Path, seconds: float) -> dict:
+    methods = list(dict.fromkeys(r["method"] for r in rows))
+    table = _table(rows, cfg.data.arcs_deg, methods)
+    result = {"study": cfg.name, "phantoms": data.names, "mu_per_mm": data.mu, "i0_estimate": data.i0,
+              "full_data_sirt_mcc": checks, "table": table, "rows": rows, "seconds": round(seconds, 1)}
     write_json(out / "metrics.json", result)
-    (out / "table.md").write_text(_markdown(table))
-    hard = [r for r in rows if r["arc_deg"] <= 60]
-    result["summary"] = summarise(hard, ["mcc", "psnr"])
+    (out / "table.md").write_text(_markdown(table, methods))
+    result["summary"] = summarise([r for r in rows if r["arc_deg"] <= 60], ["mcc", "psnr"])
     html_report(out, f"tomolearn: {cfg.name}", result["summary"], figures, [
         "HTC2022 training phantoms, leave-one-phantom-out. Summary over arcs of 60 degrees and less; "
         "per-arc table in table.md and metrics.json.",
         f"Full-data SIRT segmentation MCC vs the official segmentation: {checks}.",
-        f"Material attenuation {mu:.4f}/mm, estimated photon count {i0:.0f}. Wall time {result['seconds']} s."])
+        f"Material attenuation {data.mu:.4f}/mm, estimated photon count {data.i0:.0f}. Wall time {result['seconds']} s."])
     return result
 
 
-def _tune_tv(cfg, train_real, mu: float) -> float:
-    scores = {}
-    for w in cfg.baselines.tv_weights:
-        vals = []
-        for sino, g, ref in train_real[:2]:
-            idx = g.arc_indices(np.deg2rad(60), 0.0)
-            rec = tv_pdhg(sino[idx], g.subset(idx), weight=tv_weight(w, g.subset(idx), mu), n_iter=cfg.baselines.tv_iter)
-            vals.append(mcc(ref > mu / 2, segment(rec)))
-        scores[w] = float(np.mean(vals))
-    return max(scores, key=scores.get)
-
-
-def _table(rows, arcs) -> dict:
+def _table(rows, arcs, methods) -> dict:
     out = {}
     for arc in arcs:
         out[str(int(arc))] = {}
-        for method in ("FBP", "TV", "learned (synthetic)", "learned"):
+        for method in methods:
             sel = [r for r in rows if r["arc_deg"] == arc and r["method"] == method]
             out[str(int(arc))][method] = {"mcc": float(np.mean([r["mcc"] for r in sel])),
                                            "psnr": float(np.mean([r["psnr"] for r in sel]))}
     return out
 
 
-def _markdown(table: dict) -> str:
-    methods = ("FBP", "TV", "learned (synthetic)", "learned")
+def _markdown(table: dict, methods) -> str:
     lines = ["| arc (deg) | " + " | ".join(f"MCC {m}" for m in methods) + " | "
              + " | ".join(f"PSNR {m}" for m in methods) + " |", "|---" * (1 + 2 * len(methods)) + "|"]
     for arc, m in table.items():

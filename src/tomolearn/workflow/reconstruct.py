@@ -1,122 +1,97 @@
-"""`reconstruct`: any readable scan, any method, one call."""
+"""`reconstruct`: any readable scan, any registered method, one call, one `Result`."""
 from __future__ import annotations
 
-import numpy as np
+import time
 
-from .._checks import fail
-from ..metrics import segment as otsu_segment
-from ..physics.projector import RayTransform
-from ..recon import cgls, fbp, mlem, sart, sirt, tv_pdhg
-from .common import tv_weight
-
-METHODS = ("fbp", "sirt", "sart", "cgls", "tv", "mlem", "learned", "missing_wedge")
+from .._checks import fail, positive_int
+from ..geometry import FanGeometry
+from ..methods import base as registry
+from ..physics.projector import make_operator
+from ..result import Result
 
 
-def align_scan(scan, max_shift_px: float | None = None):
-    """Tilt-series alignment (cross-correlation) then tilt-axis centring on the middle row.
+def scan_operator(scan):
+    """The slice-wise operator of a scan: the ray transform of one detector row's geometry."""
+    return make_operator(scan.geometry.replace(n_rows=1))
 
-    Returns
-    -------
-    Scan
-        Aligned projections, geometry with the found ``cor_offset``; ``metadata`` gains the
-        applied ``alignment_shifts_px``.
+
+def geometry_kind(geometry) -> str:
+    """``"fan"`` or ``"parallel"``: the names methods declare in ``geometries``."""
+    return "fan" if isinstance(geometry, FanGeometry) else "parallel"
+
+
+def slabs(n_rows: int, size: int, halo: int = 0):
+    """``(read_start, read_stop, keep_start, keep_stop)`` of each slab of detector rows.
+
+    Rows ``read_start:read_stop`` go to the method (the slab and up to ``halo`` rows on each
+    side); rows ``keep_start:keep_stop`` of its output (relative to ``read_start``) are kept.
     """
-    from dataclasses import replace
-
-    from ..preprocess import align_tilt_series, find_center_of_rotation
-
-    aligned, shifts = align_tilt_series(scan.projections, scan.geometry.angles, max_shift_px=max_shift_px)
-    g = scan.geometry
-    cor = find_center_of_rotation(aligned[:, aligned.shape[1] // 2], g.replace(n_rows=1))
-    return replace(scan, projections=aligned, geometry=g.replace(cor_offset=cor),
-                   metadata={**scan.metadata, "alignment_shifts_px": shifts.tolist(), "cor_offset_px": cor})
+    out = []
+    for start in range(0, n_rows, size):
+        stop = min(start + size, n_rows)
+        r0, r1 = max(0, start - halo), min(n_rows, stop + halo)
+        out.append((r0, r1, start - r0, stop - r0))
+    return out
 
 
-def reconstruct(scan, method: str = "fbp", model=None, segment: bool = False, n_iter: int | None = None,
-                tv_relative: float = 0.01, filter: str = "ramp", device: str = "cpu",
-                show_progress: bool = False, refine: bool = False) -> np.ndarray:
-    """Reconstruct every slice of a scan with a classical or learned method.
+def reconstruct(scan, method: str = "fbp", params=None, *, device: str = "cpu", op=None,
+                chunk_slices: int | None = None, show_progress: bool = False, **options) -> Result:
+    """Reconstruct a scan with any registered method.
 
     Parameters
     ----------
     scan : Scan
-        From :func:`tomolearn.io.load_scan` or built in code.
-    method : {"fbp", "sirt", "sart", "cgls", "tv", "mlem", "learned", "missing_wedge"}
-        ``missing_wedge`` is the IRDM recipe (WBP + U-Net++ GAN generator, seed 004).
-    model : path or PostProcessor, optional
-        Checkpoint for ``method="learned"`` (e.g. the one the HTC2022 study writes); for
-        ``missing_wedge`` generator weights (.pt or IRDM .ckpt), default the shipped ones.
-    segment : bool
-        Return a binary (0/1) Otsu segmentation instead of attenuation values.
-    n_iter : int, optional
-        Iterations of the iterative methods (defaults: SIRT 200, SART 10, CGLS 30, TV 200,
-        MLEM 50 with 10 ordered subsets).
-    tv_relative : float
-        Relative TV weight (see :func:`tomolearn.workflow.common.tv_weight`).
-    filter : str
-        FBP filter.
+        From :func:`tomolearn.load_scan` or built in code; projections ``(A, V, U)``.
+    method : str
+        A registered method (``tomolearn methods`` lists them): ``fbp``, ``sirt``, ``sart``,
+        ``cgls``, ``tv``, ``mlem``, ``learned``, ``missing_wedge``, plug-ins.
+    params : dict or the method's Params, optional
+        Its parameters; keyword ``options`` are merged in (``n_iter=50``, ``model=...``).
     device : str
-        Torch device for the learned method ("cpu", "cuda", "cuda:1").
-    refine : bool
-        ``missing_wedge`` only: reconcile the network output with the measured data (TV +
-        learned prior, :func:`tomolearn.recipes.missing_wedge.data_consistent`).
+        Torch device for learned methods ("cpu", "cuda", "cuda:1").
+    op : LinearOperator, optional
+        Slice-wise forward model (items ``(Y, X) -> (A, U)``); default the scan's ray transform.
+        E.g. a :class:`~tomolearn.physics.FlyScanTransform` for modified MLEM.
+    chunk_slices : int, optional
+        Detector rows per slab handed to the method (default 32; whole volume for methods that
+        declare ``execution="volume"``).
     show_progress : bool
 
     Returns
     -------
-    ndarray, shape (Z, Y, X), float32
-        Attenuation per ``scan.geometry.unit`` (or 0/1 with ``segment``).
+    Result
+        ``volume`` ``(Z, Y, X)`` float32 in attenuation per ``scan.geometry.unit``, the method's
+        trust maps if it makes them, and ``info`` (method, parameters, seconds).
 
     Raises
     ------
     ValueError
-        On an unknown method, or ``method="learned"`` without a model.
+        On an unknown method, bad parameters, or a geometry the method does not handle.
     FileNotFoundError
-        If the model checkpoint does not exist.
+        If a model file does not exist.
     """
-    if method not in METHODS:
-        raise fail("method", f"one of {', '.join(METHODS)}", repr(method))
-    g = scan.geometry.replace(n_rows=1)
-    op = RayTransform(g) if method not in ("learned", "missing_wedge") else None
-    module = None
-    if method == "missing_wedge":
-        from ..recipes.missing_wedge import check_wedge, irdm_slice, load_default
+    cls = registry.get(method)
+    merged = params.model_dump() if isinstance(params, registry.Params) else dict(params or {})
+    values = registry.parameters(method, {**merged, **options})
+    kind = geometry_kind(scan.geometry)
+    if kind not in cls.geometries:
+        raise fail("method", f"a method for {kind}-beam scans ({method!r} handles {', '.join(cls.geometries)})",
+                   repr(method), "pick another method (`tomolearn methods`)")
+    op = op if op is not None else scan_operator(scan)
+    instance = cls(values, device=device, show_progress=show_progress)
+    t0 = time.perf_counter()
+    instance.prepare(scan.geometry)
+    n_rows = scan.projections.shape[1]
+    size = n_rows if cls.execution == "volume" else positive_int(chunk_slices or 32, "chunk_slices")
+    parts = []
+    for r0, r1, k0, k1 in slabs(n_rows, size, cls.halo if cls.execution == "slab" else 0):
+        res = instance.run(scan.projections[:, r0:r1], op)
+        if res.volume.shape[0] != r1 - r0:
+            raise RuntimeError(f"method {method!r} returned {res.volume.shape[0]} slices for {r1 - r0} rows")
+        parts.append(Result(res.volume[k0:k1], info=res.info, **{n: m[k0:k1] for n, m in res.maps.items()}))
+    result = Result.concatenate(parts)
+    return result.with_info(method=method, parameters=values.model_dump(mode="json"), execution=cls.execution,
+                            seconds=round(time.perf_counter() - t0, 3))
 
-        generator, meta = load_default(model, device)
-        check_wedge(g, meta)
-    if method == "learned":
-        if model is None:
-            raise fail("model", "a checkpoint path for method='learned'", "none",
-                       "train one with `tomolearn run` (it writes model.ckpt in the run folder)")
-        from ..train import load_model
 
-        module = load_model(model, map_location=device) if not hasattr(model, "hparams") else model.eval()
-    slices = []
-    for v in range(scan.projections.shape[1]):
-        sino = scan.sinogram(v)
-        if method == "fbp":
-            img = fbp(sino, g, filter=filter, op=op)
-        elif method == "sirt":
-            img = sirt(sino, g, n_iter=n_iter or 200, op=op, show_progress=show_progress)
-        elif method == "sart":
-            img = sart(sino, g, n_iter=n_iter or 10, op=op, show_progress=show_progress)
-        elif method == "cgls":
-            img = cgls(sino, g, n_iter=n_iter or 30, op=op, show_progress=show_progress)
-        elif method == "mlem":
-            img = mlem(sino, g, n_iter=n_iter or 50, n_subsets=10, op=op, show_progress=show_progress)
-        elif method == "tv":
-            level = np.percentile(fbp(sino, g, op=op), 99)
-            img = tv_pdhg(sino, g, weight=tv_weight(tv_relative, g, max(level, 1e-12)),
-                          n_iter=n_iter or 200, op=op, show_progress=show_progress)
-        elif method == "missing_wedge":
-            img = irdm_slice(generator, meta, sino, g)
-            if refine:
-                from ..recipes.missing_wedge import data_consistent
-
-                img = data_consistent(sino, g, img, n_iter=n_iter or 200)
-        else:
-            from ..recipes.limited_angle import apply_learned
-
-            img = apply_learned(module, sino, g)
-        slices.append(otsu_segment(img).astype(np.float32) if segment else img)
-    return np.stack(slices).astype(np.float32)
+__all__ = ["reconstruct", "scan_operator", "slabs", "geometry_kind"]

@@ -1,7 +1,42 @@
-"""`run_study`: dispatch a validated study config to its workflow."""
+"""Study types as a registry: the study file's ``data.source`` picks the runner.
+
+A study type is one module with a function ``run(config, out_dir, overwrite, resume, device,
+show_progress, log) -> dict`` decorated by ``@register_study("name")``.
+"""
 from __future__ import annotations
 
+import importlib
+from typing import Callable
+
+from .._checks import fail
 from ..config import StudyConfig
+
+#: study type -> runner
+STUDIES: dict[str, Callable] = {}
+BUILTIN = {"synthetic": "synthetic", "htc2022": "htc2022"}
+
+
+def register_study(name: str):
+    """Decorator: make ``run`` the runner of study type ``name`` (``data.source: name``)."""
+    def wrap(run: Callable) -> Callable:
+        STUDIES[name] = run
+        return run
+    return wrap
+
+
+def study_runner(name: str) -> Callable:
+    """The runner of a study type.
+
+    Raises
+    ------
+    ValueError
+        If no study type has that name.
+    """
+    if name not in STUDIES and name in BUILTIN:
+        importlib.import_module(f"{__package__}.{BUILTIN[name]}")
+    if name not in STUDIES:
+        raise fail("data.source", f"a study type ({', '.join(sorted(set(BUILTIN) | set(STUDIES)))})", repr(name))
+    return STUDIES[name]
 
 
 def run_study(config: StudyConfig, out_dir, overwrite: bool = False, resume: bool = False,
@@ -24,11 +59,11 @@ def run_study(config: StudyConfig, out_dir, overwrite: bool = False, resume: boo
     ------
     FileExistsError
         If ``out_dir`` is not empty and neither flag is set.
+    ValueError
+        If ``config.data.source`` names no study type.
     """
-    if config.data.source == "synthetic":
-        from .synthetic import run_synthetic
+    runner = study_runner(config.data.source)
+    return runner(config, out_dir, overwrite, resume, device, show_progress, log)
 
-        return run_synthetic(config, out_dir, overwrite, resume, device, show_progress, log)
-    from .htc2022 import run_htc2022
 
-    return run_htc2022(config, out_dir, overwrite, resume, device, show_progress, log)
+__all__ = ["STUDIES", "register_study", "run_study", "study_runner"]

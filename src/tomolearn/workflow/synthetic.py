@@ -14,14 +14,19 @@ import torch
 
 from ..geometry import ParallelGeometry, uniform_angles
 from ..metrics import image_metrics
+from ..models.card import Architecture, GeometryRange, ModelCard, Pipeline
+from ..models.weights import load_weights, save_weights
 from ..phantoms import make_phantom
 from ..physics.noise import poisson_noise
 from ..physics.projector import RayTransform
-from ..recipes.limited_angle import apply_learned, approximant
+from ..recipes.limited_angle import approximant
+from ..recipes.postprocess import postprocess_slice
+from ..scenario import binned_projections
 from ..report import figure_grid, html_report
-from ..train import PairedImages, PostProcessor, fit, load_model
-from ..recon import tv_pdhg
-from .common import classical, prepare_run_dir, summarise, tv_weight, write_json, write_run_record
+from ..train import PairedImages, PostProcessor, fit
+from .common import (comparison_methods, method_image, prepare_run_dir, summarise, write_json,
+                     write_run_record)
+from .study import register_study
 
 
 def _simulate(cfg, seeds: np.ndarray):
@@ -34,8 +39,7 @@ def _simulate(cfg, seeds: np.ndarray):
     phantoms, sinos = [], []
     for s in seeds:
         ph = make_phantom(d.family, 2 * n, int(s))
-        sino = op.forward(ph * d.mu_max)
-        sino = sino.reshape(sino.shape[0], n, 2).mean(-1)  # bin the detector 2x
+        sino = binned_projections(ph * d.mu_max, op, 2)
         if d.i0:
             sino = poisson_noise(sino, d.i0, np.random.default_rng(int(s) + 7))
         phantoms.append(ph.reshape(n, 2, n, 2).mean((1, 3)))
@@ -53,7 +57,35 @@ def _pairs(cfg, phantoms, sinos, geometry):
     return x[:, None] / cfg.data.mu_max, phantoms[:, None].astype(np.float32)
 
 
+def _card(cfg) -> ModelCard:
+    d = cfg.data
+    return ModelCard(
+        method="learned",
+        architecture=Architecture(name="unet", base_channels=cfg.model.base_channels, depth=cfg.model.depth),
+        pipeline=Pipeline(approximant=cfg.model.approximant, filter=cfg.model.filter, canonical=True, voxel_size=1.0,
+                          grid_shape=(d.size, d.size), scale=d.mu_max, window=d.size),
+        geometry=GeometryRange(kinds=["parallel"], arc_range_deg=(d.arc_deg, d.arc_deg)),
+        training={"study": cfg.name, "family": d.family, "n_train": d.n_train, "n_val": d.n_val, "size": d.size,
+                  "i0": d.i0, "mu_max": d.mu_max, "seed": cfg.seed, "epochs": cfg.train.epochs})
+
+
+def _train(cfg, out, x_tr, y_tr, x_va, y_va, device, show_progress):
+    """Train the residual U-Net; write model.ckpt (resumable) and model.safetensors + model.json."""
+    card = _card(cfg)
+    module = PostProcessor(2, 1, cfg.model.base_channels, cfg.model.depth, cfg.train.lr, "mse", cfg.train.epochs,
+                           card=card.model_dump(mode="json"))
+    ckpt = fit(module, PairedImages(x_tr, y_tr, cfg.train.patch, flips=(-2,), seed=cfg.seed),
+               PairedImages(x_va, y_va, augment=False), out, cfg.train.epochs, cfg.train.batch_size, cfg.seed,
+               accelerator="gpu" if device.startswith("cuda") else "cpu", show_progress=show_progress)
+    (out / "model.ckpt").write_bytes(ckpt.read_bytes())
+    trained = PostProcessor.load_from_checkpoint(ckpt, map_location="cpu", weights_only=False)
+    save_weights(trained.net, card, out / "model.safetensors", half=False, overwrite=True)
+    return load_weights(out / "model.safetensors", map_location=device)
+
+
+@register_study("synthetic")
 def run_synthetic(cfg, out_dir, overwrite, resume, device, show_progress, log) -> dict:
+    """The built-in synthetic limited-angle study (see the module docstring)."""
     t0 = time.time()
     out = prepare_run_dir(out_dir, overwrite, resume)
     write_run_record(out, cfg)
@@ -71,39 +103,28 @@ def run_synthetic(cfg, out_dir, overwrite, resume, device, show_progress, log) -
     x_va, y_va = _pairs(cfg, ph[va], sinos[va], geometry)
 
     log(f"training a residual U-Net for {cfg.train.epochs} epochs on {d.n_train} pairs")
-    module = PostProcessor(2, 1, cfg.model.base_channels, cfg.model.depth, cfg.train.lr, "mse", cfg.train.epochs,
-                           scale=d.mu_max, meta={"approximant": cfg.model.approximant, "filter": cfg.model.filter,
-                                                 "canonical": True,
-                                                 "voxel_size": 1.0, "grid_shape": [d.size, d.size],
-                                                 "window": d.size, "arc_deg": d.arc_deg})
-    ckpt = fit(module, PairedImages(x_tr, y_tr, cfg.train.patch, flips=(-2,), seed=cfg.seed),
-               PairedImages(x_va, y_va, augment=False), out, cfg.train.epochs, cfg.train.batch_size, cfg.seed,
-               accelerator="gpu" if device.startswith("cuda") else "cpu", show_progress=show_progress)
-    (out / "model.ckpt").write_bytes(ckpt.read_bytes())
-    module = load_model(out / "model.ckpt", map_location=device)
+    network, card = _train(cfg, out, x_tr, y_tr, x_va, y_va, device, show_progress)
 
-    # the TV weight is tuned on validation scans, never on the test scans
     arc = np.deg2rad(d.arc_deg)
     def scan_of(i, sino):
         start = np.random.default_rng(cfg.seed + 1000 + i).uniform(0, np.pi)
         idx = geometry.arc_indices(arc, start)
         return sino[idx], geometry.subset(idx)
-    tv_scores = {}
-    for w in cfg.baselines.tv_weights:
+
+    def validation_psnr(method) -> float:  # tuning sees validation scans only, never the test scans
         vals = []
         for i, sino in enumerate(sinos[va][:4]):
             s, g = scan_of(-1 - i, sino)
-            rec = tv_pdhg(s, g, weight=tv_weight(w, g, d.mu_max), n_iter=cfg.baselines.tv_iter)
-            vals.append(image_metrics(ph[va][i], rec / d.mu_max, data_range=1.0)["psnr"])
-        tv_scores[w] = float(np.mean(vals))
-    tv_rel = max(tv_scores, key=tv_scores.get)
-    log(f"TV weight chosen on validation scans: {tv_rel} (PSNR by weight: {tv_scores})")
+            vals.append(image_metrics(ph[va][i], method_image(method, s, g) / d.mu_max, data_range=1.0)["psnr"])
+        return float(np.mean(vals))
+    baselines, chosen = comparison_methods(cfg.baselines.methods, validation_psnr, level=d.mu_max, device=device,
+                                           log=log)
 
     rows, figures = [], []
     for i, (truth, sino) in enumerate(zip(ph[te], sinos[te])):
         s, g = scan_of(i, sino)
-        recs = classical(s, g, cfg.baselines, tv_rel, d.mu_max)
-        recs["learned"] = apply_learned(module, s, g)
+        recs = {label: method_image(m, s, g) for label, m in baselines.items()}
+        recs["learned"] = postprocess_slice(network, card, s, g)
         recs = {k: v / d.mu_max for k, v in recs.items()}
         for name, rec in recs.items():
             rows.append({"image": int(split["test"][i]), "method": name,
@@ -112,14 +133,15 @@ def run_synthetic(cfg, out_dir, overwrite, resume, device, show_progress, log) -
             figures.append(figure_grid(truth, recs, out / f"test_{i}.png", f"test phantom {i}, "
                                        f"{d.arc_deg:g} deg arc", vmax=1.0))
     summary = summarise(rows, ["psnr", "ssim", "nrmse", "pcc"])
-    result = {"study": cfg.name, "held_out_images": len(ph[te]), "arc_deg": d.arc_deg, "tv_relative_weight": tv_rel,
+    result = {"study": cfg.name, "held_out_images": len(ph[te]), "arc_deg": d.arc_deg, "baseline_parameters": chosen,
               "summary": summary, "per_image": rows, "seconds": round(time.time() - t0, 1)}
     write_json(out / "metrics.json", result)
     html_report(out, f"tomolearn: {cfg.name}", summary, figures, [
         f"{d.n_train} training / {d.n_val} validation / {d.n_test} held-out {d.family} phantoms, "
         f"{d.size}x{d.size}, parallel beam, {d.arc_deg:g} deg arc at random start angles, "
         f"Poisson noise i0={d.i0}.", f"Learned: residual U-Net on the {cfg.model.approximant.upper()} "
-        f"approximant in canonical orientation. Baselines from the same run: FBP, SIRT "
-        f"({cfg.baselines.sirt_iter} it.), TV ({cfg.baselines.tv_iter} it., weight {tv_rel} tuned on validation).",
+        "approximant in canonical orientation. Baselines from the same run (parameters tuned on "
+        "validation scans where the study file says so): "
+        + "; ".join(f"{k} {v}" for k, v in chosen.items()) + ".",
         f"Wall time {result['seconds']} s; torch {torch.__version__}."])
     return result

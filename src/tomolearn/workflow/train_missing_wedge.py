@@ -9,16 +9,19 @@ import torch
 
 from .. import __version__
 from ..metrics import image_metrics
+from ..models.card import Architecture, GeometryRange, ModelCard, Pipeline
+from ..models.weights import save_weights
 from ..recon import fbp
 from ..recipes.missing_wedge import irdm_slice
-from ..train.export import export_generator
 from ..train.fit import fit
 from ..train.gan import IRDMModule
-from ..train.library import DEFAULT_FAMILIES, MissingWedgeLibrary, wedge_sinogram
+from ..train.library import MissingWedgeLibrary, wedge_sinogram
 from .common import git_hash, prepare_run_dir, write_json
 
+WEIGHTS_NAME = "missing_wedge_2d.safetensors"
 
-def validate(generator, meta: dict, size: int, wedges_deg, n_objects: int, families, seed: int) -> dict:
+
+def validate(generator, card: ModelCard, size: int, wedges_deg, n_objects: int, families, seed: int) -> dict:
     """Mean PSNR/SSIM/NRMSE/PCC of WBP and the recipe per wedge on fresh held-out phantoms.
 
     Held-out objects come from a seed the training never draws (``seed + 10_000``); the sinogram
@@ -32,88 +35,104 @@ def validate(generator, meta: dict, size: int, wedges_deg, n_objects: int, famil
         for i, obj in enumerate(objects):
             sino, g = wedge_sinogram(obj, w, 1.0, 0.5, [seed, i])
             rows["WBP"].append(image_metrics(obj, fbp(sino, g), data_range=1.0))
-            rows["IRDM"].append(image_metrics(obj, irdm_slice(generator, meta, sino, g), data_range=1.0))
+            rows["IRDM"].append(image_metrics(obj, irdm_slice(generator, card, sino, g), data_range=1.0))
         out[f"{w:g}"] = {m: {k: float(np.mean([r[k] for r in v])) for k in v[0]} for m, v in rows.items()}
     return out
 
 
-def train_missing_wedge(out_dir, size: int = 128, wedge_range_deg=(25.0, 85.0), families=DEFAULT_FAMILIES,
-                        images: np.ndarray | None = None, n_train: int = 400, n_val: int = 16, epochs: int = 30,
-                        batch_size: int = 8, base_channels: int = 12, depth: int = 4, adversarial: bool = True,
-                        adversarial_weight: float = 0.01, seed: int = 0, accelerator: str = "cpu",
-                        export: Path | None = None, overwrite: bool = False, resume: bool = False,
-                        command: str = "", show_progress: bool = True, log=print) -> dict:
+def irdm_card(config, real_images: int) -> ModelCard:
+    """The model card of a generator trained with ``config`` (before its training record)."""
+    lo, hi = map(float, config.wedge_range)
+    return ModelCard(
+        method="missing_wedge",
+        architecture=Architecture(name="unetpp", spatial_dims=2, base_channels=config.base_channels, depth=config.depth),
+        pipeline=Pipeline(approximant="fbp", filter="ramp", canonical=True, working_size=config.size,
+                          window=2 * config.size),
+        geometry=GeometryRange(kinds=["parallel"], wedge_range_deg=(lo, hi)),
+        training={"families": list(config.families), "real_images": real_images, "size": config.size})
+
+
+def _load_images(path: Path | None):
+    if path is None:
+        return None
+    from ..io import load_volume
+
+    return load_volume(path)
+
+
+def train_missing_wedge(config, out_dir, overwrite: bool = False, resume: bool = False, device: str = "cpu",
+                        show_progress: bool = True, log=print, command: str = "") -> dict:
     """Train the IRDM generator (U-Net++ GAN) on the missing-wedge library and export its weights.
 
-    Writes to ``out_dir``: Lightning checkpoints (resumable), ``missing_wedge_2d.pt`` (slim
-    generator weights) and ``training.json`` (command, data, time, validation metrics); with
-    ``export`` the weights are also written there.
+    Writes to ``out_dir``: Lightning checkpoints (resumable), ``missing_wedge_2d.safetensors``
+    with its model card ``missing_wedge_2d.json``, and ``training.json`` (command, data, time,
+    validation metrics); with ``config.export`` the weights and card are also written there.
 
     Parameters
     ----------
+    config : tomolearn.methods.missing_wedge.MissingWedgeTraining
+        Typed settings: image size, wedge range (degrees), families, real images, samples per
+        epoch, epochs, network width, adversarial weight, seed, export path.
     out_dir : path
-    size : int
-        Training image side, pixels.
-    wedge_range_deg : (float, float)
-        Missing wedges drawn during training, degrees.
-    families, images :
-        Objects of the library (see :class:`~tomolearn.train.library.MissingWedgeLibrary`).
-    n_train, n_val : int
-        Fresh samples per epoch; fixed validation samples.
-    epochs, batch_size, base_channels, depth, adversarial, adversarial_weight, seed :
-        Training and network settings (see :class:`~tomolearn.train.gan.IRDMModule`).
-    accelerator : str
-        "cpu" or "gpu".
-    export : path, optional
-        Second copy of the weights (e.g. the package's default).
     overwrite, resume : bool
+    device : str
+        "cpu" or "cuda[:N]".
+    show_progress : bool
+    log : callable
     command : str
         The command line, recorded.
 
     Returns
     -------
     dict
-        The training record.
+        The training record, plus ``weights`` (paths written) and ``summary_lines``.
 
     Raises
     ------
     FileExistsError
-        If ``out_dir`` is not empty (without ``overwrite``/``resume``) or ``export`` exists
-        (without ``overwrite``).
+        If ``out_dir`` is not empty (without ``overwrite``/``resume``) or ``config.export``
+        exists (without ``overwrite``).
 
     References
     ----------
     C. Wang et al., "0.71-A resolution electron tomography enabled by deep learning aided
     information recovery" (IRDM), seed 004.
     """
-    if export is not None and Path(export).exists() and not overwrite:
-        raise FileExistsError(f"export: {str(export)!r} exists; choose another name or pass --overwrite")
+    c = config
+    if c.export is not None and Path(c.export).exists() and not overwrite:
+        raise FileExistsError(f"export: {str(c.export)!r} exists; choose another name or pass --overwrite")
+    images = _load_images(c.images)
     out = prepare_run_dir(out_dir, overwrite, resume)
-    lo, hi = map(float, wedge_range_deg)
-    meta = {"recipe": "missing_wedge", "size": int(size), "wedge_range_deg": [lo, hi], "approximant": "wbp",
-            "canonical": True, "families": list(families), "real_images": 0 if images is None else int(len(images))}
-    train = MissingWedgeLibrary(n_train, size, (lo, hi), families, images, seed=seed)
-    val = MissingWedgeLibrary(n_val, size, (lo, hi), families, images, seed=seed + 1, fixed=True)
-    module = IRDMModule(2, base_channels, depth, adversarial, adversarial_weight, max_epochs=epochs, meta=meta)
+    lo, hi = map(float, c.wedge_range)
+    card = irdm_card(c, 0 if images is None else int(len(images)))
+    train = MissingWedgeLibrary(c.samples_per_epoch, c.size, (lo, hi), c.families, images, seed=c.seed)
+    val = MissingWedgeLibrary(c.n_val, c.size, (lo, hi), c.families, images, seed=c.seed + 1, fixed=True)
+    module = IRDMModule(2, c.base_channels, c.depth, not c.supervised, c.adversarial_weight, max_epochs=c.epochs,
+                        card=card.model_dump(mode="json"))
+    accelerator = "gpu" if device.startswith("cuda") else "cpu"
     t0 = time.perf_counter()
-    last = fit(module, train, val, out, epochs, batch_size, seed, accelerator, show_progress)
+    last = fit(module, train, val, out, c.epochs, c.batch_size, c.seed, accelerator, show_progress)
     seconds = time.perf_counter() - t0
     module = IRDMModule.load_from_checkpoint(last, map_location="cpu", weights_only=False).eval()
-    log(f"trained {epochs} epochs in {seconds:.0f} s; validating")
+    log(f"trained {c.epochs} epochs in {seconds:.0f} s; validating")
     wedges = sorted({lo, (lo + hi) / 2, hi, 60.0, 80.0})
-    metrics = validate(module.generator, meta, size, wedges, 16, families, seed)
-    record = {"command": command, "tomolearn_version": __version__, "git": git_hash(), "seed": seed,
-              "data": {"families": list(families), "real_images": meta["real_images"], "size": size,
+    metrics = validate(module.generator, card, c.size, wedges, 16, c.families, c.seed)
+    record = {"command": command, "tomolearn_version": __version__, "git": git_hash(), "seed": c.seed,
+              "data": {"families": list(c.families), "real_images": card.training["real_images"], "size": c.size,
                        "wedge_range_deg": [lo, hi], "step_deg": list(train.step_range),
-                       "noise_percent": list(train.noise_range), "samples_per_epoch": n_train},
-              "training": {"epochs": epochs, "batch_size": batch_size, "base_channels": base_channels,
-                           "depth": depth, "adversarial": adversarial, "adversarial_weight": adversarial_weight,
-                           "accelerator": accelerator, "seconds": round(seconds, 1),
-                           "threads": torch.get_num_threads()},
+                       "noise_percent": list(train.noise_range), "samples_per_epoch": c.samples_per_epoch},
+              "training": {"epochs": c.epochs, "batch_size": c.batch_size, "base_channels": c.base_channels,
+                           "depth": c.depth, "adversarial": not c.supervised,
+                           "adversarial_weight": c.adversarial_weight, "accelerator": accelerator,
+                           "seconds": round(seconds, 1), "threads": torch.get_num_threads()},
               "validation": {"objects": "16 held-out library objects, 1 deg step, 0.5 % noise, data range 1",
                              "per_wedge_deg": metrics}}
     write_json(out / "training.json", record)
-    export_generator(module, out / "missing_wedge_2d.pt", record, overwrite=True)
-    if export is not None:
-        export_generator(module, export, record, overwrite=overwrite)
-    return record
+    card = card.model_copy(update={"training": {k: v for k, v in record.items() if k != "validation"},
+                                   "metrics": record["validation"]})
+    weights = [save_weights(module.generator, card, out / WEIGHTS_NAME, overwrite=True)]
+    if c.export is not None:
+        weights.append(save_weights(module.generator, card, c.export, overwrite=overwrite))
+    lines = [f"wedge {w} deg: " + ", ".join(f"{m} PSNR {v['psnr']:.2f} SSIM {v['ssim']:.3f}" for m, v in row.items())
+             for w, row in metrics.items()]
+    return {**record, "weights": [str(w) for w in weights], "summary_lines": lines}

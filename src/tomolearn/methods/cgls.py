@@ -1,0 +1,28 @@
+"""CGLS: conjugate gradients on the least-squares problem."""
+from __future__ import annotations
+
+import time
+
+from pydantic import Field
+
+from ..recon import cgls
+from ..result import Result
+from .base import Method, Params, register
+
+
+class CGLSParams(Params):
+    n_iter: int = Field(30, ge=1, description="iterations (few: CGLS fits noise early)")
+
+
+@register
+class CGLS(Method):
+    """CGLS (Hestenes & Stiefel 1952), clipped at zero at the end."""
+
+    name = "cgls"
+    summary = "conjugate gradient least squares, early-stopped"
+    Params = CGLSParams
+
+    def run(self, projections, op) -> Result:
+        t0 = time.perf_counter()
+        vol = cgls(projections, op, n_iter=self.params.n_iter, show_progress=self.show_progress)
+        return Result(vol, info={"n_iter": self.params.n_iter, "seconds": round(time.perf_counter() - t0, 3)})

@@ -1,0 +1,41 @@
+"""learned: a post-processing network (residual U-Net) on the approximant, from a model file."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+from pydantic import Field
+
+from ..models.weights import load_weights
+from ..recipes.postprocess import postprocess_slice
+from ..result import Result
+from .base import Method, Params, register
+
+
+class LearnedParams(Params):
+    model: Path = Field(description="weights: model.safetensors (+ .json card) or model.ckpt from `tomolearn run`")
+
+
+@register
+class Learned(Method):
+    """Learned post-processing of FBP/SIRT (FBPConvNet, Jin et al. 2017) in canonical arc orientation.
+
+    The weights' model card fixes the approximant, grid, normalisation and windows; e.g. the
+    HTC2022 study's ``model.safetensors``.
+    """
+
+    name = "learned"
+    summary = "approximant -> trained residual U-Net (limited angle / sparse view); needs --model"
+    Params = LearnedParams
+    kind = "learned"
+    needs = ("model",)
+
+    def setup(self, geometry) -> None:
+        self.network, self.card = load_weights(self.params.model, map_location=self.device)
+
+    def run(self, projections, op) -> Result:
+        t0 = time.perf_counter()
+        vol = np.stack([postprocess_slice(self.network, self.card, s, op.geometry) for s in self.slices(projections)])
+        return Result(vol, info={"model": str(self.params.model), "model_card": self.card.model_dump(mode="json"),
+                                 "seconds": round(time.perf_counter() - t0, 3)})

@@ -1,0 +1,30 @@
+"""SIRT: simultaneous iterative reconstruction technique."""
+from __future__ import annotations
+
+import time
+
+from pydantic import Field
+
+from ..recon import sirt
+from ..result import Result
+from .base import Method, Params, register
+
+
+class SIRTParams(Params):
+    n_iter: int = Field(200, ge=1, description="iterations")
+    nonneg: bool = Field(True, description="project onto x >= 0 after each update")
+
+
+@register
+class SIRT(Method):
+    """SIRT (Gilbert 1972) on the scan's operator."""
+
+    name = "sirt"
+    summary = "simultaneous iterative reconstruction technique, non-negative"
+    Params = SIRTParams
+
+    def run(self, projections, op) -> Result:
+        t0 = time.perf_counter()
+        vol = sirt(projections, op, n_iter=self.params.n_iter, nonneg=self.params.nonneg,
+                   show_progress=self.show_progress)
+        return Result(vol, info={"n_iter": self.params.n_iter, "seconds": round(time.perf_counter() - t0, 3)})

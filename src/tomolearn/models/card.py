@@ -1,0 +1,133 @@
+"""Model cards: the typed record that travels beside every set of weights.
+
+A card says what the network is (architecture), how a scan becomes its input and its output
+comes back (the image-domain pipeline: approximant, canonical orientation, grid,
+normalisation, windows), what it was trained on (data, geometry and wedge/arc range), how
+(command, time) and how well (validation metrics). Inference reads only the card and the
+weights; it never imports training code.
+"""
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+CARD_FORMAT = "tomolearn-model-card-1"
+
+
+class _Card(BaseModel):
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+
+class Architecture(_Card):
+    """Network shape: enough to rebuild the module before loading its weights."""
+
+    name: Literal["unet", "unetpp"]
+    spatial_dims: Literal[2, 3] = 2
+    in_channels: int = Field(1, ge=1)
+    out_channels: int = Field(1, ge=1)
+    base_channels: int = Field(16, ge=1)
+    depth: int = Field(4, ge=1)
+    residual: bool = True
+
+    def build(self):
+        """A freshly initialised network of this architecture (``torch.nn.Module``)."""
+        from .unet import UNet
+        from .unetpp import UNetPlusPlus
+
+        cls = UNet if self.name == "unet" else UNetPlusPlus
+        return cls(self.spatial_dims, self.in_channels, self.out_channels, self.base_channels, self.depth,
+                   residual=self.residual)
+
+
+class Pipeline(_Card):
+    """How a sinogram becomes the network's input and the output returns to the scan's grid.
+
+    Attributes
+    ----------
+    approximant : {"fbp", "sirt"}
+        Classical reconstruction fed to the network (FBP is WBP for tilt series).
+    filter : str
+        FBP filter.
+    sirt_iter : int
+        SIRT iterations when ``approximant="sirt"``.
+    canonical : bool
+        Reconstruct with the measured arc centred at angle 0 (the missing wedge always points
+        the same way) and rotate the output back.
+    voxel_size, grid_shape : float, (int, int), optional
+        A fixed grid the network was trained on (in the scan's unit); the approximant is
+        computed there and the output resampled to the scan's grid.
+    working_size : int, optional
+        Otherwise: the longest side of the grid the network sees over the scan's own field
+        of view (larger slices are reduced to it); None keeps the scan's grid.
+    scale : float, optional
+        A fixed divisor of input and output (e.g. the material's attenuation); None divides by
+        the ``scale_percentile`` of each approximant (robust to unknown units).
+    window : int
+        Side of the sliding windows.
+    overlap : float
+        Fraction of a window shared by its neighbours.
+    """
+
+    approximant: Literal["fbp", "sirt"] = "fbp"
+    filter: Literal["ramp", "shepp-logan", "cosine", "hamming", "hann", "parzen"] = "ramp"
+    sirt_iter: int = Field(50, ge=1)
+    canonical: bool = True
+    voxel_size: float | None = Field(None, gt=0)
+    grid_shape: tuple[int, int] | None = None
+    working_size: int | None = Field(None, ge=16)
+    scale: float | None = Field(None, gt=0)
+    scale_percentile: float = Field(99.9, gt=0, le=100)
+    window: int = Field(256, ge=16)
+    overlap: float = Field(0.25, ge=0, lt=1)
+
+    def input_scale(self, approximant: np.ndarray) -> float:
+        """The divisor of this approximant (and of the network's output)."""
+        return float(self.scale) if self.scale is not None else input_scale(approximant, self.scale_percentile)
+
+
+class GeometryRange(_Card):
+    """The acquisitions a model was trained for: outside them it is extrapolating."""
+
+    kinds: list[Literal["parallel", "fan"]] = ["parallel"]
+    arc_range_deg: tuple[float, float] | None = None
+    wedge_range_deg: tuple[float, float] | None = None
+
+
+class ModelCard(_Card):
+    """Everything known about a set of weights; saved as JSON beside them.
+
+    Attributes
+    ----------
+    method : str
+        The registered method that runs these weights (``learned``, ``missing_wedge``).
+    architecture : Architecture
+    pipeline : Pipeline
+    geometry : GeometryRange
+    training : dict
+        Data (families, real images, sizes), settings, seed, command, seconds, software.
+    metrics : dict
+        Validation metrics (e.g. PSNR/SSIM per wedge on held-out objects).
+    """
+
+    format: Literal["tomolearn-model-card-1"] = CARD_FORMAT
+    method: str
+    architecture: Architecture
+    pipeline: Pipeline = Pipeline()
+    geometry: GeometryRange = GeometryRange()
+    training: dict = {}
+    metrics: dict = {}
+
+
+def input_scale(image: np.ndarray, percentile: float = 99.9) -> float:
+    """The factor dividing an approximant (and its target) before the network: a high percentile.
+
+    The same rule is applied in training and inference, so absolute attenuation units never
+    reach the network; an image without positive values falls back to its largest magnitude.
+    """
+    s = float(np.percentile(image, percentile))
+    return s if s > 1e-12 else max(float(np.abs(image).max()), 1e-12)
+
+
+__all__ = ["CARD_FORMAT", "Architecture", "GeometryRange", "ModelCard", "Pipeline", "input_scale"]
