@@ -34,7 +34,7 @@ def main() -> None:
     learned_ahead = all(s["learned"][k]["mean"] > s[b][k]["mean"] for k in ("psnr", "ssim") for b in ("FBP", "SIRT"))
     record = {"benchmark": "default_study", "seconds": round(seconds, 1), "target_seconds": TARGET_S,
               "within_target": seconds < TARGET_S, "learned_ahead_of_fbp_and_sirt": learned_ahead,
-              "summary": s, "tv_relative_weight": result["tv_relative_weight"],
+              "summary": s, "baseline_parameters": result["baseline_parameters"],
               "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
               "python": platform.python_version(), "tomolearn": __version__, "git": git_hash()}
     out = Path(__file__).parent / "results"

@@ -63,10 +63,10 @@ def main() -> None:
     out = ROOT / "benchmarks" / "results"
     cmd = f".venv/bin/python benchmarks/htc_missing_wedge.py --weights {args.weights}"
     (out / "htc_missing_wedge.json").write_text(json.dumps(
-        {"command": cmd, "git": git_hash(), "weights_record": meta.get("record", {}), "table": table, "rows": rows,
+        {"command": cmd, "git": git_hash(), "weights_record": meta.training, "table": table, "rows": rows,
          "seconds": round(time.perf_counter() - t0, 1)}, indent=1))
     lines = ["# HTC2022 limited angle: the IRDM recipe", "", f"Command: `{cmd}` (git {git_hash()}); weights: "
-             f"`{meta.get('record', {}).get('command', '?')}`. Mean over 5 phantoms x {d.eval_starts} starts.", "",
+             f"`{meta.training.get('command', '?')}`. Mean over 5 phantoms x {d.eval_starts} starts.", "",
              "| arc (deg) | " + " | ".join(f"MCC {m}" for m in methods) + " | " + " | ".join(f"PSNR {m}" for m in methods)
              + " |", "|---" * (1 + 2 * len(methods)) + "|"]
     for a, v in table.items():

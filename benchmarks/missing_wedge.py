@@ -33,7 +33,8 @@ from tomolearn.recipes.missing_wedge import data_consistent, irdm_slice, load_de
 from tomolearn.recon import fbp, sart, tv_pdhg  # noqa: E402
 from tomolearn.train.library import MissingWedgeLibrary, wedge_sinogram  # noqa: E402
 from tomolearn.trust import wedge_error  # noqa: E402
-from tomolearn.workflow.common import git_hash, tv_weight  # noqa: E402
+from tomolearn.recon import tv_weight  # noqa: E402
+from tomolearn.workflow.common import git_hash  # noqa: E402
 
 SIZE, NOISE = 128, 0.5
 WEDGES = (40, 50, 60, 70, 80)
@@ -105,13 +106,17 @@ def main() -> None:
     ap.add_argument("--narrow", default=None, help="weights trained on a narrow wedge range")
     ap.add_argument("--n", type=int, default=8, help="objects per test set")
     ap.add_argument("--wedges", default=",".join(map(str, WEDGES)), help="missing wedges, degrees")
+    ap.add_argument("--out", default=str(OUT), help="folder for the JSON, Markdown and figures")
     args = ap.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
     wedges = tuple(int(w) for w in args.wedges.split(","))
     models = {}
     for label, path in (("IRDM", args.weights), ("IRDM narrow", args.narrow)):
         if label == "IRDM" or path:
             gen, meta = load_default(path)
-            models[f"{label} ({meta['wedge_range_deg'][0]:g}-{meta['wedge_range_deg'][1]:g})"] = (gen, meta)
+            lo, hi = meta.geometry.wedge_range_deg
+            models[f"{label} ({lo:g}-{hi:g})"] = (gen, meta)
     objects = test_objects(args.n)
     rows, tuned, t0 = [], {}, time.perf_counter()
     for wedge in wedges:
@@ -129,9 +134,9 @@ def main() -> None:
                     rows.append({"wedge_deg": wedge, "set": set_name, "object": i, "method": m,
                                  **image_metrics(obj, img, 1.0), **wedge_error(obj, img, g.angles)})
                 if wedge == 60 and set_name == "faces" and i == 0:
-                    spectra_figure(obj, images, wedge, OUT / "missing_wedge_spectra.png")
+                    spectra_figure(obj, images, wedge, out / "missing_wedge_spectra.png")
         print(f"wedge {wedge}: done ({time.perf_counter() - t0:.0f} s)", flush=True)
-    range_figure(rows, list(models), wedges, OUT / "missing_wedge_range.png")
+    range_figure(rows, list(models), wedges, out / "missing_wedge_range.png")
     methods = list(dict.fromkeys(r["method"] for r in rows))
     summary = {str(w): {s: {m: {k: float(np.mean([r[k] for r in rows if r["wedge_deg"] == w and r["set"] == s
                                                   and r["method"] == m]))
@@ -141,9 +146,8 @@ def main() -> None:
            + (f" --wedges {args.wedges}" if wedges != WEDGES else "") + (f" --n {args.n}" if args.n != 8 else "") + "`")
     record = {"command": cmd.strip("`"), "git": git_hash(), "seconds": round(time.perf_counter() - t0, 1),
               "objects_per_set": args.n, "noise_percent": NOISE, "tuned": tuned, "summary": summary,
-              "models": {m: meta.get("record", {}).get("command", "") for m, (_, meta) in models.items()}, "rows": rows}
-    OUT.mkdir(exist_ok=True)
-    (OUT / "missing_wedge.json").write_text(json.dumps(record, indent=1))
+              "models": {m: meta.training.get("command", "") for m, (_, meta) in models.items()}, "rows": rows}
+    (out / "missing_wedge.json").write_text(json.dumps(record, indent=1))
     lines = ["# Missing wedge: WBP, SART, TV and IRDM (seed 004 experiment)", "",
              f"Command: {cmd} (git {git_hash()}, {record['seconds']:.0f} s on this machine). Held-out objects, "
              f"{args.n} per set, 128 x 128, 1 deg step, {NOISE} % noise; TV weight and SART iterations tuned per "
@@ -159,7 +163,7 @@ def main() -> None:
         lines.append("")
     lines += ["Figures: `missing_wedge_spectra.png` (60 deg, one face: images and power spectra), "
               "`missing_wedge_range.png` (NRMSE vs wedge for TV and the trained wedge ranges)."]
-    (OUT / "missing_wedge.md").write_text("\n".join(lines) + "\n")
+    (out / "missing_wedge.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
 

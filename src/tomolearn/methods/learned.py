@@ -31,6 +31,17 @@ class Learned(Method):
     kind = "learned"
     needs = ("model",)
 
+    @classmethod
+    def contract_params(cls, folder) -> dict:
+        """Parameters for the contract tests: an untrained tiny U-Net written to ``folder``."""
+        from ..models.card import Architecture, ModelCard, Pipeline
+        from ..models.weights import save_weights
+
+        card = ModelCard(method="learned", architecture=Architecture(name="unet", base_channels=4, depth=2),
+                         pipeline=Pipeline(window=32))
+        return {"model": save_weights(card.architecture.build(), card, Path(folder) / "tiny.safetensors",
+                                      overwrite=True)}
+
     def setup(self, geometry) -> None:
         self.network, self.card = load_weights(self.params.model, map_location=self.device)
 
