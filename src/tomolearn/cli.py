@@ -103,6 +103,24 @@ def _cli_type(annotation):
     return Optional[str]
 
 
+def _metavar(annotation) -> str:
+    """What a generated option takes, from the field's type (the CLI passes text; pydantic checks it)."""
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    origin = typing.get_origin(annotation)
+    if origin in (tuple, list):
+        inner = _metavar(args[0]) if args else "TEXT"
+        return f"{inner},{inner}" if origin is tuple else f"{inner},..."
+    base = args[0] if len(args) == 1 and origin is not None and origin is not typing.Literal else annotation
+    if typing.get_origin(base) is typing.Literal:
+        return "|".join(map(str, typing.get_args(base)))
+    return {int: "INT", float: "FLOAT", Path: "PATH"}.get(base, "TEXT")
+
+
+def _flag(name: str, annotation) -> tuple[str]:
+    """``--x/--no-x`` for booleans (unset = the method's default), ``--x`` otherwise."""
+    return (f"{name}/--no-{name[2:]}",) if annotation == Optional[bool] else (name,)
+
+
 def _option_name(name: str, field) -> str:
     extra = field.json_schema_extra or {}
     return extra.get("cli", "--" + name.replace("_", "-"))
@@ -113,15 +131,17 @@ def _method_options() -> dict[str, tuple]:
     found: dict[str, dict] = {}
     for mname, cls in registry.available().items():
         for fname, f in cls.Params.model_fields.items():
-            entry = found.setdefault(fname, {"types": set(), "field": f, "uses": []})
+            entry = found.setdefault(fname, {"types": set(), "field": f, "uses": [], "metavars": set()})
+            entry["metavars"].add(_metavar(f.annotation))
             entry["types"].add(_cli_type(f.annotation))
-            default = "required" if f.is_required() else f"default {f.default}"
-            entry["uses"].append(f"{mname}: {default}")
+            entry["uses"].append(f"{mname} " + ("required" if f.is_required() else str(f.default)))
     out = {}
     for fname, e in found.items():
         annotation = e["types"].pop() if len(e["types"]) == 1 else Optional[str]
-        help_ = (e["field"].description or fname) + " [" + "; ".join(e["uses"]) + "]"
-        out[fname] = (annotation, _option_name(fname, e["field"]), help_)
+        help_ = (e["field"].description or fname) + " (" + ", ".join(e["uses"]) + ")"  # no [..]: rich markup
+        name = _option_name(fname, e["field"])
+        metavar = e["metavars"].pop() if len(e["metavars"]) == 1 else "TEXT"
+        out[fname] = (annotation, _flag(name, annotation)[0], help_, metavar)
     return out
 
 
@@ -142,7 +162,7 @@ def _reconstruct(scan: Path, method: Method, output: Path, segment: bool, align:
         for k in given:
             if k not in accepted:
                 users = [m for m, c in registry.available().items() if k in c.Params.model_fields]
-                raise ValueError(f"{METHOD_OPTIONS[k][1]}: expected an option of --method {method.value} "
+                raise ValueError(f"{METHOD_OPTIONS[k][1].split('/')[0]}: expected an option of --method {method.value} "
                                  f"({', '.join(accepted) or 'none'}), got one for {', '.join(users)}")
         if output.exists() and not overwrite:
             raise FileExistsError(f"output: {str(output)!r} exists; choose another name or pass --overwrite")
@@ -191,9 +211,10 @@ def _build_reconstruct():
         P("chunk_slices", P.KEYWORD_ONLY, annotation=Optional[int], default=typer.Option(
             None, help="detector rows per slab handed to the method (default 32)")),
     ]
-    for fname, (annotation, opt, help_) in METHOD_OPTIONS.items():
-        params.append(P(fname, P.KEYWORD_ONLY, annotation=annotation,
-                        default=typer.Option(None, opt, help=help_, rich_help_panel="Method options")))
+    for fname, (annotation, opt, help_, metavar) in METHOD_OPTIONS.items():
+        params.append(P(fname, P.KEYWORD_ONLY, annotation=annotation, default=typer.Option(
+            None, opt, help=help_, rich_help_panel="Method options",
+            metavar=None if annotation == Optional[bool] else metavar)))
     command.__signature__ = inspect.Signature(params)
     return command
 
@@ -222,7 +243,7 @@ def methods(name: Optional[str] = typer.Argument(None, help="show one method's p
                    f"needs {', '.join(d['needs']) or 'nothing'}): {d['summary']}")
         for p, v in d["parameters"].items():
             default = "required" if v["required"] else f"default {v['default']}"
-            typer.echo(f"  {METHOD_OPTIONS[p][1]:<18} {v['type']:<20} {default:<18} {v['help']}")
+            typer.echo(f"  {METHOD_OPTIONS[p][1].split('/')[0]:<18} {v['type']:<20} {default:<18} {v['help']}")
         return
     table = Table(title="tomolearn methods")
     for col in ("name", "kind", "execution", "geometries", "needs", "summary"):
@@ -330,7 +351,9 @@ def _build_train(name: str, spec):
         default = f.default
         shown = ",".join(map(str, default)) if isinstance(default, (tuple, list)) else default
         params.append(P(fname, P.KEYWORD_ONLY, annotation=_cli_type(f.annotation), default=typer.Option(
-            None, _option_name(fname, f), help=f"{f.description or fname} [default {shown}]")))
+            None, *_flag(_option_name(fname, f), _cli_type(f.annotation)),
+            help=f"{f.description or fname} (default {shown})",
+            metavar=None if _cli_type(f.annotation) == Optional[bool] else _metavar(f.annotation))))
     command.__signature__ = inspect.Signature(params)
     return command
 

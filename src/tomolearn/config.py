@@ -37,8 +37,15 @@ class DataConfig(_Strict):
 class ModelConfig(_Strict):
     base_channels: int = Field(16, ge=4)
     depth: int = Field(3, ge=1, le=6)
-    approximant: Literal["fbp", "sirt"] = "fbp"
-    filter: Literal["ramp", "shepp-logan", "cosine", "hamming", "hann", "parzen"] = "ramp"
+    approximant: str = Field("fbp", description="registered method whose output the network refines")
+    approximant_params: dict = Field({}, description="its parameters, e.g. {filter: hann} or {n_iter: 50}")
+
+    @model_validator(mode="after")
+    def _known(self) -> "ModelConfig":
+        from .methods import base as registry
+
+        registry.parameters(self.approximant, self.approximant_params)
+        return self
 
 
 class TrainConfig(_Strict):

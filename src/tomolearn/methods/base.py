@@ -138,6 +138,13 @@ class Method(ABC):
             ``volume`` of shape ``(V, Y, X)``.
         """
 
+    def image(self, sinogram: np.ndarray, op) -> np.ndarray:
+        """One slice ``(Y, X)`` from one sinogram ``(A, U)`` (``op``: operator or geometry of the sinogram)."""
+        from ..physics.projector import make_operator
+
+        op = make_operator(op)
+        return self.prepare(op.geometry).run(np.asarray(sinogram, dtype=np.float32)[:, None], op).volume[0]
+
     def slices(self, projections: np.ndarray):
         """The sinograms ``(A, U)`` of a slab, one per row (for per-slice methods)."""
         return (projections[:, v] for v in range(projections.shape[1]))

@@ -1,8 +1,6 @@
 """CGLS: conjugate gradients on the least-squares problem."""
 from __future__ import annotations
 
-import time
-
 from pydantic import Field
 
 from ..recon import cgls
@@ -23,6 +21,5 @@ class CGLS(Method):
     Params = CGLSParams
 
     def run(self, projections, op) -> Result:
-        t0 = time.perf_counter()
         vol = cgls(projections, op, n_iter=self.params.n_iter, show_progress=self.show_progress)
-        return Result(vol, info={"n_iter": self.params.n_iter, "seconds": round(time.perf_counter() - t0, 3)})
+        return Result(vol)

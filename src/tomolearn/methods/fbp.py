@@ -1,7 +1,6 @@
 """FBP: filtered back projection (parallel and fan beam)."""
 from __future__ import annotations
 
-import time
 from typing import Literal
 
 from pydantic import Field
@@ -25,6 +24,5 @@ class FBP(Method):
     Params = FBPParams
 
     def run(self, projections, op) -> Result:
-        t0 = time.perf_counter()
         vol = fbp(projections, op, filter=self.params.filter)
-        return Result(vol, info={"seconds": round(time.perf_counter() - t0, 3)})
+        return Result(vol)

@@ -1,7 +1,6 @@
 """learned: a post-processing network (residual U-Net) on the approximant, from a model file."""
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
@@ -46,7 +45,5 @@ class Learned(Method):
         self.network, self.card = load_weights(self.params.model, map_location=self.device)
 
     def run(self, projections, op) -> Result:
-        t0 = time.perf_counter()
         vol = np.stack([postprocess_slice(self.network, self.card, s, op.geometry) for s in self.slices(projections)])
-        return Result(vol, info={"model": str(self.params.model), "model_card": self.card.model_dump(mode="json"),
-                                 "seconds": round(time.perf_counter() - t0, 3)})
+        return Result(vol, info={"model": str(self.params.model), "model_card": self.card.model_dump(mode="json")})

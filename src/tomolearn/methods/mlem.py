@@ -1,8 +1,6 @@
 """MLEM / OSEM: Poisson maximum likelihood; fly-scan-aware on a fly-scan operator."""
 from __future__ import annotations
 
-import time
-
 from pydantic import Field
 
 from ..recon import mlem
@@ -24,8 +22,6 @@ class MLEM(Method):
     Params = MLEMParams
 
     def run(self, projections, op) -> Result:
-        t0 = time.perf_counter()
         p = self.params
         vol = mlem(projections, op, n_iter=p.n_iter, n_subsets=p.n_subsets, show_progress=self.show_progress)
-        return Result(vol, info={"n_iter": p.n_iter, "n_subsets": p.n_subsets,
-                                 "seconds": round(time.perf_counter() - t0, 3)})
+        return Result(vol)

@@ -1,8 +1,6 @@
 """SART: ordered-subset algebraic reconstruction on the scan's own operator."""
 from __future__ import annotations
 
-import time
-
 from pydantic import Field
 
 from ..recon import sart
@@ -25,8 +23,7 @@ class SART(Method):
     Params = SARTParams
 
     def run(self, projections, op) -> Result:
-        t0 = time.perf_counter()
         p = self.params
         vol = sart(projections, op, n_iter=p.n_iter, n_subsets=p.n_subsets, relaxation=p.relaxation,
                    show_progress=self.show_progress)
-        return Result(vol, info={"n_iter": p.n_iter, "seconds": round(time.perf_counter() - t0, 3)})
+        return Result(vol)

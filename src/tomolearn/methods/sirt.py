@@ -1,8 +1,6 @@
 """SIRT: simultaneous iterative reconstruction technique."""
 from __future__ import annotations
 
-import time
-
 from pydantic import Field
 
 from ..recon import sirt
@@ -24,7 +22,6 @@ class SIRT(Method):
     Params = SIRTParams
 
     def run(self, projections, op) -> Result:
-        t0 = time.perf_counter()
         vol = sirt(projections, op, n_iter=self.params.n_iter, nonneg=self.params.nonneg,
                    show_progress=self.show_progress)
-        return Result(vol, info={"n_iter": self.params.n_iter, "seconds": round(time.perf_counter() - t0, 3)})
+        return Result(vol)

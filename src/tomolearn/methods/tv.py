@@ -1,8 +1,6 @@
 """TV: total-variation-regularised least squares (Chambolle-Pock)."""
 from __future__ import annotations
 
-import time
-
 import numpy as np
 from pydantic import Field
 
@@ -27,7 +25,6 @@ class TV(Method):
     Params = TVParams
 
     def run(self, projections, op) -> Result:
-        t0 = time.perf_counter()
         p = self.params
         g = op.geometry
         slices, weights = [], []
@@ -35,5 +32,4 @@ class TV(Method):
             level = p.level if p.level is not None else intensity_level(fbp(sino, op))
             weights.append(tv_weight(p.tv_relative, g, level))
             slices.append(tv_pdhg(sino, op, weight=weights[-1], n_iter=p.n_iter, show_progress=self.show_progress))
-        return Result(np.stack(slices), info={"n_iter": p.n_iter, "weights": weights,
-                                              "seconds": round(time.perf_counter() - t0, 3)})
+        return Result(np.stack(slices), info={"n_iter": p.n_iter, "weights": weights})

@@ -46,12 +46,11 @@ class Pipeline(_Card):
 
     Attributes
     ----------
-    approximant : {"fbp", "sirt"}
-        Classical reconstruction fed to the network (FBP is WBP for tilt series).
-    filter : str
-        FBP filter.
-    sirt_iter : int
-        SIRT iterations when ``approximant="sirt"``.
+    approximant : str
+        The registered method whose reconstruction is fed to the network (``fbp``, which is
+        WBP for tilt series; ``sirt``; ...).
+    approximant_params : dict
+        Its parameters (e.g. ``{"filter": "ramp"}``).
     canonical : bool
         Reconstruct with the measured arc centred at angle 0 (the missing wedge always points
         the same way) and rotate the output back.
@@ -70,9 +69,8 @@ class Pipeline(_Card):
         Fraction of a window shared by its neighbours.
     """
 
-    approximant: Literal["fbp", "sirt"] = "fbp"
-    filter: Literal["ramp", "shepp-logan", "cosine", "hamming", "hann", "parzen"] = "ramp"
-    sirt_iter: int = Field(50, ge=1)
+    approximant: str = "fbp"
+    approximant_params: dict = {}
     canonical: bool = True
     voxel_size: float | None = Field(None, gt=0)
     grid_shape: tuple[int, int] | None = None

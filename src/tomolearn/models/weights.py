@@ -171,7 +171,8 @@ def _legacy_irdm_card(arch: dict, meta: dict, record: dict) -> ModelCard:
         method="missing_wedge",
         architecture=Architecture(name="unetpp", spatial_dims=arch["spatial_dims"], base_channels=arch["base_channels"],
                                   depth=arch["depth"]),
-        pipeline=Pipeline(approximant="fbp", filter="ramp", canonical=True, working_size=size, window=2 * size),
+        pipeline=Pipeline(approximant="fbp", approximant_params={"filter": "ramp"}, canonical=True, working_size=size,
+                          window=2 * size),
         geometry=GeometryRange(kinds=["parallel"], wedge_range_deg=tuple(wedges) if wedges else None),
         training={k: v for k, v in {**record, "families": meta.get("families"),
                                     "real_images": meta.get("real_images")}.items() if k != "validation"},
@@ -184,8 +185,10 @@ def _legacy_unet_card(hp: dict) -> ModelCard:
         method="learned",
         architecture=Architecture(name="unet", spatial_dims=hp.get("spatial_dims", 2), in_channels=hp.get("in_channels", 1),
                                   base_channels=hp.get("base_channels", 32), depth=hp.get("depth", 4)),
-        pipeline=Pipeline(approximant=meta.get("approximant", "fbp"), filter=meta.get("filter", "ramp"),
-                          sirt_iter=int(meta.get("sirt_iter", 50)), canonical=bool(meta.get("canonical", True)),
+        pipeline=Pipeline(approximant=meta.get("approximant", "fbp"),
+                          approximant_params=({"n_iter": int(meta.get("sirt_iter", 50))} if meta.get("approximant") == "sirt"
+                                              else {"filter": meta.get("filter", "ramp")}),
+                          canonical=bool(meta.get("canonical", True)),
                           voxel_size=meta.get("voxel_size"), grid_shape=meta.get("grid_shape"),
                           scale=float(hp.get("scale", 1.0)), window=int(meta.get("window", 256))),
         geometry=GeometryRange(arc_range_deg=meta.get("train_arcs_deg") or

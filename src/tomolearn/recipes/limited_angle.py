@@ -12,9 +12,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from .._checks import fail
 from ..geometry import covered_arc
-from ..recon import fbp, sirt
 
 
 def arc_centre(angles: np.ndarray, period: float) -> float:
@@ -39,23 +37,34 @@ def rotate_back(image: np.ndarray, phi: float) -> np.ndarray:
     return ndimage.rotate(image, np.degrees(phi), axes=(-1, -2), reshape=False, order=1, mode="constant")
 
 
-def approximant(sinogram: np.ndarray, geometry, kind: str = "fbp", sirt_iter: int = 50,
-                canonical_orientation: bool = True, filter: str = "ramp") -> tuple[np.ndarray, float]:
+def approximant(sinogram: np.ndarray, geometry, method: str = "fbp", params: dict | None = None,
+                canonical_orientation: bool = True) -> tuple[np.ndarray, float]:
     """Classical reconstruction of one sinogram ``(A, U)`` in canonical orientation.
 
-    ``kind`` is ``"fbp"`` (with ``filter``) or ``"sirt"`` (``sirt_iter`` iterations).
+    Parameters
+    ----------
+    sinogram : ndarray, shape (A, U)
+    geometry : ParallelGeometry or FanGeometry
+    method : str
+        Any registered method (``fbp``, ``sirt``, ``tv``, ...): the approximant a network is
+        trained on and applied to.
+    params : dict, optional
+        Its parameters (e.g. ``{"filter": "hann"}``, ``{"n_iter": 50}``).
+    canonical_orientation : bool
+        Shift the angles so the arc's centre is at 0.
 
     Returns
     -------
     image : ndarray, shape (Y, X)
     phi : float
         The rotation to undo with :func:`rotate_back`.
+
+    Raises
+    ------
+    ValueError
+        On an unknown method or bad parameters.
     """
+    from ..methods import base as registry  # the registry imports the recipes that use this module
+
     g, phi = canonical(geometry, canonical_orientation)
-    if kind == "fbp":
-        img = fbp(sinogram, g, filter=filter)
-    elif kind == "sirt":
-        img = sirt(sinogram, g, n_iter=sirt_iter)
-    else:
-        raise fail("approximant", "'fbp' or 'sirt'", repr(kind))
-    return img, phi
+    return registry.build(method, params).image(sinogram, g), phi

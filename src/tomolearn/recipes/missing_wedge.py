@@ -116,7 +116,7 @@ def data_consistent(sinogram: np.ndarray, geometry, prior: np.ndarray, tv_relati
     prior : ndarray, shape geometry.volume_shape
         E.g. :func:`irdm_slice`'s output.
     tv_relative : float
-        TV weight relative to the data (see :func:`tomolearn.workflow.common.tv_weight`, with
+        TV weight relative to the data (see :func:`tomolearn.recon.tv_weight`, with
         the prior's 99th percentile as level). Default: the value tuned on the missing-wedge
         benchmark's tuning faces at 40-60 degrees.
     prior_relative : float

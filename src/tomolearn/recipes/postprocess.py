@@ -60,7 +60,7 @@ def postprocess_slice(network: torch.nn.Module, card: ModelCard, sinogram: np.nd
     """
     pipe = card.pipeline
     g = network_geometry(geometry, pipe)
-    img, phi = approximant(sinogram, g, pipe.approximant, pipe.sirt_iter, pipe.canonical, pipe.filter)
+    img, phi = approximant(sinogram, g, pipe.approximant, pipe.approximant_params, pipe.canonical)
     scale = pipe.input_scale(img)
     out = sliding_window(network, img / scale, window=pipe.window, overlap=pipe.overlap,
                          multiple=2 ** card.architecture.depth) * scale

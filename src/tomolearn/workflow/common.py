@@ -14,7 +14,6 @@ import yaml
 
 from .. import __version__
 from ..methods import base as registry
-from ..physics.projector import make_operator
 
 
 def prepare_run_dir(out_dir, overwrite: bool, resume: bool) -> Path:
@@ -61,8 +60,7 @@ def write_run_record(out: Path, config, extra: dict | None = None) -> None:
 
 def method_image(method, sinogram: np.ndarray, op) -> np.ndarray:
     """One slice ``(Y, X)`` from a registered method's instance and one sinogram ``(A, U)``."""
-    op = make_operator(op)
-    return method.prepare(op.geometry).run(np.asarray(sinogram)[:, None], op).volume[0]
+    return method.image(sinogram, op)
 
 
 def comparison_methods(entries, score, level: float | None = None, device: str = "cpu",

@@ -83,7 +83,7 @@ def _synthetic(cfg, geometry_fine, geometry, mu: float, i0: float, n: int, rng):
         span = rng.uniform(lo, hi)
         idx = geometry_fine.arc_indices(span, -span / 2)
         sino = poisson_noise(binned_projections(ph, RayTransform(geometry_fine.subset(idx)), b), i0, rng)
-        img, _ = approximant(sino, geometry.subset(idx), cfg.model.approximant, filter=cfg.model.filter)
+        img, _ = approximant(sino, geometry.subset(idx), cfg.model.approximant, cfg.model.approximant_params)
         xs.append(img); ys.append(_down(ph, d.grid))
     return xs, ys
 
@@ -97,7 +97,7 @@ def _real_pairs(cfg, scans, rng):
         for _ in range(d.n_real_per_phantom):
             span, start = rng.uniform(lo, hi), rng.uniform(0, 2 * np.pi)
             idx = g.arc_indices(span, start)
-            img, phi = approximant(sino[idx], g.subset(idx), cfg.model.approximant, filter=cfg.model.filter)
+            img, phi = approximant(sino[idx], g.subset(idx), cfg.model.approximant, cfg.model.approximant_params)
             xs.append(img)
             ys.append(rotate_back(ref, -phi))  # the reference in the canonical frame
     return xs, ys
@@ -151,7 +151,8 @@ def _card(cfg, data: _Data, trained_on: str) -> ModelCard:
     return ModelCard(
         method="learned",
         architecture=Architecture(name="unet", base_channels=cfg.model.base_channels, depth=cfg.model.depth),
-        pipeline=Pipeline(approximant=cfg.model.approximant, filter=cfg.model.filter, canonical=True,
+        pipeline=Pipeline(approximant=cfg.model.approximant, approximant_params=cfg.model.approximant_params,
+                          canonical=True,
                           voxel_size=data.binned[0][1].voxel_size, grid_shape=(d.grid, d.grid), scale=data.mu,
                           window=d.grid),
         geometry=GeometryRange(kinds=["fan"], arc_range_deg=tuple(d.train_arcs_deg)),

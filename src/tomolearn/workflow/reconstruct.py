@@ -85,7 +85,9 @@ def reconstruct(scan, method: str = "fbp", params=None, *, device: str = "cpu", 
     size = n_rows if cls.execution == "volume" else positive_int(chunk_slices or 32, "chunk_slices")
     parts = []
     for r0, r1, k0, k1 in slabs(n_rows, size, cls.halo if cls.execution == "slab" else 0):
+        t_slab = time.perf_counter()
         res = instance.run(scan.projections[:, r0:r1], op)
+        res = res.with_info(seconds=round(time.perf_counter() - t_slab, 3))
         if res.volume.shape[0] != r1 - r0:
             raise RuntimeError(f"method {method!r} returned {res.volume.shape[0]} slices for {r1 - r0} rows")
         parts.append(Result(res.volume[k0:k1], info=res.info, **{n: m[k0:k1] for n, m in res.maps.items()}))

@@ -53,7 +53,7 @@ def _pairs(cfg, phantoms, sinos, geometry):
     arc = np.deg2rad(cfg.data.arc_deg)
     idx = geometry.arc_indices(arc, -arc / 2)
     g = geometry.subset(idx)
-    x = np.stack([approximant(s[idx], g, cfg.model.approximant, filter=cfg.model.filter)[0] for s in sinos])
+    x = np.stack([approximant(s[idx], g, cfg.model.approximant, cfg.model.approximant_params)[0] for s in sinos])
     return x[:, None] / cfg.data.mu_max, phantoms[:, None].astype(np.float32)
 
 
@@ -62,7 +62,8 @@ def _card(cfg) -> ModelCard:
     return ModelCard(
         method="learned",
         architecture=Architecture(name="unet", base_channels=cfg.model.base_channels, depth=cfg.model.depth),
-        pipeline=Pipeline(approximant=cfg.model.approximant, filter=cfg.model.filter, canonical=True, voxel_size=1.0,
+        pipeline=Pipeline(approximant=cfg.model.approximant, approximant_params=cfg.model.approximant_params,
+                          canonical=True, voxel_size=1.0,
                           grid_shape=(d.size, d.size), scale=d.mu_max, window=d.size),
         geometry=GeometryRange(kinds=["parallel"], arc_range_deg=(d.arc_deg, d.arc_deg)),
         training={"study": cfg.name, "family": d.family, "n_train": d.n_train, "n_val": d.n_val, "size": d.size,

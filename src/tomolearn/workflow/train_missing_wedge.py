@@ -46,7 +46,8 @@ def irdm_card(config, real_images: int) -> ModelCard:
     return ModelCard(
         method="missing_wedge",
         architecture=Architecture(name="unetpp", spatial_dims=2, base_channels=config.base_channels, depth=config.depth),
-        pipeline=Pipeline(approximant="fbp", filter="ramp", canonical=True, working_size=config.size,
+        pipeline=Pipeline(approximant="fbp", approximant_params={"filter": "ramp"}, canonical=True,
+                          working_size=config.size,
                           window=2 * config.size),
         geometry=GeometryRange(kinds=["parallel"], wedge_range_deg=(lo, hi)),
         training={"families": list(config.families), "real_images": real_images, "size": config.size})
