@@ -41,3 +41,15 @@ def test_inference_does_not_import_training_code():
     mods = _modules_after(INFERENCE)
     assert "tomolearn.methods.missing_wedge" in mods
     assert not {m for m in mods if m.startswith(("lightning", "pytorch_lightning", "tomolearn.train"))}
+
+
+def test_cli_and_classical_reconstruction_do_not_import_torch():
+    """`tomolearn --help`, `methods` and classical methods stay quick: torch loads only with a network."""
+    mods = _modules_after("import numpy as np\n"
+                          "import tomolearn.cli\n"
+                          "from tomolearn.geometry import ParallelGeometry, uniform_angles\n"
+                          "from tomolearn.scan import Scan\n"
+                          "from tomolearn.workflow import reconstruct\n"
+                          "g = ParallelGeometry(uniform_angles(30), 32)\n"
+                          "reconstruct(Scan(np.ones((30, 1, 32), np.float32), g), 'sart', n_iter=2)\n")
+    assert "tomolearn.methods.missing_wedge" in mods and "torch" not in mods

@@ -6,8 +6,6 @@ from pathlib import Path
 import numpy as np
 from pydantic import Field
 
-from ..models.weights import load_weights
-from ..recipes.postprocess import postprocess_slice
 from ..result import Result
 from .base import Method, Params, register
 
@@ -42,8 +40,12 @@ class Learned(Method):
                                       overwrite=True)}
 
     def setup(self, geometry) -> None:
+        from ..models.weights import load_weights  # torch only once a model is used
+
         self.network, self.card = load_weights(self.params.model, map_location=self.device)
 
     def run(self, projections, op) -> Result:
+        from ..recipes.postprocess import postprocess_slice
+
         vol = np.stack([postprocess_slice(self.network, self.card, s, op.geometry) for s in self.slices(projections)])
         return Result(vol, info={"model": str(self.params.model), "model_card": self.card.model_dump(mode="json")})

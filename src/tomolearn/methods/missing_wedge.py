@@ -7,7 +7,6 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..phantoms import FAMILIES
-from ..recipes.missing_wedge import check_wedge, data_consistent, irdm_slice, load_default
 from ..result import Result
 from .base import Method, Params, TrainingSpec, register
 
@@ -57,10 +56,14 @@ class MissingWedge(Method):
                             "IRDM U-Net++ GAN on the on-the-fly missing-wedge library")
 
     def setup(self, geometry) -> None:
+        from ..recipes.missing_wedge import check_wedge, load_default  # torch only once a model is used
+
         self.generator, self.card = load_default(self.params.model, self.device)
         self.wedge_deg = check_wedge(geometry, self.card)
 
     def run(self, projections, op) -> Result:
+        from ..recipes.missing_wedge import data_consistent, irdm_slice
+
         p = self.params
         g = op.geometry
         out = []

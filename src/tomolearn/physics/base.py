@@ -14,13 +14,19 @@ Solvers take an operator only; the acquisition geometry, where there is one, com
 """
 from __future__ import annotations
 
+import sys
 from abc import ABC, abstractmethod
 from typing import Callable, ClassVar
 
 import numpy as np
-import torch
 
 from .._checks import fail
+
+
+def is_tensor(x) -> bool:
+    """True for a torch tensor; never imports torch (NumPy-only work stays free of it)."""
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(x, torch.Tensor)
 
 #: registered operator classes, by name (the contract tests run over all of them)
 OPERATORS: dict[str, type["Operator"]] = {}
@@ -119,14 +125,14 @@ class LinearOperator(Operator):
         """``A^T y`` of a NumPy batch ``(N, *range_shape)`` -> ``(N, *domain_shape)``."""
 
     def apply(self, x):
-        if isinstance(x, torch.Tensor):
-            return _LinearFn.apply(x, self, False)
+        if is_tensor(x):
+            return _linear_fn().apply(x, self, False)
         return self.forward_batch(x)
 
     def apply_adjoint(self, y):
         """``A^T y`` of a batch ``(N, *range_shape)``; NumPy or torch like :meth:`apply`."""
-        if isinstance(y, torch.Tensor):
-            return _LinearFn.apply(y, self, True)
+        if is_tensor(y):
+            return _linear_fn().apply(y, self, True)
         return self.adjoint_batch(y)
 
     def adjoint(self, y):
@@ -199,26 +205,39 @@ class _Adjoint(LinearOperator):
         return self.op
 
 
-class _LinearFn(torch.autograd.Function):
-    """``A`` (or ``A^T``) on the trailing axes of a tensor; its gradient is the other one."""
+_FN = None
 
-    @staticmethod
-    def forward(ctx, x, op: LinearOperator, adjoint: bool):
-        ctx.op, ctx.adjoint = op, adjoint
-        item = op.range_shape if adjoint else op.domain_shape
-        k = len(item)
-        if tuple(x.shape[x.ndim - k:]) != tuple(item):
-            raise fail("x", f"a tensor of shape (..., {', '.join(map(str, item))})", f"shape {tuple(x.shape)}",
-                       "check the geometry's volume_shape / angles / n_detector")
-        lead = x.shape[:x.ndim - k]
-        flat = x.detach().reshape(-1, *item).to("cpu", torch.float32).numpy()
-        fn: Callable = op.adjoint_batch if adjoint else op.forward_batch
-        y = fn(flat, cuda=x.is_cuda)
-        return torch.from_numpy(np.ascontiguousarray(y)).reshape(*lead, *y.shape[1:]).to(x.device)
 
-    @staticmethod
-    def backward(ctx, grad):
-        return _LinearFn.apply(grad.contiguous(), ctx.op, not ctx.adjoint), None, None
+def _linear_fn():
+    """The autograd Function ``A`` / ``A^T`` (built on first use, so importing physics needs no torch)."""
+    global _FN
+    if _FN is not None:
+        return _FN
+    import torch
+
+    class LinearFn(torch.autograd.Function):
+        """``A`` (or ``A^T``) on the trailing axes of a tensor; its gradient is the other one."""
+
+        @staticmethod
+        def forward(ctx, x, op: LinearOperator, adjoint: bool):
+            ctx.op, ctx.adjoint = op, adjoint
+            item = op.range_shape if adjoint else op.domain_shape
+            k = len(item)
+            if tuple(x.shape[x.ndim - k:]) != tuple(item):
+                raise fail("x", f"a tensor of shape (..., {', '.join(map(str, item))})", f"shape {tuple(x.shape)}",
+                           "check the geometry's volume_shape / angles / n_detector")
+            lead = x.shape[:x.ndim - k]
+            flat = x.detach().reshape(-1, *item).to("cpu", torch.float32).numpy()
+            fn: Callable = op.adjoint_batch if adjoint else op.forward_batch
+            y = fn(flat, cuda=x.is_cuda)
+            return torch.from_numpy(np.ascontiguousarray(y)).reshape(*lead, *y.shape[1:]).to(x.device)
+
+        @staticmethod
+        def backward(ctx, grad):
+            return LinearFn.apply(grad.contiguous(), ctx.op, not ctx.adjoint), None, None
+
+    _FN = LinearFn
+    return _FN
 
 
 def ray_transform(x: torch.Tensor, op: LinearOperator, adjoint: bool = False) -> torch.Tensor:
@@ -244,11 +263,11 @@ def ray_transform(x: torch.Tensor, op: LinearOperator, adjoint: bool = False) ->
     ValueError
         If the trailing shape does not match the operator.
     """
-    if not isinstance(x, torch.Tensor):
+    if not is_tensor(x):
         raise TypeError(f"x: expected a torch.Tensor, got {type(x).__name__}")
     if not isinstance(op, LinearOperator):
         raise TypeError(f"op: expected a LinearOperator (e.g. RayTransform), got {type(op).__name__}")
-    return _LinearFn.apply(x, op, adjoint)
+    return _linear_fn().apply(x, op, adjoint)
 
 
 __all__ = ["OPERATORS", "Operator", "LinearOperator", "register_operator", "ray_transform"]

@@ -19,11 +19,10 @@ import threading
 
 import astra
 import numpy as np
-import torch
 
 from .._checks import fail
 from ..geometry import FanGeometry, ParallelGeometry, uniform_angles
-from .base import LinearOperator, register_operator, ray_transform
+from .base import LinearOperator, is_tensor, register_operator, ray_transform
 
 _ASTRA_LOCK = threading.Lock()  # ASTRA's object registry is global
 
@@ -197,7 +196,7 @@ class RayTransform(LinearOperator):
         ValueError
             If the slice shape does not match ``geometry.volume_shape``.
         """
-        if isinstance(volume, torch.Tensor):
+        if is_tensor(volume):
             return ray_transform(volume, self)
         arr = np.asarray(volume, dtype=np.float32)
         sino = self.forward_batch(arr)
@@ -205,7 +204,7 @@ class RayTransform(LinearOperator):
 
     def adjoint(self, projections):
         """Back projection ``A^T``: ``(A, Z, U)`` or ``(A, U)`` to ``(Z, Y, X)`` or ``(Y, X)``."""
-        if isinstance(projections, torch.Tensor):
+        if is_tensor(projections):
             return ray_transform(projections, self, adjoint=True)
         arr = np.asarray(projections, dtype=np.float32)
         vol = self.adjoint_batch(np.moveaxis(arr, 1, 0) if arr.ndim == 3 else arr)
