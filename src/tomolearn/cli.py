@@ -164,11 +164,11 @@ def _reconstruct(scan: Path, method: Method, output: Path, segment: bool, align:
                 users = [m for m, c in registry.available().items() if k in c.Params.model_fields]
                 raise ValueError(f"{METHOD_OPTIONS[k][1].split('/')[0]}: expected an option of --method {method.value} "
                                  f"({', '.join(accepted) or 'none'}), got one for {', '.join(users)}")
+        registry.parameters(method.value, given)  # bad values fail before the scan is read
         if output.exists() and not overwrite:
             raise FileExistsError(f"output: {str(output)!r} exists; choose another name or pass --overwrite")
         if segment and output.suffix.lower() not in (".h5", ".hdf5"):
             raise ValueError(f"--segment: expected an .h5 output to hold the segmentation beside the volume, got {output.name!r}")
-        registry.parameters(method.value, given)  # bad values fail before the scan is read
         s = load_scan(scan)
         if align:
             s = align_scan(s)

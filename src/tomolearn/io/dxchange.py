@@ -19,8 +19,9 @@ def load_dxchange(path, cor_offset: float | None = None, find_center: bool = Tru
     """Read a Data Exchange file into a parallel-beam scan of line integrals.
 
     Reads ``exchange/data`` ``(A, V, U)``, ``exchange/data_white``, ``exchange/data_dark`` and
-    ``exchange/theta`` (degrees), normalises by the flat and dark fields, takes -log, and
-    finds the centre of rotation on one row unless ``cor_offset`` is given.
+    ``exchange/theta`` (degrees), normalises by the flat and dark fields and takes -log. The
+    centre of rotation is ``cor_offset`` if given; otherwise the row to search it on is
+    recorded (``metadata["centre_search_row"]``) and :func:`tomolearn.load_scan` finds it.
 
     Parameters
     ----------
@@ -28,7 +29,7 @@ def load_dxchange(path, cor_offset: float | None = None, find_center: bool = Tru
     cor_offset : float, optional
         Known centre-of-rotation offset in detector columns.
     find_center : bool
-        Search for the centre when ``cor_offset`` is None (else assume the detector centre).
+        Ask for a centre search when ``cor_offset`` is None (else assume the detector centre).
     center_row : int, optional
         Row used for the search; default the middle row.
     voxel_size, unit : float, str

@@ -227,7 +227,12 @@ def parameters(name: str, values: dict[str, Any] | Params | None = None) -> Para
         if e["type"] == "extra_forbidden":
             known = ", ".join(cls.Params.model_fields) or "none"
             raise fail(f"{name}.{loc}", f"a parameter of method {name!r} ({known})", "an unknown name") from None
-        raise fail(f"{name}.{loc}", e["msg"].lower(), repr(e.get("input"))) from None
+        if e["type"] == "missing":
+            field = cls.Params.model_fields.get(loc)
+            raise fail(f"{name}.{loc}", f"a value ({field.description if field else 'required'})", "none",
+                       f"pass it (--{loc.replace('_', '-')} on the command line)") from None
+        expected = e["msg"].removeprefix("Input should be ").removeprefix("Value error, ")
+        raise fail(f"{name}.{loc}", expected, repr(e.get("input"))) from None
 
 
 def build(name: str, values: dict[str, Any] | Params | None = None, device: str = "cpu",
