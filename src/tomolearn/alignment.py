@@ -221,7 +221,7 @@ def align_scan(scan, max_shift_px: float | None = None):
     """
     from dataclasses import replace
 
-    aligned, shifts = align_tilt_series(scan.projections, scan.geometry.angles, max_shift_px=max_shift_px)
+    aligned, shifts = align_tilt_series(np.asarray(scan.projections), scan.geometry.angles, max_shift_px=max_shift_px)
     g = scan.geometry
     cor = find_center_of_rotation(aligned[:, aligned.shape[1] // 2], g.replace(n_rows=1))
     return replace(scan, projections=aligned, geometry=g.replace(cor_offset=cor),

@@ -148,43 +148,65 @@ def _method_options() -> dict[str, tuple]:
 METHOD_OPTIONS = _method_options()
 
 
+def _check_method_options(method: str, given: dict) -> None:
+    accepted = registry.get(method).Params.model_fields
+    for k in given:
+        if k not in accepted:
+            users = [m for m, c in registry.available().items() if k in c.Params.model_fields]
+            raise ValueError(f"{METHOD_OPTIONS[k][1].split('/')[0]}: expected an option of --method {method} "
+                             f"({', '.join(accepted) or 'none'}), got one for {', '.join(users)}")
+    registry.parameters(method, given)  # bad values fail before the scan is read
+
+
 def _reconstruct(scan: Path, method: Method, output: Path, segment: bool, align: bool, overwrite: bool, device: str,
-                 chunk_slices: Optional[int], **method_options) -> None:
+                 chunk_slices: Optional[int], resume: bool, dry_run: bool, scheduler: Optional[str], workers: int,
+                 **method_options) -> None:
     try:
         from . import load_scan
-        from .io import save_volume
-        from .metrics import segment as otsu
+        from .io.chunked import CHUNKED_FORMATS
         from .workflow import align_scan
-        from .workflow import reconstruct as recon
 
         given = {k: v for k, v in method_options.items() if v is not None}
-        accepted = registry.get(method.value).Params.model_fields
-        for k in given:
-            if k not in accepted:
-                users = [m for m, c in registry.available().items() if k in c.Params.model_fields]
-                raise ValueError(f"{METHOD_OPTIONS[k][1].split('/')[0]}: expected an option of --method {method.value} "
-                                 f"({', '.join(accepted) or 'none'}), got one for {', '.join(users)}")
-        registry.parameters(method.value, given)  # bad values fail before the scan is read
-        if output.exists() and not overwrite:
+        _check_method_options(method.value, given)
+        chunked = output.suffix.lower() in CHUNKED_FORMATS
+        if not chunked and (resume or scheduler or segment):
+            flag = "--resume" if resume else "--scheduler" if scheduler else "--segment"
+            raise ValueError(f"{flag}: expected a chunked output ({', '.join(CHUNKED_FORMATS)}), got {output.name!r}")
+        if output.exists() and not overwrite and not dry_run:
             raise FileExistsError(f"output: {str(output)!r} exists; choose another name or pass --overwrite")
-        if segment and output.suffix.lower() not in (".h5", ".hdf5"):
-            raise ValueError(f"--segment: expected an .h5 output to hold the segmentation beside the volume, got {output.name!r}")
+        dev = _device(device)
         s = load_scan(scan)
         if align:
             s = align_scan(s)
             typer.echo(f"aligned: largest shift {np.abs(s.metadata['alignment_shifts_px']).max():.1f} px, "
                        f"tilt-axis offset {s.metadata['cor_offset_px']:.2f} px", err=True)
-        result = recon(s, method.value, given, device=_device(device), chunk_slices=chunk_slices)
-        vol = result.volume
-        extra = {"segmentation": np.stack([otsu(v) for v in vol]).astype("uint8")} if segment else None
-        if result.maps and output.suffix.lower() in (".h5", ".hdf5"):
-            extra = {**(extra or {}), **result.maps}
-        save_volume(output, vol, s.geometry.voxel_size, s.geometry.unit, overwrite=overwrite, extra=extra,
-                    attrs={"method": method.value, "source": str(scan), "model": str(given.get("model", "")),
-                           "parameters": json.dumps(result.info.get("parameters", {}))})
+        if dry_run:
+            from .workflow.stream import plan
+
+            for line in plan(s, method.value, given, chunk_slices, workers, dev).lines():
+                typer.echo(line)
+            return
+        if chunked:
+            from .workflow.stream import reconstruct_to_file
+
+            done = reconstruct_to_file(s, method.value, output, given, chunk_slices=chunk_slices, scheduler=scheduler,
+                                       workers=workers, device=dev, resume=resume, overwrite=overwrite,
+                                       segment=segment, attrs={"source": str(scan)},
+                                       log=lambda m: typer.echo(m, err=True))
+            summary = (f"{done['computed']} slabs of {done['chunk_slices']} rows"
+                       + (f", {done['skipped']} already done" if done["skipped"] else "") + f", {done['seconds']:.1f} s")
+        else:
+            from .io import save_volume
+            from .workflow import reconstruct as recon
+
+            result = recon(s, method.value, given, device=dev, chunk_slices=chunk_slices)
+            save_volume(output, result.volume, s.geometry.voxel_size, s.geometry.unit, overwrite=overwrite,
+                        attrs={"method": method.value, "source": str(scan),
+                               "parameters": json.dumps(result.info.get("parameters", {}))})
+            summary = f"{result.info['seconds']:.1f} s"
     except USER_ERRORS as err:
         _fail(err)
-    typer.echo(f"wrote {output} {tuple(vol.shape)} ({method.value}, {result.info['seconds']:.1f} s)")
+    typer.echo(f"wrote {output} {tuple(s.geometry.volume_shape_3d)} ({method.value}, {summary})")
 
 
 def _build_reconstruct():
@@ -192,7 +214,7 @@ def _build_reconstruct():
     def command(**kwargs) -> None:
         """Reconstruct a scan with a registered method (`tomolearn methods`) and write the volume."""
         fixed = {k: kwargs.pop(k) for k in ("scan", "method", "output", "segment", "align", "overwrite", "device",
-                                            "chunk_slices")}
+                                            "chunk_slices", "resume", "dry_run", "scheduler", "workers")}
         _reconstruct(**fixed, **kwargs)
 
     P = inspect.Parameter
@@ -201,15 +223,24 @@ def _build_reconstruct():
             ..., help="scan file (.mat HTC2022, .h5 Data Exchange / NXtomo, .mrc tilt series) or TIFF folder")),
         P("method", P.KEYWORD_ONLY, annotation=Method, default=typer.Option(
             "fbp", help="reconstruction method (`tomolearn methods` lists them with their needs)")),
-        P("output", P.KEYWORD_ONLY, annotation=Path, default=typer.Option(..., "-o", "--output",
-                                                                          help="output volume (.h5 or .tif)")),
+        P("output", P.KEYWORD_ONLY, annotation=Path, default=typer.Option(
+            ..., "-o", "--output", help="output volume: .h5 or .zarr (OME-Zarr), written slab by slab; or .tif")),
         P("segment", P.KEYWORD_ONLY, annotation=bool, default=typer.Option(False, help="also store an Otsu segmentation")),
         P("align", P.KEYWORD_ONLY, annotation=bool, default=typer.Option(
             False, help="align a tilt series (cross-correlation) and centre its tilt axis first")),
         P("overwrite", P.KEYWORD_ONLY, annotation=bool, default=typer.Option(False, help="replace an existing output file")),
         P("device", P.KEYWORD_ONLY, annotation=str, default=typer.Option("auto", help="auto | cpu | cuda[:N]")),
         P("chunk_slices", P.KEYWORD_ONLY, annotation=Optional[int], default=typer.Option(
-            None, help="detector rows per slab handed to the method (default 32)")),
+            None, help="detector rows per slab (default: from the free memory and the method's needs)")),
+        P("resume", P.KEYWORD_ONLY, annotation=bool, default=typer.Option(
+            False, help="continue an interrupted chunked reconstruction; finished slabs are not recomputed")),
+        P("dry_run", P.KEYWORD_ONLY, annotation=bool, default=typer.Option(
+            False, help="print sizes, slab size, peak memory per worker and time (one row measured), then stop")),
+        P("scheduler", P.KEYWORD_ONLY, annotation=Optional[str], default=typer.Option(
+            None, help="run slabs as dask tasks: threads | processes (a LocalCluster) | a cluster address "
+                       "(tcp://host:8786)")),
+        P("workers", P.KEYWORD_ONLY, annotation=int, default=typer.Option(
+            1, min=1, help="LocalCluster workers (--scheduler threads|processes)")),
     ]
     for fname, (annotation, opt, help_, metavar) in METHOD_OPTIONS.items():
         params.append(P(fname, P.KEYWORD_ONLY, annotation=annotation, default=typer.Option(

@@ -15,8 +15,9 @@ class Scan:
 
     Parameters
     ----------
-    projections : ndarray, shape (A, V, U), float32
-        Line integrals (after flat/dark normalisation and -log).
+    projections : ndarray, shape (A, V, U), float32, or LazyProjections
+        Line integrals (after flat/dark normalisation and -log); a
+        :class:`~tomolearn.io.lazy.LazyProjections` reads detector rows from its file on demand.
     geometry : ParallelGeometry or FanGeometry
         Must describe ``projections`` (same A and U; V = ``geometry.n_rows``).
     reference : ndarray, shape (Z, Y, X), optional
@@ -39,16 +40,24 @@ class Scan:
     reference_segmentation: np.ndarray | None = None
     metadata: dict = field(default_factory=dict)
 
+    @property
+    def lazy(self) -> bool:
+        """True when the projections are read from their file on demand (slab by slab)."""
+        return bool(getattr(self.projections, "lazy", False))
+
     def __post_init__(self) -> None:
-        proj = np.asarray(self.projections, dtype=np.float32)
-        if proj.ndim == 2:
-            proj = proj[:, None]
         g = self.geometry
-        if proj.ndim != 3 or proj.shape != g.projection_shape:
+        if self.lazy:  # read on demand: shapes now, values slab by slab (checked when read)
+            proj = self.projections
+        else:
+            proj = np.asarray(self.projections, dtype=np.float32)
+            if proj.ndim == 2:
+                proj = proj[:, None]
+        if proj.ndim != 3 or tuple(proj.shape) != g.projection_shape:
             raise fail("projections", f"shape (A, V, U) = {g.projection_shape} to match the geometry",
-                       f"shape {np.shape(self.projections)}",
+                       f"shape {tuple(np.shape(self.projections))}",
                        "the number of angles or the detector size does not match the data")
-        if not np.isfinite(proj).all():
+        if not self.lazy and not np.isfinite(proj).all():
             raise fail("projections", "finite values", f"{int((~np.isfinite(proj)).sum())} NaN/inf entries",
                        "check flat/dark normalisation or mask bad pixels")
         object.__setattr__(self, "projections", proj)
@@ -70,7 +79,8 @@ class Scan:
         g = self.geometry.subset(indices)
         idx = np.asarray(indices)
         idx = np.flatnonzero(idx) if idx.dtype == bool else idx
-        return dataclasses.replace(self, projections=self.projections[idx], geometry=g,
+        proj = self.projections.take_angles(idx) if self.lazy else self.projections[idx]
+        return dataclasses.replace(self, projections=proj, geometry=g,
                                    metadata={**self.metadata, "subset": f"{idx.size} of {self.geometry.n_angles} angles"})
 
     def arc(self, range_rad: float, start_rad: float = 0.0) -> "Scan":
@@ -81,9 +91,16 @@ class Scan:
         """Sparse-view scan: ``n_angles`` projections spread over the scan."""
         return self.subset(self.geometry.sparse_indices(n_angles))
 
+    def load(self) -> "Scan":
+        """The same scan with every projection in memory (a no-op for in-memory scans)."""
+        return dataclasses.replace(self, projections=np.asarray(self.projections)) if self.lazy else self
+
     def describe(self) -> dict:
+        # a lazy scan is described from its middle row: `info` must not read 30 GB
+        sample = self.sinogram(self.geometry.n_rows // 2) if self.lazy else self.projections
         return {"projections_shape_AVU": list(self.projections.shape),
-                "value_range": [float(self.projections.min()), float(self.projections.max())],
+                "value_range" + ("_middle_row" if self.lazy else ""): [float(sample.min()), float(sample.max())],
+                "lazy": self.lazy,
                 "geometry": self.geometry.describe(),
                 "has_reference": self.reference is not None,
                 "has_reference_segmentation": self.reference_segmentation is not None,

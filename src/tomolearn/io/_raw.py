@@ -21,8 +21,9 @@ def scan_from_counts(data, flats, darks, theta_deg, metadata: dict, cor_offset: 
 
     Parameters
     ----------
-    data : ndarray, shape (A, V, U)
-        Raw counts (or line integrals when ``flats`` is None).
+    data : ndarray, shape (A, V, U), or LazyProjections
+        Raw counts (or line integrals when ``flats`` is None); a
+        :class:`~tomolearn.io.lazy.LazyProjections` normalises its own slabs when read.
     flats, darks : ndarray or None
         Open-beam and dark frames ``(F, V, U)``; without flats the data are taken as line
         integrals; without darks a zero dark is assumed.
@@ -42,13 +43,16 @@ def scan_from_counts(data, flats, darks, theta_deg, metadata: dict, cor_offset: 
     ValueError
         If the number of angles differs from the number of projections.
     """
-    data = np.asarray(data, dtype=np.float32)
-    data = data[:, None] if data.ndim == 2 else data
+    if not getattr(data, "lazy", False):
+        data = np.asarray(data, dtype=np.float32)
+        data = data[:, None] if data.ndim == 2 else data
     theta = np.asarray(theta_deg, dtype=np.float64).ravel()
     if theta.size != data.shape[0]:
         raise fail("angles", f"{data.shape[0]} angles (one per projection)", f"{theta.size} angles",
                    "check which entries of the angle list belong to the projections")
-    if flats is not None:
+    if getattr(data, "lazy", False):
+        proj = data  # normalised slab by slab when read (tomolearn.io.lazy)
+    elif flats is not None:
         darks = np.zeros_like(flats) if darks is None else darks
         proj = minus_log(normalize(data, flats, darks))
     else:

@@ -12,10 +12,12 @@ import numpy as np
 from .._checks import fail
 from ..scan import Scan
 from ._raw import scan_from_counts
+from .lazy import LazyProjections, averaged_fields
 
 
 def load_dxchange(path, cor_offset: float | None = None, find_center: bool = True,
-                  center_row: int | None = None, voxel_size: float = 1.0, unit: str = "px") -> Scan:
+                  center_row: int | None = None, voxel_size: float = 1.0, unit: str = "px",
+                  lazy: bool = True) -> Scan:
     """Read a Data Exchange file into a parallel-beam scan of line integrals.
 
     Reads ``exchange/data`` ``(A, V, U)``, ``exchange/data_white``, ``exchange/data_dark`` and
@@ -34,6 +36,9 @@ def load_dxchange(path, cor_offset: float | None = None, find_center: bool = Tru
         Row used for the search; default the middle row.
     voxel_size, unit : float, str
         Pixel size and its unit, if known.
+    lazy : bool
+        Read projections on demand, slab by slab (:class:`~tomolearn.io.lazy.LazyProjections`);
+        only the flat and dark fields are read now. False loads everything.
 
     Returns
     -------
@@ -53,9 +58,14 @@ def load_dxchange(path, cor_offset: float | None = None, find_center: bool = Tru
     with h5py.File(path, "r") as f:
         if "exchange/data" not in f:
             raise fail("path", "a Data Exchange file with exchange/data", f"groups {list(f.keys())}")
-        data = f["exchange/data"][...].astype(np.float32)
         flats = f["exchange/data_white"][...] if "exchange/data_white" in f else None
         darks = f["exchange/data_dark"][...] if "exchange/data_dark" in f else None
+        if lazy:
+            flat, dark = averaged_fields(flats, darks)
+            data = LazyProjections(path, "exchange/data", np.arange(f["exchange/data"].shape[0]), flat, dark)
+            flats = darks = None
+        else:
+            data = f["exchange/data"][...].astype(np.float32)
         if "exchange/theta" not in f:
             raise fail("path", "angles in exchange/theta (degrees)", "no exchange/theta")
         theta_deg = np.asarray(f["exchange/theta"][...], dtype=np.float64).ravel()

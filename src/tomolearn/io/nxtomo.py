@@ -9,6 +9,7 @@ import numpy as np
 from .._checks import fail
 from ..scan import Scan
 from ._raw import scan_from_counts
+from .lazy import LazyProjections, averaged_fields
 
 DATA_PATHS = ("entry/imaging/data", "entry/data/data", "entry/instrument/detector/data", "entry1/tomo_entry/data/data")
 KEY_PATHS = ("entry/instrument/imaging/image_key", "entry/instrument/detector/image_key", "entry/data/image_key",
@@ -17,19 +18,25 @@ ANGLE_PATHS = ("entry/imaging/gts_theta_value", "entry/data/rotation_angle", "en
                "entry1/tomo_entry/data/rotation_angle")
 
 
-def _first(f: h5py.File, paths: tuple[str, ...], what: str):
+def _first_path(f: h5py.File, paths: tuple[str, ...], what: str) -> str:
+    """The first of ``paths`` present in ``f`` (the path in THIS file, even behind an external link)."""
     for p in paths:
         try:
             if p in f:
-                return f[p]
+                f[p]  # resolve it now: a broken external link fails here
+                return p
         except (KeyError, OSError):  # a broken external link
             continue
     raise fail("path", f"an NXtomo file with {what} at one of {', '.join(paths)}", "none found",
                "keep the folder layout of external links (e.g. k11-18014/*.h5 beside the .nxs)")
 
 
+def _first(f: h5py.File, paths: tuple[str, ...], what: str):
+    return f[_first_path(f, paths, what)]
+
+
 def load_nxtomo(path, cor_offset: float | None = None, find_center: bool = True, center_row: int | None = None,
-                voxel_size: float = 1.0, unit: str = "px") -> Scan:
+                voxel_size: float = 1.0, unit: str = "px", lazy: bool = True) -> Scan:
     """Read an NXtomo file: projections (image_key 0), flats (1), darks (2), angles in degrees.
 
     Per-frame angles are taken from the file (encoder readings in a fly scan), so an uneven
@@ -39,7 +46,7 @@ def load_nxtomo(path, cor_offset: float | None = None, find_center: bool = True,
     Parameters
     ----------
     path : Path
-    cor_offset, find_center, center_row, voxel_size, unit
+    cor_offset, find_center, center_row, voxel_size, unit, lazy
         As :func:`tomolearn.io.dxchange.load_dxchange`.
 
     Returns
@@ -57,18 +64,24 @@ def load_nxtomo(path, cor_offset: float | None = None, find_center: bool = True,
     """
     path = Path(path)
     with h5py.File(path, "r") as f:
-        data_ds = _first(f, DATA_PATHS, "frames")
+        data_path = _first_path(f, DATA_PATHS, "frames")
+        data_ds = f[data_path]
         key = np.asarray(_first(f, KEY_PATHS, "image_key")[...]).ravel()
         angles = np.asarray(_first(f, ANGLE_PATHS, "rotation angles")[...], dtype=np.float64).ravel()
         if not (key.size == angles.size == data_ds.shape[0]):
             raise fail("path", "as many image_key entries and angles as frames",
                        f"{data_ds.shape[0]} frames, {key.size} keys, {angles.size} angles")
         proj_idx = np.flatnonzero(key == 0)
-        data = data_ds[proj_idx[0]:proj_idx[-1] + 1][proj_idx - proj_idx[0]].astype(np.float32)
         flats = data_ds[np.flatnonzero(key == 1)] if (key == 1).any() else None
         darks = data_ds[np.flatnonzero(key == 2)] if (key == 2).any() else None
+        n_flats, n_darks = (0 if flats is None else len(flats)), (0 if darks is None else len(darks))
+        if lazy:
+            flat, dark = averaged_fields(flats, darks)
+            data, flats, darks = LazyProjections(path, data_path, proj_idx, flat, dark), None, None
+        else:
+            data = data_ds[proj_idx[0]:proj_idx[-1] + 1][proj_idx - proj_idx[0]].astype(np.float32)
     theta = angles[proj_idx]
     step = float(np.median(np.abs(np.diff(theta)))) if theta.size > 1 else 0.0
     meta = {"format": "nxtomo", "source": str(path), "angular_step_deg": step,
-            "n_flats": 0 if flats is None else len(flats), "n_darks": 0 if darks is None else len(darks)}
+            "n_flats": n_flats, "n_darks": n_darks}
     return scan_from_counts(data, flats, darks, theta, meta, cor_offset, find_center, center_row, voxel_size, unit)

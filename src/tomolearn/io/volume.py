@@ -82,10 +82,14 @@ def save_volume(path, volume, voxel_size: float = 1.0, unit: str = "px", attrs: 
 
 
 def load_volume(path) -> np.ndarray:
-    """Read ``/volume`` of an HDF5 file or the pages of a TIFF written by :func:`save_volume`."""
+    """Read ``/volume`` of an HDF5 file, level 0 of an OME-Zarr, or the pages of a TIFF."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"path: no such file {str(path)!r}")
+    if path.suffix.lower() == ".zarr":
+        from .chunked import load_zarr_volume
+
+        return load_zarr_volume(path)
     if path.suffix.lower() in (".h5", ".hdf5"):
         import h5py
 

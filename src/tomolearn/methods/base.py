@@ -87,6 +87,12 @@ class Method(ABC):
     execution : {"slice", "slab", "volume"}
     halo : int
         Extra rows on each side of a slab (``execution="slab"``).
+    maps : tuple of str
+        The trust maps its results carry (``uncertainty``, ``data_residual``, ``null_space``),
+        so chunked outputs can hold them.
+    memory_factor : float
+        Working memory in units of a slab's input + output bytes (iterates, gradients,
+        activations): what ``--dry-run`` and the automatic slab size plan with.
     training : TrainingSpec or None
         Set for methods with ``tomolearn train NAME``.
     """
@@ -99,6 +105,8 @@ class Method(ABC):
     geometries: ClassVar[tuple[str, ...]] = ("parallel", "fan")
     execution: ClassVar[Execution] = "slice"
     halo: ClassVar[int] = 0
+    maps: ClassVar[tuple[str, ...]] = ()
+    memory_factor: ClassVar[float] = 4.0
     training: ClassVar[TrainingSpec | None] = None
 
     def __init__(self, params: Params | None = None, device: str = "cpu", show_progress: bool = False) -> None:

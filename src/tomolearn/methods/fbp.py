@@ -22,6 +22,7 @@ class FBP(Method):
     name = "fbp"
     summary = "filtered back projection (WBP for tilt series); ramp filter with optional window"
     Params = FBPParams
+    memory_factor = 2.0
 
     def run(self, projections, op) -> Result:
         vol = fbp(projections, op, filter=self.params.filter)

@@ -25,6 +25,7 @@ class Learned(Method):
     name = "learned"
     summary = "approximant -> trained residual U-Net (limited angle / sparse view); needs --model"
     Params = LearnedParams
+    memory_factor = 8.0
     kind = "learned"
     needs = ("model",)
 

@@ -51,6 +51,7 @@ class MissingWedge(Method):
     name = "missing_wedge"
     summary = "IRDM: WBP -> U-Net++ GAN generator (shipped weights); --refine reconciles it with the data"
     Params = MissingWedgeParams
+    memory_factor = 8.0
     kind = "learned"
     training = TrainingSpec(MissingWedgeTraining, "tomolearn.workflow.train_missing_wedge:train_missing_wedge",
                             "IRDM U-Net++ GAN on the on-the-fly missing-wedge library")

@@ -23,6 +23,7 @@ class TV(Method):
     name = "tv"
     summary = "total-variation-regularised least squares, non-negative (primal-dual)"
     Params = TVParams
+    memory_factor = 8.0
 
     def run(self, projections, op) -> Result:
         p = self.params
