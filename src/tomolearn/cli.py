@@ -74,6 +74,8 @@ def run(study: Optional[Path] = typer.Argument(None, help="YAML study file; defa
                            log=lambda m: typer.echo(m, err=True))
     except USER_ERRORS as err:
         _fail(err)
+    if not result:  # an extra process of a multi-process training: rank 0 reports
+        return
     _print_summary(result)
     typer.echo(f"report: {folder / 'report.html'}")
 
@@ -345,7 +347,8 @@ def _build_train(name: str, spec):
     fields = spec.config.model_fields
 
     def command(**kwargs) -> None:
-        common = {k: kwargs.pop(k) for k in ("out", "overwrite", "resume", "device", "quiet")}
+        common = {k: kwargs.pop(k) for k in ("out", "overwrite", "resume", "device", "quiet", "devices", "strategy",
+                                             "precision")}
         try:
             from pydantic import ValidationError
 
@@ -359,9 +362,12 @@ def _build_train(name: str, spec):
             dev = _device(common["device"])
             record = spec.load()(config, common["out"] or Path("runs") / name, overwrite=common["overwrite"],
                                  resume=common["resume"], device=dev, show_progress=not common["quiet"],
-                                 log=lambda m: typer.echo(m, err=True), command="tomolearn " + " ".join(sys.argv[1:]))
+                                 log=lambda m: typer.echo(m, err=True), command="tomolearn " + " ".join(sys.argv[1:]),
+                                 devices=common["devices"], strategy=common["strategy"], precision=common["precision"])
         except USER_ERRORS as err:
             _fail(err)
+        if not record:  # an extra process of a multi-process run: rank 0 reports
+            return
         for line in record.get("summary_lines", []):
             typer.echo(line)
         typer.echo("weights: " + " and ".join(map(str, record.get("weights", []))))
@@ -377,6 +383,12 @@ def _build_train(name: str, spec):
             False, help="continue an interrupted training in the same folder")),
         P("device", P.KEYWORD_ONLY, annotation=str, default=typer.Option("auto", help="auto | cpu | cuda[:N]")),
         P("quiet", P.KEYWORD_ONLY, annotation=bool, default=typer.Option(False, help="no progress bars")),
+        P("devices", P.KEYWORD_ONLY, annotation=int, default=typer.Option(
+            1, help="processes / GPUs to train on (Lightning); >1 with --strategy ddp")),
+        P("strategy", P.KEYWORD_ONLY, annotation=str, default=typer.Option(
+            "auto", help="auto | ddp | ddp_spawn | fsdp (Lightning); ddp on CPU uses gloo")),
+        P("precision", P.KEYWORD_ONLY, annotation=str, default=typer.Option(
+            "32-true", help="32-true | bf16-mixed | 16-mixed (GPU)")),
     ]
     for fname, f in fields.items():
         default = f.default

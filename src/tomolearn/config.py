@@ -55,6 +55,9 @@ class TrainConfig(_Strict):
     patch: int | None = Field(None, description="random square crops for training (None: whole images)")
     finetune_epochs: int = Field(3, ge=0, description="HTC: epochs of fine-tuning on the real phantoms per fold")
     finetune_lr: float = Field(5e-4, gt=0)
+    devices: int = Field(1, ge=1, description="processes / GPUs (Lightning); >1 with strategy ddp (synthetic study)")
+    strategy: str = Field("auto", description="auto | ddp | ddp_spawn (Lightning)")
+    precision: str = Field("32-true", description="32-true | bf16-mixed | 16-mixed (GPU)")
 
 
 class MethodEntry(_Strict):

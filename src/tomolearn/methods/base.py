@@ -53,8 +53,9 @@ class TrainingSpec:
         as comma-separated values).
     target : str
         ``"module:function"`` called as ``function(config, out_dir, overwrite=, resume=,
-        device=, show_progress=, log=, command=)``; it returns a JSON-serialisable record and
-        is imported only when training runs (inference never imports training code).
+        device=, show_progress=, log=, command=, devices=, strategy=, precision=)``; it returns
+        a JSON-serialisable record (empty in the extra processes of a multi-process run) and is
+        imported only when training runs (inference never imports training code).
     summary : str
         One line for ``tomolearn train --help``.
     """

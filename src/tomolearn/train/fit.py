@@ -10,6 +10,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from .._checks import fail
+from .._ranks import is_main_process  # noqa: F401  (re-exported for the training workflows)
 
 
 def _quiet_lightning() -> None:
@@ -33,9 +34,31 @@ class _NewSamplesEachEpoch(L.Callback):
         self.dataset.set_epoch(trainer.current_epoch)
 
 
+PRECISIONS = ("32-true", "bf16-mixed", "16-mixed", "bf16-true", "64-true", "32", "16", "bf16")
+STRATEGIES = ("auto", "ddp", "ddp_find_unused_parameters_true", "ddp_spawn", "fsdp", "deepspeed")
+
+
+def check_scaling(accelerator: str, devices: int, strategy: str, precision: str) -> None:
+    """One-line errors for impossible device / strategy / precision combinations.
+
+    Raises
+    ------
+    ValueError
+        On devices < 1, an unknown strategy or precision, or 16-bit mixed precision on a CPU.
+    """
+    if isinstance(devices, bool) or int(devices) < 1:
+        raise fail("--devices", "an integer >= 1", devices)
+    if strategy not in STRATEGIES:
+        raise fail("--strategy", f"one of {', '.join(STRATEGIES)}", repr(strategy))
+    if precision not in PRECISIONS:
+        raise fail("--precision", f"one of {', '.join(PRECISIONS[:5])}", repr(precision))
+    if accelerator == "cpu" and precision in ("16-mixed", "16"):
+        raise fail("--precision", "32-true or bf16-mixed on a CPU (16-bit mixed precision needs a GPU)", repr(precision))
+
+
 def fit(module: L.LightningModule, train: Dataset, val: Dataset | None, out_dir,
         max_epochs: int, batch_size: int = 8, seed: int = 0, accelerator: str = "auto",
-        show_progress: bool = True) -> Path:
+        show_progress: bool = True, devices: int = 1, strategy: str = "auto", precision: str = "32-true") -> Path:
     """Train ``module`` and return the path of the final checkpoint.
 
     Checkpoints go to ``out_dir/checkpoints`` (``last.ckpt`` after every epoch); if one is
@@ -57,6 +80,15 @@ def fit(module: L.LightningModule, train: Dataset, val: Dataset | None, out_dir,
     accelerator : str
         Lightning accelerator ("auto", "cpu", "gpu").
     show_progress : bool
+    devices : int
+        Processes / GPUs (Lightning); with ``strategy="ddp"`` each trains on its share of every
+        epoch (CPU: the gloo backend). Checkpoints are the same on any number of devices, so a
+        run resumes on another count. After a multi-process fit, only the process for which
+        :func:`is_main_process` is True should validate and write results.
+    strategy : str
+        "auto", "ddp", "ddp_spawn", ... (Lightning).
+    precision : str
+        "32-true", "bf16-mixed" (CPU or GPU), "16-mixed" (GPU).
 
     Returns
     -------
@@ -70,6 +102,7 @@ def fit(module: L.LightningModule, train: Dataset, val: Dataset | None, out_dir,
     """
     if max_epochs < 1 or batch_size < 1:
         raise fail("max_epochs/batch_size", "integers >= 1", (max_epochs, batch_size))
+    check_scaling(accelerator, devices, strategy, precision)
     _quiet_lightning()
     L.seed_everything(seed, workers=True, verbose=False)
     out = Path(out_dir)
@@ -80,7 +113,10 @@ def fit(module: L.LightningModule, train: Dataset, val: Dataset | None, out_dir,
     # "last.ckpt" (no monitor, overwritten every epoch) is what resuming needs
     checkpoint = L.pytorch.callbacks.ModelCheckpoint(dirpath=ckpt_dir, filename="last", save_top_k=1, monitor=None,
                                                      enable_version_counter=False)
-    trainer = L.Trainer(max_epochs=max_epochs, accelerator=accelerator, devices=1, default_root_dir=out,
+    if strategy == "ddp" and getattr(module, "ddp_unused_parameters", False):
+        strategy = "ddp_find_unused_parameters_true"  # e.g. a GAN: each optimiser step uses one network only
+    trainer = L.Trainer(max_epochs=max_epochs, accelerator=accelerator, devices=int(devices), strategy=strategy,
+                        precision=precision, default_root_dir=out,
                         callbacks=[checkpoint] + ([_NewSamplesEachEpoch(train)] if hasattr(train, "set_epoch") else []), logger=L.pytorch.loggers.CSVLogger(out, name="logs"),
                         enable_progress_bar=show_progress, enable_model_summary=False,
                         num_sanity_val_steps=0, deterministic=False, log_every_n_steps=5)

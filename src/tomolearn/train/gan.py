@@ -44,6 +44,7 @@ class IRDMModule(L.LightningModule):
         super().__init__()
         self.save_hyperparameters()
         self.automatic_optimization = False
+        self.ddp_unused_parameters = True  # generator and discriminator steps each leave the other's parameters unused
         self.generator = UNetPlusPlus(spatial_dims, 1, 1, base_channels, depth, residual=True)
         self.discriminator = ConditionalDiscriminator(spatial_dims, 1, 1, base_channels) if adversarial else None
         self.pixel_loss = nn.L1Loss()

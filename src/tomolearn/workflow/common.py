@@ -13,6 +13,7 @@ import numpy as np
 import yaml
 
 from .. import __version__
+from .._ranks import is_main_process
 from ..methods import base as registry
 
 
@@ -25,6 +26,9 @@ def prepare_run_dir(out_dir, overwrite: bool, resume: bool) -> Path:
         If ``out_dir`` holds files and neither ``overwrite`` nor ``resume`` is set.
     """
     out = Path(out_dir)
+    if not is_main_process():  # a DDP worker re-running the command: rank 0 owns the folder
+        out.mkdir(parents=True, exist_ok=True)
+        return out
     if out.exists() and any(out.iterdir()):
         if overwrite:
             shutil.rmtree(out)

@@ -36,6 +36,7 @@ from ..scenario import binned_projections
 from ..train import PairedImages, PostProcessor, fit
 from .common import (comparison_methods, method_image, prepare_run_dir, summarise, write_json,
                      write_run_record)
+from .._checks import fail
 from .study import register_study
 
 
@@ -170,7 +171,7 @@ class _Trainer:
 
     def _fit(self, module, train, val, folder: Path, epochs: int, seed: int, card: ModelCard):
         ckpt = fit(module, train, val, folder, epochs, self.cfg.train.batch_size, seed, self.accelerator,
-                   self.show_progress)
+                   self.show_progress, precision=self.cfg.train.precision)
         trained = PostProcessor.load_from_checkpoint(ckpt, map_location="cpu", weights_only=False)
         path = save_weights(trained.net, card, folder / "model.safetensors", half=False, overwrite=True)
         return load_weights(path, map_location=self.device), path
@@ -253,6 +254,9 @@ def run_htc2022(cfg, out_dir, overwrite, resume, device, show_progress, log) -> 
     phantoms: the model for ``reconstruct --method learned``), ``metrics.json``, ``table.md``
     and ``report.html`` to ``out_dir`` and returns the metrics.
     """
+    if cfg.train.devices > 1:
+        raise fail("train.devices", "1 for the HTC2022 study (it trains a model per fold in sequence; "
+                   "multi-process training is in the synthetic study and `tomolearn train`)", cfg.train.devices)
     t0 = time.time()
     out = prepare_run_dir(out_dir, overwrite, resume)
     write_run_record(out, cfg)

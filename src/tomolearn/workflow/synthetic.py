@@ -24,6 +24,7 @@ from ..recipes.postprocess import postprocess_slice
 from ..scenario import binned_projections
 from ..report import figure_grid, html_report
 from ..train import PairedImages, PostProcessor, fit
+from ..train.fit import is_main_process
 from .common import (comparison_methods, method_image, prepare_run_dir, summarise, write_json,
                      write_run_record)
 from .study import register_study
@@ -77,7 +78,10 @@ def _train(cfg, out, x_tr, y_tr, x_va, y_va, device, show_progress):
                            card=card.model_dump(mode="json"))
     ckpt = fit(module, PairedImages(x_tr, y_tr, cfg.train.patch, flips=(-2,), seed=cfg.seed),
                PairedImages(x_va, y_va, augment=False), out, cfg.train.epochs, cfg.train.batch_size, cfg.seed,
-               accelerator="gpu" if device.startswith("cuda") else "cpu", show_progress=show_progress)
+               accelerator="gpu" if device.startswith("cuda") else "cpu", show_progress=show_progress,
+               devices=cfg.train.devices, strategy=cfg.train.strategy, precision=cfg.train.precision)
+    if not is_main_process():  # extra DDP processes stop once training is done; rank 0 evaluates
+        return None
     (out / "model.ckpt").write_bytes(ckpt.read_bytes())
     trained = PostProcessor.load_from_checkpoint(ckpt, map_location="cpu", weights_only=False)
     save_weights(trained.net, card, out / "model.safetensors", half=False, overwrite=True)
@@ -104,7 +108,10 @@ def run_synthetic(cfg, out_dir, overwrite, resume, device, show_progress, log) -
     x_va, y_va = _pairs(cfg, ph[va], sinos[va], geometry)
 
     log(f"training a residual U-Net for {cfg.train.epochs} epochs on {d.n_train} pairs")
-    network, card = _train(cfg, out, x_tr, y_tr, x_va, y_va, device, show_progress)
+    trained = _train(cfg, out, x_tr, y_tr, x_va, y_va, device, show_progress)
+    if trained is None:
+        return {}
+    network, card = trained
 
     arc = np.deg2rad(d.arc_deg)
     def scan_of(i, sino):

@@ -13,7 +13,7 @@ from ..models.card import Architecture, GeometryRange, ModelCard, Pipeline
 from ..models.weights import save_weights
 from ..recon import fbp
 from ..recipes.missing_wedge import irdm_slice
-from ..train.fit import fit
+from ..train.fit import fit, is_main_process
 from ..train.gan import IRDMModule
 from ..train.library import MissingWedgeLibrary, wedge_sinogram
 from .common import git_hash, prepare_run_dir, write_json
@@ -62,7 +62,8 @@ def _load_images(path: Path | None):
 
 
 def train_missing_wedge(config, out_dir, overwrite: bool = False, resume: bool = False, device: str = "cpu",
-                        show_progress: bool = True, log=print, command: str = "") -> dict:
+                        show_progress: bool = True, log=print, command: str = "", devices: int = 1,
+                        strategy: str = "auto", precision: str = "32-true") -> dict:
     """Train the IRDM generator (U-Net++ GAN) on the missing-wedge library and export its weights.
 
     Writes to ``out_dir``: Lightning checkpoints (resumable), ``missing_wedge_2d.safetensors``
@@ -82,6 +83,9 @@ def train_missing_wedge(config, out_dir, overwrite: bool = False, resume: bool =
     log : callable
     command : str
         The command line, recorded.
+    devices, strategy, precision :
+        Multi-process / multi-GPU training (Lightning DDP, mixed precision); see
+        :func:`tomolearn.train.fit.fit`. Only the main process validates and writes weights.
 
     Returns
     -------
@@ -112,8 +116,11 @@ def train_missing_wedge(config, out_dir, overwrite: bool = False, resume: bool =
                         card=card.model_dump(mode="json"))
     accelerator = "gpu" if device.startswith("cuda") else "cpu"
     t0 = time.perf_counter()
-    last = fit(module, train, val, out, c.epochs, c.batch_size, c.seed, accelerator, show_progress)
+    last = fit(module, train, val, out, c.epochs, c.batch_size, c.seed, accelerator, show_progress,
+               devices=devices, strategy=strategy, precision=precision)
     seconds = time.perf_counter() - t0
+    if not is_main_process():  # the other DDP processes are done once training is
+        return {}
     module = IRDMModule.load_from_checkpoint(last, map_location="cpu", weights_only=False).eval()
     log(f"trained {c.epochs} epochs in {seconds:.0f} s; validating")
     wedges = sorted({lo, (lo + hi) / 2, hi, 60.0, 80.0})
@@ -125,6 +132,7 @@ def train_missing_wedge(config, out_dir, overwrite: bool = False, resume: bool =
               "training": {"epochs": c.epochs, "batch_size": c.batch_size, "base_channels": c.base_channels,
                            "depth": c.depth, "adversarial": not c.supervised,
                            "adversarial_weight": c.adversarial_weight, "accelerator": accelerator,
+                           "devices": devices, "strategy": strategy, "precision": precision,
                            "seconds": round(seconds, 1), "threads": torch.get_num_threads()},
               "validation": {"objects": "16 held-out library objects, 1 deg step, 0.5 % noise, data range 1",
                              "per_wedge_deg": metrics}}
