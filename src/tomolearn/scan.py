@@ -20,7 +20,7 @@ class Scan:
         :class:`~tomolearn.io.lazy.LazyProjections` reads detector rows from its file on demand.
     geometry : ParallelGeometry or FanGeometry
         Must describe ``projections`` (same A and U; V = ``geometry.n_rows``).
-    reference : ndarray, shape (Z, Y, X), optional
+    reference : ndarray or LazyDataset, shape (Z, Y, X), optional
         A reference volume on the geometry's grid (e.g. a full-data reconstruction or the
         ground truth of a simulation), never used for reconstruction.
     reference_segmentation : ndarray, shape (Z, Y, X), optional
@@ -63,6 +63,10 @@ class Scan:
         object.__setattr__(self, "projections", proj)
         for name in ("reference", "reference_segmentation"):
             ref = getattr(self, name)
+            if getattr(ref, "lazy", False):  # read on demand, like the projections
+                if tuple(ref.shape) != g.volume_shape_3d:
+                    raise fail(name, f"shape (Z, Y, X) = {g.volume_shape_3d}", f"shape {tuple(ref.shape)}")
+                continue
             if ref is not None:
                 ref = np.asarray(ref, dtype=np.float32)
                 ref = ref[None] if ref.ndim == 2 else ref
@@ -93,7 +97,11 @@ class Scan:
 
     def load(self) -> "Scan":
         """The same scan with every projection in memory (a no-op for in-memory scans)."""
-        return dataclasses.replace(self, projections=np.asarray(self.projections)) if self.lazy else self
+        if not self.lazy:
+            return self
+        ref = self.reference
+        return dataclasses.replace(self, projections=np.asarray(self.projections),
+                                   reference=None if ref is None else np.asarray(ref))
 
     def describe(self) -> dict:
         # a lazy scan is described from its middle row: `info` must not read 30 GB

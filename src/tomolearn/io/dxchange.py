@@ -12,7 +12,7 @@ import numpy as np
 from .._checks import fail
 from ..scan import Scan
 from ._raw import scan_from_counts
-from .lazy import LazyProjections, averaged_fields
+from .lazy import LazyDataset, LazyProjections, averaged_fields_from_file
 
 
 def load_dxchange(path, cor_offset: float | None = None, find_center: bool = True,
@@ -58,18 +58,23 @@ def load_dxchange(path, cor_offset: float | None = None, find_center: bool = Tru
     with h5py.File(path, "r") as f:
         if "exchange/data" not in f:
             raise fail("path", "a Data Exchange file with exchange/data", f"groups {list(f.keys())}")
-        flats = f["exchange/data_white"][...] if "exchange/data_white" in f else None
-        darks = f["exchange/data_dark"][...] if "exchange/data_dark" in f else None
-        if lazy:
-            flat, dark = averaged_fields(flats, darks)
+        if lazy:  # flats and darks averaged block by block; projections read slab by slab later
+            flat, _ = (averaged_fields_from_file(path, "exchange/data_white", np.arange(len(f["exchange/data_white"])),
+                                                 None) if "exchange/data_white" in f else (None, None))
+            _, dark = (averaged_fields_from_file(path, "exchange/data_dark", None, np.arange(len(f["exchange/data_dark"])))
+                       if "exchange/data_dark" in f else (None, None))
             data = LazyProjections(path, "exchange/data", np.arange(f["exchange/data"].shape[0]), flat, dark)
             flats = darks = None
         else:
+            flats = f["exchange/data_white"][...] if "exchange/data_white" in f else None
+            darks = f["exchange/data_dark"][...] if "exchange/data_dark" in f else None
             data = f["exchange/data"][...].astype(np.float32)
         if "exchange/theta" not in f:
             raise fail("path", "angles in exchange/theta (degrees)", "no exchange/theta")
         theta_deg = np.asarray(f["exchange/theta"][...], dtype=np.float64).ravel()
-        truth = f["simulation/ground_truth"][...] if "simulation/ground_truth" in f else None
+        truth = None
+        if "simulation/ground_truth" in f:
+            truth = LazyDataset(path, "simulation/ground_truth") if lazy else f["simulation/ground_truth"][...]
         if "simulation" in f and cor_offset is None:
             cor_offset = 0.0  # tomolearn simulations put the axis at the detector centre
     scan = scan_from_counts(data, flats, darks, theta_deg, {"format": "dataexchange", "source": str(path)},

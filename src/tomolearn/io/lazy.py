@@ -115,15 +115,53 @@ class LazyProjections:
         return out.astype(dtype) if dtype is not None else out
 
 
-def averaged_fields(flats, darks) -> tuple[np.ndarray | None, np.ndarray | None]:
-    """Median flat and mean dark ``(V, U)`` from frames ``(F, V, U)`` (as :func:`~tomolearn.preprocess.normalize`)."""
-    flat = None if flats is None else np.asarray(flats, np.float32)
-    dark = None if darks is None else np.asarray(darks, np.float32)
-    if flat is not None and flat.ndim == 3:
-        flat = np.median(flat, axis=0)
-    if dark is not None and dark.ndim == 3:
-        dark = dark.mean(axis=0)
-    return flat, dark
+class LazyDataset:
+    """A float32 HDF5 dataset read on demand (e.g. a simulation's ground truth ``(Z, Y, X)``).
+
+    Indexing reads only the selection; ``np.asarray`` reads everything.
+    """
+
+    lazy = True
+    dtype = np.dtype(np.float32)
+
+    def __init__(self, path, dataset: str) -> None:
+        self.path, self.dataset = str(path), dataset
+        with h5py.File(self.path, "r") as f:
+            self.shape = tuple(f[dataset].shape)
+        self.ndim = len(self.shape)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, key):
+        with h5py.File(self.path, "r") as f:
+            return np.asarray(f[self.dataset][key], dtype=np.float32)
+
+    def __array__(self, dtype=None, copy=None):
+        out = self[...]
+        return out.astype(dtype) if dtype is not None else out
 
 
-__all__ = ["LazyProjections", "averaged_fields"]
+def averaged_fields_from_file(path, dataset: str, flat_frames, dark_frames,
+                              block_rows: int = 64) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Median flat and mean dark ``(V, U)`` of frames of an HDF5 dataset, read in blocks of rows.
+
+    Memory stays at ``F x block_rows x U`` whatever the detector height (a 2048-row detector
+    with 50 flats would otherwise need 800 MB at once).
+    """
+    with h5py.File(path, "r") as f:
+        ds = f[dataset]
+        _, v, u = ds.shape
+
+        def reduce(frames, fn):
+            if frames is None or len(frames) == 0:
+                return None
+            idx = np.sort(np.asarray(frames))
+            out = np.empty((v, u), np.float32)
+            for r0 in range(0, v, block_rows):
+                out[r0:r0 + block_rows] = fn(ds[idx, r0:r0 + block_rows, :].astype(np.float32), axis=0)
+            return out
+        return reduce(flat_frames, np.median), reduce(dark_frames, np.mean)
+
+
+__all__ = ["LazyDataset", "LazyProjections", "averaged_fields_from_file"]

@@ -9,7 +9,7 @@ import numpy as np
 from .._checks import fail
 from ..scan import Scan
 from ._raw import scan_from_counts
-from .lazy import LazyProjections, averaged_fields
+from .lazy import LazyProjections, averaged_fields_from_file
 
 DATA_PATHS = ("entry/imaging/data", "entry/data/data", "entry/instrument/detector/data", "entry1/tomo_entry/data/data")
 KEY_PATHS = ("entry/instrument/imaging/image_key", "entry/instrument/detector/image_key", "entry/data/image_key",
@@ -72,13 +72,13 @@ def load_nxtomo(path, cor_offset: float | None = None, find_center: bool = True,
             raise fail("path", "as many image_key entries and angles as frames",
                        f"{data_ds.shape[0]} frames, {key.size} keys, {angles.size} angles")
         proj_idx = np.flatnonzero(key == 0)
-        flats = data_ds[np.flatnonzero(key == 1)] if (key == 1).any() else None
-        darks = data_ds[np.flatnonzero(key == 2)] if (key == 2).any() else None
-        n_flats, n_darks = (0 if flats is None else len(flats)), (0 if darks is None else len(darks))
-        if lazy:
-            flat, dark = averaged_fields(flats, darks)
+        n_flats, n_darks = int((key == 1).sum()), int((key == 2).sum())
+        if lazy:  # flats and darks averaged block by block; projections read slab by slab later
+            flat, dark = averaged_fields_from_file(path, data_path, np.flatnonzero(key == 1), np.flatnonzero(key == 2))
             data, flats, darks = LazyProjections(path, data_path, proj_idx, flat, dark), None, None
         else:
+            flats = data_ds[np.flatnonzero(key == 1)] if n_flats else None
+            darks = data_ds[np.flatnonzero(key == 2)] if n_darks else None
             data = data_ds[proj_idx[0]:proj_idx[-1] + 1][proj_idx - proj_idx[0]].astype(np.float32)
     theta = angles[proj_idx]
     step = float(np.median(np.abs(np.diff(theta)))) if theta.size > 1 else 0.0
