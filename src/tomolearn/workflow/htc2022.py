@@ -172,9 +172,9 @@ class _Trainer:
     def _fit(self, module, train, val, folder: Path, epochs: int, seed: int, card: ModelCard):
         ckpt = fit(module, train, val, folder, epochs, self.cfg.train.batch_size, seed, self.accelerator,
                    self.show_progress, precision=self.cfg.train.precision)
-        trained = PostProcessor.load_from_checkpoint(ckpt, map_location="cpu", weights_only=False)
-        path = save_weights(trained.net, card, folder / "model.safetensors", half=False, overwrite=True)
-        return load_weights(path, map_location=self.device), path
+        network, _ = load_weights(ckpt)  # tensors only: a checkpoint never runs code when read
+        path = save_weights(network, card, folder / "model.safetensors", half=False, overwrite=True)
+        return (network.to(self.device), card), path
 
     def pretrain(self, folder: Path):
         c, n_val = self.cfg, self.n_val

@@ -83,9 +83,9 @@ def _train(cfg, out, x_tr, y_tr, x_va, y_va, device, show_progress):
     if not is_main_process():  # extra DDP processes stop once training is done; rank 0 evaluates
         return None
     (out / "model.ckpt").write_bytes(ckpt.read_bytes())
-    trained = PostProcessor.load_from_checkpoint(ckpt, map_location="cpu", weights_only=False)
-    save_weights(trained.net, card, out / "model.safetensors", half=False, overwrite=True)
-    return load_weights(out / "model.safetensors", map_location=device)
+    network, _ = load_weights(ckpt)  # tensors only: a checkpoint never runs code when read
+    save_weights(network, card, out / "model.safetensors", half=False, overwrite=True)
+    return network.to(device), card
 
 
 @register_study("synthetic")

@@ -10,7 +10,7 @@ import torch
 from .. import __version__
 from ..metrics import image_metrics
 from ..models.card import Architecture, GeometryRange, ModelCard, Pipeline
-from ..models.weights import save_weights
+from ..models.weights import load_weights, save_weights
 from ..recon import fbp
 from ..recipes.missing_wedge import irdm_slice
 from ..train.fit import fit, is_main_process
@@ -121,10 +121,10 @@ def train_missing_wedge(config, out_dir, overwrite: bool = False, resume: bool =
     seconds = time.perf_counter() - t0
     if not is_main_process():  # the other DDP processes are done once training is
         return {}
-    module = IRDMModule.load_from_checkpoint(last, map_location="cpu", weights_only=False).eval()
+    generator, _ = load_weights(last)  # tensors only: a checkpoint never runs code when read
     log(f"trained {c.epochs} epochs in {seconds:.0f} s; validating")
     wedges = sorted({lo, (lo + hi) / 2, hi, 60.0, 80.0})
-    metrics = validate(module.generator, card, c.size, wedges, 16, c.families, c.seed)
+    metrics = validate(generator, card, c.size, wedges, 16, c.families, c.seed)
     record = {"command": command, "tomolearn_version": __version__, "git": git_hash(), "seed": c.seed,
               "data": {"families": list(c.families), "real_images": card.training["real_images"], "size": c.size,
                        "wedge_range_deg": [lo, hi], "step_deg": list(train.step_range),
@@ -139,9 +139,9 @@ def train_missing_wedge(config, out_dir, overwrite: bool = False, resume: bool =
     write_json(out / "training.json", record)
     card = card.model_copy(update={"training": {k: v for k, v in record.items() if k != "validation"},
                                    "metrics": record["validation"]})
-    weights = [save_weights(module.generator, card, out / WEIGHTS_NAME, overwrite=True)]
+    weights = [save_weights(generator, card, out / WEIGHTS_NAME, overwrite=True)]
     if c.export is not None:
-        weights.append(save_weights(module.generator, card, c.export, overwrite=overwrite))
+        weights.append(save_weights(generator, card, c.export, overwrite=overwrite))
     lines = [f"wedge {w} deg: " + ", ".join(f"{m} PSNR {v['psnr']:.2f} SSIM {v['ssim']:.3f}" for m, v in row.items())
              for w, row in metrics.items()]
     return {**record, "weights": [str(w) for w in weights], "summary_lines": lines}
