@@ -52,6 +52,7 @@ class LazyProjections:
             _, v, u = f[dataset].shape
         self.shape = (self.frames.size, v, u)
         self.reads: list[tuple[int, int]] = []
+        self._gather = None
 
     @property
     def nbytes(self) -> int:
@@ -70,6 +71,7 @@ class LazyProjections:
         view.frames = self.frames[np.asarray(indices)]
         view.shape = (view.frames.size, *self.shape[1:])
         view.reads = self.reads
+        view._gather = None
         return view
 
     def rows(self, start: int, stop: int) -> np.ndarray:
@@ -82,8 +84,10 @@ class LazyProjections:
         """
         if not 0 <= start < stop <= self.shape[1]:
             raise fail("rows", f"a range within 0..{self.shape[1]}", f"{start}:{stop}")
-        order = np.argsort(self.frames, kind="stable")
-        unique, inverse = np.unique(self.frames[order], return_inverse=True)
+        if self._gather is None:  # h5py reads increasing indices: the sorted frames and the way back, once
+            order = np.argsort(self.frames, kind="stable")
+            self._gather = (order, *np.unique(self.frames[order], return_inverse=True))
+        order, unique, inverse = self._gather
         with h5py.File(self.path, "r") as f:
             raw = f[self.dataset][unique, start:stop, :].astype(np.float32)  # h5py wants increasing indices
         data = np.empty((self.frames.size, stop - start, self.shape[2]), np.float32)

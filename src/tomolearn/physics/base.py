@@ -16,11 +16,14 @@ from __future__ import annotations
 
 import sys
 from abc import ABC, abstractmethod
-from typing import Callable, ClassVar
+from typing import TYPE_CHECKING, Callable, ClassVar
 
 import numpy as np
 
 from .._checks import fail
+
+if TYPE_CHECKING:  # torch is imported only when a tensor is met (see is_tensor)
+    import torch
 
 
 def is_tensor(x) -> bool:
@@ -182,6 +185,74 @@ class LinearOperator(Operator):
         return float(np.sqrt(s))
 
 
+class SliceOperator(LinearOperator):
+    """A slice-wise tomographic operator of ``self.geometry``: items ``(Y, X) -> (A, U)``.
+
+    Subclasses set ``self.geometry`` and implement ``forward_batch`` / ``adjoint_batch``;
+    shapes and the Data Exchange ordering of whole volumes come from here: ``forward`` maps
+    ``(Z, Y, X)`` to projections ``(A, Z, U)`` (a slice ``(Y, X)`` to a sinogram ``(A, U)``,
+    a tensor ``(..., Y, X)`` to ``(..., A, U)`` with autograd) and ``adjoint`` back.
+    """
+
+    geometry: object
+
+    @property
+    def domain_shape(self) -> tuple[int, int]:
+        return tuple(self.geometry.volume_shape)
+
+    @property
+    def range_shape(self) -> tuple[int, int]:
+        return (self.geometry.n_angles, self.geometry.n_detector)
+
+    @property
+    def slice_shape(self) -> tuple[int, int]:
+        return self.domain_shape
+
+    @property
+    def sinogram_shape(self) -> tuple[int, int]:
+        return self.range_shape
+
+    def forward_slices(self, volume: np.ndarray, cuda: bool = False) -> np.ndarray:
+        """``(N, Y, X)`` -> ``(N, A, U)`` (:meth:`forward_batch` under the name of slices)."""
+        return self.forward_batch(volume, cuda)
+
+    def adjoint_slices(self, sinograms: np.ndarray, cuda: bool = False) -> np.ndarray:
+        """``(N, A, U)`` -> ``(N, Y, X)`` (:meth:`adjoint_batch` under the name of slices)."""
+        return self.adjoint_batch(sinograms, cuda)
+
+    def forward(self, volume):
+        """Projections of a volume.
+
+        Parameters
+        ----------
+        volume : ndarray, shape (Z, Y, X) or (Y, X); or a tensor (..., Y, X)
+            Attenuation per ``geometry.unit``.
+
+        Returns
+        -------
+        ndarray, shape (A, Z, U) or (A, U); a tensor (..., A, U) for a tensor input
+            Line integrals.
+
+        Raises
+        ------
+        ValueError
+            If the slice shape does not match ``geometry.volume_shape``.
+        """
+        if is_tensor(volume):
+            return ray_transform(volume, self)
+        arr = np.asarray(volume, dtype=np.float32)
+        sino = self.forward_batch(arr[None] if arr.ndim == 2 else arr)
+        return sino[0] if arr.ndim == 2 else np.moveaxis(sino, 0, 1)
+
+    def adjoint(self, projections):
+        """Back projection ``A^T``: ``(A, Z, U)`` or ``(A, U)`` to ``(Z, Y, X)`` or ``(Y, X)``."""
+        if is_tensor(projections):
+            return ray_transform(projections, self, adjoint=True)
+        arr = np.asarray(projections, dtype=np.float32)
+        vol = self.adjoint_batch(np.moveaxis(arr, 1, 0) if arr.ndim == 3 else arr[None])
+        return vol[0] if arr.ndim == 2 else vol
+
+
 class _Adjoint(LinearOperator):
     def __init__(self, op: LinearOperator) -> None:
         self.op = op
@@ -270,4 +341,4 @@ def ray_transform(x: torch.Tensor, op: LinearOperator, adjoint: bool = False) ->
     return _linear_fn().apply(x, op, adjoint)
 
 
-__all__ = ["OPERATORS", "Operator", "LinearOperator", "register_operator", "ray_transform"]
+__all__ = ["OPERATORS", "Operator", "LinearOperator", "SliceOperator", "register_operator", "ray_transform"]

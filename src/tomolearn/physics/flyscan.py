@@ -11,7 +11,7 @@ import numpy as np
 
 from .._checks import fail, positive_int
 from ..geometry import FanGeometry, ParallelGeometry, uniform_angles
-from .base import LinearOperator, register_operator
+from .base import SliceOperator, register_operator
 from .noise import _rng
 from .projector import RayTransform
 
@@ -27,7 +27,7 @@ def default_sub_angles(geometry, exposure_arc: float) -> int:
 
 
 @register_operator
-class FlyScanTransform(LinearOperator):
+class FlyScanTransform(SliceOperator):
     """Blurred ray transform ``A_fly = 1/n sum_i A(theta + (i + 1/2) delta / n)``.
 
     Parameters
@@ -81,17 +81,6 @@ class FlyScanTransform(LinearOperator):
                 cls(FanGeometry(uniform_angles(24, 2 * np.pi), 44, detector_spacing=1.4, source_origin=120,
                                 origin_detector=50, volume_shape=(30, 30)), np.deg2rad(10.0))]
 
-    @property
-    def domain_shape(self) -> tuple[int, int]:
-        return tuple(self.geometry.volume_shape)
-
-    @property
-    def range_shape(self) -> tuple[int, int]:
-        return (self.geometry.n_angles, self.geometry.n_detector)
-
-    sinogram_shape = range_shape
-    slice_shape = domain_shape
-
     def subset(self, indices) -> "FlyScanTransform":
         """The fly scan restricted to the exposures at ``indices`` (same arc and sub-angles)."""
         return FlyScanTransform(self.geometry.subset(indices), self.exposure_arc, self.n_sub, self.model)
@@ -113,17 +102,6 @@ class FlyScanTransform(LinearOperator):
         self.check_batch(s, "sinograms", self.range_shape)
         expanded = np.repeat(s[:, :, None, :] / np.float32(self.n_sub), self.n_sub, axis=2)
         return self._op.adjoint_batch(expanded.reshape(s.shape[0], -1, s.shape[2]), cuda)
-
-    forward_slices = forward_batch
-    adjoint_slices = adjoint_batch
-
-    def forward(self, volume):
-        """Blurred projections: ``(Y, X)`` -> ``(A, U)`` or ``(Z, Y, X)`` -> ``(A, Z, U)``."""
-        return RayTransform.forward(self, volume)
-
-    def adjoint(self, projections):
-        """Transpose: ``(A, U)`` -> ``(Y, X)`` or ``(A, Z, U)`` -> ``(Z, Y, X)``."""
-        return RayTransform.adjoint(self, projections)
 
 
 def simulate_flyscan(volume: np.ndarray, op: FlyScanTransform, i0: float | None, seed) -> np.ndarray:

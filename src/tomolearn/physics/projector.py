@@ -22,7 +22,7 @@ import numpy as np
 
 from .._checks import fail
 from ..geometry import FanGeometry, ParallelGeometry, uniform_angles
-from .base import LinearOperator, is_tensor, register_operator, ray_transform
+from .base import LinearOperator, SliceOperator, register_operator, ray_transform
 
 _ASTRA_LOCK = threading.Lock()  # ASTRA's object registry is global
 
@@ -50,7 +50,7 @@ def astra_geometries(geometry) -> tuple[dict, dict]:
 
 
 @register_operator
-class RayTransform(LinearOperator):
+class RayTransform(SliceOperator):
     """Linear ray transform ``A`` of a geometry, applied slice by slice.
 
     Parameters
@@ -97,18 +97,6 @@ class RayTransform(LinearOperator):
     def subset(self, indices) -> "RayTransform":
         """The operator restricted to the projections at ``indices`` (for ordered subsets)."""
         return RayTransform(self.geometry.subset(indices), self.model)
-
-    # ---- shapes ---------------------------------------------------------------------------
-    @property
-    def domain_shape(self) -> tuple[int, int]:
-        return tuple(self.geometry.volume_shape)
-
-    @property
-    def range_shape(self) -> tuple[int, int]:
-        return (self.geometry.n_angles, self.geometry.n_detector)
-
-    sinogram_shape = range_shape
-    slice_shape = domain_shape
 
     # ---- ASTRA plumbing ---------------------------------------------------------------------
     def _projector_id(self, cuda: bool) -> int:
@@ -173,42 +161,6 @@ class RayTransform(LinearOperator):
         """Back-project (adjoint) sinograms ``(N, A, U)`` to slices ``(N, Y, X)``."""
         stack = self._batch(y, self.range_shape, "sinograms")
         return self._run("BP", stack, self.domain_shape, cuda) * np.float32(self.geometry.voxel_size)
-
-    forward_slices = forward_batch
-    adjoint_slices = adjoint_batch
-
-    # ---- volumes and projections (Data Exchange order) ---------------------------------------
-    def forward(self, volume):
-        """Projections of a volume.
-
-        Parameters
-        ----------
-        volume : ndarray, shape (Z, Y, X) or (Y, X); or a tensor (..., Y, X)
-            Attenuation per ``geometry.unit``.
-
-        Returns
-        -------
-        ndarray, shape (A, Z, U) or (A, U); a tensor (..., A, U) for a tensor input
-            Line integrals.
-
-        Raises
-        ------
-        ValueError
-            If the slice shape does not match ``geometry.volume_shape``.
-        """
-        if is_tensor(volume):
-            return ray_transform(volume, self)
-        arr = np.asarray(volume, dtype=np.float32)
-        sino = self.forward_batch(arr)
-        return sino[0] if arr.ndim == 2 else np.moveaxis(sino, 0, 1)
-
-    def adjoint(self, projections):
-        """Back projection ``A^T``: ``(A, Z, U)`` or ``(A, U)`` to ``(Z, Y, X)`` or ``(Y, X)``."""
-        if is_tensor(projections):
-            return ray_transform(projections, self, adjoint=True)
-        arr = np.asarray(projections, dtype=np.float32)
-        vol = self.adjoint_batch(np.moveaxis(arr, 1, 0) if arr.ndim == 3 else arr)
-        return vol[0] if arr.ndim == 2 else vol
 
 
 def make_operator(geometry_or_op, model: str = "linear") -> LinearOperator:

@@ -62,11 +62,6 @@ def write_run_record(out: Path, config, extra: dict | None = None) -> None:
                                   **(extra or {})})
 
 
-def method_image(method, sinogram: np.ndarray, op) -> np.ndarray:
-    """One slice ``(Y, X)`` from a registered method's instance and one sinogram ``(A, U)``."""
-    return method.image(sinogram, op)
-
-
 def comparison_methods(entries, score, level: float | None = None, device: str = "cpu",
                        log=print) -> tuple[dict, dict]:
     """Instances of a study's comparison methods, with their ``tune`` parameters chosen by ``score``.

@@ -34,7 +34,7 @@ from ..recon import fbp, sirt
 from ..report import figure_grid, html_report
 from ..scenario import binned_projections
 from ..train import PairedImages, PostProcessor, fit
-from .common import (comparison_methods, method_image, prepare_run_dir, summarise, write_json,
+from .common import (comparison_methods, prepare_run_dir, summarise, write_json,
                      write_run_record)
 from .._checks import fail
 from .study import register_study
@@ -206,7 +206,7 @@ def _baselines(cfg, train_real, mu: float, device: str, log):
         vals = []
         for sino, g, ref in train_real[:2]:
             idx = g.arc_indices(np.deg2rad(60), 0.0)
-            vals.append(mcc(ref > mu / 2, segment(method_image(method, sino[idx], g.subset(idx)))))
+            vals.append(mcc(ref > mu / 2, segment(method.image(sino[idx], g.subset(idx)))))
         return float(np.mean(vals))
     return comparison_methods(cfg.baselines.methods, score, level=mu, device=device, log=log)[0]
 
@@ -222,7 +222,7 @@ def _score_fold(cfg, data: _Data, h: int, methods: dict, learned: dict, out: Pat
             start = eval_start(cfg.seed, h, k, arc)
             idx = g.arc_indices(np.deg2rad(arc), start)
             s, gs = sino[idx], g.subset(idx)
-            recs = {label: method_image(m, s, gs) for label, m in methods.items()}
+            recs = {label: m.image(s, gs) for label, m in methods.items()}
             recs.update({label: postprocess_slice(net, card, s, gs) for label, (net, card) in learned.items()})
             if k == 0 and arc == 60:
                 figures.append(figure_grid(ref512, {m: upsample(r) for m, r in recs.items()},

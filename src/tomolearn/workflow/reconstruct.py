@@ -20,6 +20,32 @@ def geometry_kind(geometry) -> str:
     return "fan" if isinstance(geometry, FanGeometry) else "parallel"
 
 
+def check_geometry(cls, geometry) -> None:
+    """One-line error unless method class ``cls`` declares the scan's geometry kind."""
+    kind = geometry_kind(geometry)
+    if kind not in cls.geometries:
+        raise fail("method", f"a method for {kind}-beam scans ({cls.name!r} handles {', '.join(cls.geometries)})",
+                   repr(cls.name), "pick another method (`tomolearn methods`)")
+
+
+def run_cropped(instance, slab, op, k0: int, k1: int) -> Result:
+    """Run a method on a slab ``(A, V, U)`` (rows with their halo) and keep output rows ``k0:k1``.
+
+    ``info["seconds"]`` is the slab's time.
+
+    Raises
+    ------
+    RuntimeError
+        If the method returns another number of slices than it got rows.
+    """
+    t0 = time.perf_counter()
+    res = instance.run(slab, op)
+    if res.volume.shape[0] != slab.shape[1]:
+        raise RuntimeError(f"method {instance.name!r} returned {res.volume.shape[0]} slices for {slab.shape[1]} rows")
+    return Result(res.volume[k0:k1], info={**res.info, "seconds": round(time.perf_counter() - t0, 3)},
+                  **{n: m[k0:k1] for n, m in res.maps.items()})
+
+
 def slabs(n_rows: int, size: int, halo: int = 0):
     """``(read_start, read_stop, keep_start, keep_stop)`` of each slab of detector rows.
 
@@ -73,27 +99,18 @@ def reconstruct(scan, method: str = "fbp", params=None, *, device: str = "cpu", 
     cls = registry.get(method)
     merged = params.model_dump() if isinstance(params, registry.Params) else dict(params or {})
     values = registry.parameters(method, {**merged, **options})
-    kind = geometry_kind(scan.geometry)
-    if kind not in cls.geometries:
-        raise fail("method", f"a method for {kind}-beam scans ({method!r} handles {', '.join(cls.geometries)})",
-                   repr(method), "pick another method (`tomolearn methods`)")
+    check_geometry(cls, scan.geometry)
     op = op if op is not None else scan_operator(scan)
     instance = cls(values, device=device, show_progress=show_progress)
     t0 = time.perf_counter()
     instance.prepare(scan.geometry)
     n_rows = scan.projections.shape[1]
     size = n_rows if cls.execution == "volume" else positive_int(chunk_slices or 32, "chunk_slices")
-    parts = []
-    for r0, r1, k0, k1 in slabs(n_rows, size, cls.halo if cls.execution == "slab" else 0):
-        t_slab = time.perf_counter()
-        res = instance.run(scan.projections[:, r0:r1], op)
-        res = res.with_info(seconds=round(time.perf_counter() - t_slab, 3))
-        if res.volume.shape[0] != r1 - r0:
-            raise RuntimeError(f"method {method!r} returned {res.volume.shape[0]} slices for {r1 - r0} rows")
-        parts.append(Result(res.volume[k0:k1], info=res.info, **{n: m[k0:k1] for n, m in res.maps.items()}))
+    parts = [run_cropped(instance, scan.projections[:, r0:r1], op, k0, k1)
+             for r0, r1, k0, k1 in slabs(n_rows, size, cls.halo if cls.execution == "slab" else 0)]
     result = Result.concatenate(parts)
     return result.with_info(method=method, parameters=values.model_dump(mode="json"), execution=cls.execution,
                             seconds=round(time.perf_counter() - t0, 3))
 
 
-__all__ = ["reconstruct", "scan_operator", "slabs", "geometry_kind"]
+__all__ = ["check_geometry", "geometry_kind", "reconstruct", "run_cropped", "scan_operator", "slabs"]

@@ -15,12 +15,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._checks import fail, positive_int
+from .._checks import positive_int
 from ..io.chunked import ChunkedVolume
 from ..methods import base as registry
 from ..physics.projector import make_operator
 from ..result import Result
-from .reconstruct import geometry_kind, scan_operator, slabs
+from .reconstruct import check_geometry, run_cropped, scan_operator, slabs
 
 #: fraction of the available memory a run plans to use (the rest is the OS, caches, dask)
 MEMORY_BUDGET = 0.5
@@ -85,9 +85,6 @@ class Plan:
                 f"peak memory per worker: about {self.peak_bytes_per_worker / GB:.2f} GB",
                 "time: " + (f"{self.seconds_per_row:.3f} s per row (measured) -> about {est / 60:.1f} min"
                             if est is not None else "not measured")]
-
-    def as_dict(self) -> dict:
-        return {**self.__dict__, "estimated_seconds": self.estimated_seconds}
 
 
 def plan(scan, method: str, params=None, chunk_slices: int | None = None, workers: int = 1, device: str = "cpu",
@@ -160,13 +157,7 @@ def run_slab(method: str, params_json: str, device: str, geometry, projections, 
     """
     instance, op = _prepared(method, params_json, device, geometry)
     slab = projections[:, r0:r1] if getattr(projections, "lazy", False) else projections
-    t0 = time.perf_counter()
-    res = instance.run(np.asarray(slab, dtype=np.float32), op)
-    if res.volume.shape[0] != r1 - r0:
-        raise RuntimeError(f"method {method!r} returned {res.volume.shape[0]} slices for {r1 - r0} rows")
-    kept = Result(res.volume[k0:k1], info={**res.info, "seconds": round(time.perf_counter() - t0, 3)},
-                  **{n: m[k0:k1] for n, m in res.maps.items()})
-    return r0 + k0, kept
+    return r0 + k0, run_cropped(instance, np.asarray(slab, dtype=np.float32), op, k0, k1)
 
 
 def _client(scheduler: str, workers: int):
@@ -228,10 +219,7 @@ def reconstruct_to_file(scan, method: str, output, params=None, *, chunk_slices:
     """
     cls = registry.get(method)
     values = registry.parameters(method, params)
-    kind = geometry_kind(scan.geometry)
-    if kind not in cls.geometries:
-        raise fail("method", f"a method for {kind}-beam scans ({method!r} handles {', '.join(cls.geometries)})",
-                   repr(method))
+    check_geometry(cls, scan.geometry)
     workers = positive_int(workers, "workers")
     n_rows = scan.projections.shape[1]
     chunk = n_rows if cls.execution == "volume" else (

@@ -25,7 +25,7 @@ from ..scenario import binned_projections
 from ..report import figure_grid, html_report
 from ..train import PairedImages, PostProcessor, fit
 from ..train.fit import is_main_process
-from .common import (comparison_methods, method_image, prepare_run_dir, summarise, write_json,
+from .common import (comparison_methods, prepare_run_dir, summarise, write_json,
                      write_run_record)
 from .study import register_study
 
@@ -123,7 +123,7 @@ def run_synthetic(cfg, out_dir, overwrite, resume, device, show_progress, log) -
         vals = []
         for i, sino in enumerate(sinos[va][:4]):
             s, g = scan_of(-1 - i, sino)
-            vals.append(image_metrics(ph[va][i], method_image(method, s, g) / d.mu_max, data_range=1.0)["psnr"])
+            vals.append(image_metrics(ph[va][i], method.image(s, g) / d.mu_max, data_range=1.0)["psnr"])
         return float(np.mean(vals))
     baselines, chosen = comparison_methods(cfg.baselines.methods, validation_psnr, level=d.mu_max, device=device,
                                            log=log)
@@ -131,7 +131,7 @@ def run_synthetic(cfg, out_dir, overwrite, resume, device, show_progress, log) -
     rows, figures = [], []
     for i, (truth, sino) in enumerate(zip(ph[te], sinos[te])):
         s, g = scan_of(i, sino)
-        recs = {label: method_image(m, s, g) for label, m in baselines.items()}
+        recs = {label: m.image(s, g) for label, m in baselines.items()}
         recs["learned"] = postprocess_slice(network, card, s, g)
         recs = {k: v / d.mu_max for k, v in recs.items()}
         for name, rec in recs.items():
