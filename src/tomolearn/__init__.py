@@ -19,6 +19,8 @@ def load_scan(path, find_center: bool = True, **hints):
     from .io import load_scan as _read
 
     scan = _read(path, **hints)
+    if getattr(scan, "kind", "projections") == "diffraction":  # ptycho-tomography: no detector rows to centre
+        return scan
     if find_center:
         return centre_scan(scan)
     from dataclasses import replace

@@ -178,6 +178,10 @@ def _reconstruct(scan: Path, method: Method, output: Path, segment: bool, align:
             raise FileExistsError(f"output: {str(output)!r} exists; choose another name or pass --overwrite")
         dev = _device(device)
         s = load_scan(scan)
+        if s.kind == "diffraction":
+            _reconstruct_ptycho(s, scan, method, output, given, dev, overwrite, align=align, resume=resume,
+                                dry_run=dry_run, scheduler=scheduler, segment=segment)
+            return
         if align:
             s = align_scan(s)
             typer.echo(f"aligned: largest shift {np.abs(s.metadata['alignment_shifts_px']).max():.1f} px, "
@@ -209,6 +213,26 @@ def _reconstruct(scan: Path, method: Method, output: Path, segment: bool, align:
     except USER_ERRORS as err:
         _fail(err)
     typer.echo(f"wrote {output} {tuple(s.geometry.volume_shape_3d)} ({method.value}, {summary})")
+
+
+def _reconstruct_ptycho(s, scan: Path, method: Method, output: Path, given: dict, dev: str, overwrite: bool,
+                        **unsupported) -> None:
+    """A ptycho-tomography scan: the whole volume at once, written atomically (``/volume``)."""
+    from .io import save_volume
+    from .workflow import reconstruct as recon
+
+    for flag, value in unsupported.items():
+        if value:
+            raise ValueError(f"--{flag.replace('_', '-')}: expected a projection scan, got a ptycho-tomography scan "
+                             f"({scan.name}); its methods reconstruct the whole volume at once")
+    if output.suffix.lower() not in (".h5", ".hdf5", ".tif", ".tiff"):
+        raise ValueError(f"--output: expected .h5 or .tif for a ptycho-tomography reconstruction, got {output.name!r}")
+    result = recon(s, method.value, given, device=dev, show_progress=True)
+    g = s.geometry
+    save_volume(output, result.volume, g.voxel_size, g.unit, overwrite=overwrite,
+                attrs={"method": method.value, "source": str(scan), "quantity": "delta (refractive-index decrement)",
+                       "parameters": json.dumps(result.info.get("parameters", {}))})
+    typer.echo(f"wrote {output} {tuple(result.volume.shape)} ({method.value}, {result.info['seconds']:.1f} s)")
 
 
 def _build_reconstruct():
@@ -290,11 +314,12 @@ def methods(name: Optional[str] = typer.Argument(None, help="show one method's p
 @app.command()
 def simulate(output: Path = typer.Option(..., "-o", "--output", help="output Data Exchange file (.h5)"),
              phantom: str = typer.Option("ellipses_polygons", help="ellipses_polygons | holed_disc | heterogeneous | cracked_particles | crack_network | radial_cracks | shepp_logan | spheres_in_cube | layered_ic"),
-             size: int = typer.Option(256, help="slice size in pixels"),
+             size: Optional[int] = typer.Option(None, help="slice size in pixels (default 256; ptycho: 64)"),
              n_slices: int = typer.Option(1, help="slices (one phantom each)"),
              angles: Optional[int] = typer.Option(None, help="number of projections (sparse view)"),
              range_deg: Optional[float] = typer.Option(None, help="limited angular range in degrees"),
-             start_deg: float = typer.Option(0.0, help="start of the arc in degrees"),
+             start_deg: Optional[float] = typer.Option(None, help="start of the arc in degrees (default 0; ptycho: "
+                                                                   "-range/2)"),
              i0: Optional[float] = typer.Option(None, help="photons per detector pixel (Poisson noise)"),
              noise_percent: Optional[float] = typer.Option(None, help="Gaussian noise, % of the maximum"),
              speed_deg_s: Optional[float] = typer.Option(None, help="fly scan: rotation speed in deg/s"),
@@ -304,9 +329,58 @@ def simulate(output: Path = typer.Option(..., "-o", "--output", help="output Dat
              sweep_angles: str = typer.Option("30,60,120,180", help="--sweep: numbers of projections"),
              sweep_i0: str = typer.Option("1e2,1e3,1e4,1e5", help="--sweep: photons per pixel"),
              sweep_speed: Optional[str] = typer.Option(None, help="--sweep: rotation speeds in deg/s (instead of dose)"),
-             overwrite: bool = typer.Option(False, help="replace an existing output")) -> None:
-    """Simulate a limited scan of a phantom and write it as Data Exchange HDF5 (with ground truth)."""
+             overwrite: bool = typer.Option(False, help="replace an existing output"),
+             modality: str = typer.Option("projections", help="projections (X-ray CT) | ptycho (multislice "
+                                          "ptycho-tomography, seed 001)", rich_help_panel="Ptycho-tomography"),
+             object_file: Optional[Path] = typer.Option(None, "--object", help="ptycho: your own object, a (Z, Y, X) "
+                                                        "dataset /volume of delta in an HDF5 file",
+                                                        rich_help_panel="Ptycho-tomography"),
+             energy_kev: float = typer.Option(1.5, help="ptycho: photon energy in keV",
+                                              rich_help_panel="Ptycho-tomography"),
+             voxel_size: float = typer.Option(3.0, help="ptycho: voxel (and probe pixel) size in nm",
+                                              rich_help_panel="Ptycho-tomography"),
+             pattern_size: int = typer.Option(32, help="ptycho: probe window and diffraction pattern in pixels",
+                                              rich_help_panel="Ptycho-tomography"),
+             probe_diameter: Optional[float] = typer.Option(None, help="ptycho: probe diameter in pixels "
+                                                            "(default pattern size / 2)",
+                                                            rich_help_panel="Ptycho-tomography"),
+             modes: int = typer.Option(3, help="ptycho: probe modes (partial coherence)",
+                                       rich_help_panel="Ptycho-tomography"),
+             step: float = typer.Option(6.0, help="ptycho: scan step in pixels (smaller than the probe)",
+                                        rich_help_panel="Ptycho-tomography"),
+             scan_pattern: str = typer.Option("snake", help="ptycho: snake | raster",
+                                              rich_help_panel="Ptycho-tomography"),
+             photons: float = typer.Option(1e6, help="ptycho: incident photons per pattern (Poisson noise)",
+                                           rich_help_panel="Ptycho-tomography"),
+             slabs: Optional[int] = typer.Option(None, help="ptycho: multislice slabs of the simulation "
+                                                 "(default one per voxel along the beam)",
+                                                 rich_help_panel="Ptycho-tomography")) -> None:
+    """Simulate a limited scan of a phantom and write it as HDF5 with its ground truth.
+
+    ``--modality projections`` (default): Data Exchange projections of a phantom.
+    ``--modality ptycho``: multislice ptycho-tomography diffraction patterns of an integrated
+    circuit (``layered_ic`` pillar) or ``--object``, over ``--range-deg`` (default 140.8) with
+    ``--angles`` (default 21).
+    """
     try:
+        if modality not in ("projections", "ptycho"):
+            raise ValueError(f"--modality: expected projections or ptycho, got {modality!r}")
+        if modality == "ptycho":
+            from .workflow.simulate import load_object, simulate_ptycho_to_file
+
+            if sweep or speed_deg_s is not None or exposure_s is not None or i0 is not None or noise_percent is not None:
+                raise ValueError("--modality ptycho: expected --photons for the noise and no fly-scan or --sweep "
+                                 "options, got projection options")
+            obj = load_object(object_file) if object_file is not None else None
+            path = simulate_ptycho_to_file(
+                output, obj, size or 64, angles or 21, 140.8 if range_deg is None else range_deg,
+                start_deg, energy_kev, voxel_size, "nm", pattern_size, probe_diameter,
+                modes, step, scan_pattern, photons, slabs, seed, overwrite, show_progress=True)
+            typer.echo(f"wrote {path}")
+            return
+        if object_file is not None:
+            raise ValueError("--object: expected only with --modality ptycho, got --modality projections")
+        size = size or 256
         from .scenario import Scenario
         from .workflow.simulate import simulate_to_file
 
@@ -322,7 +396,7 @@ def simulate(output: Path = typer.Option(..., "-o", "--output", help="output Dat
 
         if (speed_deg_s is None) != (exposure_s is None):
             raise ValueError("--speed-deg-s/--exposure-s: expected both for a fly scan, got only one")
-        scenario = Scenario(n_angles=angles, range_deg=range_deg, start_deg=start_deg, i0=i0,
+        scenario = Scenario(n_angles=angles, range_deg=range_deg, start_deg=start_deg or 0.0, i0=i0,
                             noise_percent=noise_percent,
                             exposure_arc_deg=speed_deg_s * exposure_s if speed_deg_s is not None else None)
         path = simulate_to_file(output, phantom, size, scenario.validated(), n_slices, seed, overwrite=overwrite)

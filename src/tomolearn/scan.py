@@ -40,6 +40,9 @@ class Scan:
     reference_segmentation: np.ndarray | None = None
     metadata: dict = field(default_factory=dict)
 
+    #: what the scan holds: line-integral projections (a ptycho-tomography scan says "diffraction")
+    kind = "projections"
+
     @property
     def lazy(self) -> bool:
         """True when the projections are read from their file on demand (slab by slab)."""

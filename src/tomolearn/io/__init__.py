@@ -15,13 +15,14 @@ READERS = {".mat": "htc", ".h5": "dxchange", ".hdf5": "dxchange", ".hdf": "dxcha
            ".cxi": "dxchange", ".nxs": "nxtomo", ".mrc": "mrc", ".st": "mrc", ".ali": "mrc"}
 
 
-def load_scan(path, **hints) -> Scan:
+def load_scan(path, **hints):
     """Read a scan file into a :class:`~tomolearn.scan.Scan`.
 
     Parameters
     ----------
     path : str or Path
-        HTC2022 ``.mat`` (full or limited), Data Exchange HDF5 (``.h5``), NXtomo (``.nxs``),
+        HTC2022 ``.mat`` (full or limited), Data Exchange HDF5 (``.h5``), a ptycho-tomography
+        HDF5 (``.h5`` with ``/ptycho``, :mod:`tomolearn.io.ptycho`), NXtomo (``.nxs``),
         an MRC tilt series (``.mrc``/``.st``/``.ali`` with a ``.rawtlt``/``.tlt`` beside it),
         or a folder of TIFF projections (with flats, darks and ``angles.txt``).
     **hints
@@ -36,7 +37,8 @@ def load_scan(path, **hints) -> Scan:
 
     Returns
     -------
-    Scan
+    Scan or PtychoScan
+        A :class:`~tomolearn.io.ptycho.PtychoScan` (``kind == "diffraction"``) for ptycho-tomography.
 
     Raises
     ------
@@ -56,7 +58,11 @@ def load_scan(path, **hints) -> Scan:
         if kind == "htc":
             from .htc import load_htc as reader
         elif kind == "dxchange":
-            from .dxchange import load_dxchange as reader
+            from .ptycho import is_ptycho_file, load_ptycho
+
+            reader = load_ptycho if is_ptycho_file(p) else None
+            if reader is None:
+                from .dxchange import load_dxchange as reader
         elif kind == "nxtomo":
             from .nxtomo import load_nxtomo as reader
         elif kind == "tiff":

@@ -29,7 +29,7 @@ from ..result import Result
 
 ENTRY_POINT_GROUP = "tomolearn.methods"
 #: modules of the built-in methods, imported on first use of the registry
-BUILTIN = ("fbp", "sirt", "sart", "cgls", "tv", "mlem", "learned", "missing_wedge")
+BUILTIN = ("fbp", "sirt", "sart", "cgls", "tv", "mlem", "learned", "missing_wedge", "ptycho")
 
 Execution = Literal["slice", "slab", "volume"]
 _REGISTRY: dict[str, type["Method"]] = {}
@@ -84,7 +84,9 @@ class Method(ABC):
     needs : tuple of str
         Requirements shown to users, e.g. ``("model",)`` or ``("gpu",)``.
     geometries : tuple of str
-        Geometry kinds handled: ``"parallel"``, ``"fan"``.
+        Geometry kinds handled: ``"parallel"``, ``"fan"`` (projections), or ``"ptycho"``
+        (diffraction patterns of a :class:`~tomolearn.io.ptycho.PtychoScan`: ``run`` then gets
+        the scan itself and ``op=None``).
     execution : {"slice", "slab", "volume"}
     halo : int
         Extra rows on each side of a slab (``execution="slab"``).

@@ -73,3 +73,32 @@ def gaussian_noise(line_integrals, percent: float, seed) -> np.ndarray:
     p = finite_array(line_integrals, "line_integrals")
     sigma = percent / 100.0 * float(np.abs(p).max())
     return (p + _rng(seed).normal(0.0, sigma, p.shape)).astype(np.float32)
+
+
+def poisson_counts(intensity, photons: float, seed) -> np.ndarray:
+    """Photon counts ``Poisson(photons * intensity)`` of diffraction patterns.
+
+    Parameters
+    ----------
+    intensity : ndarray
+        Noise-free intensities per unit incident power (e.g. of
+        :class:`~tomolearn.physics.multislice.MultisliceOperator`: a pattern sums to ~1).
+    photons : float
+        Incident photons per pattern (> 0).
+    seed : int or numpy.random.Generator
+
+    Returns
+    -------
+    ndarray, same shape, float32 (whole counts)
+
+    Raises
+    ------
+    ValueError
+        If ``photons <= 0`` or the intensities are negative, NaN or inf.
+    """
+    if not np.isfinite(photons) or photons <= 0:
+        raise fail("photons", "incident photons per pattern > 0", photons)
+    inten = finite_array(intensity, "intensity")
+    if (inten < 0).any():
+        raise fail("intensity", "non-negative intensities", f"minimum {float(inten.min())}")
+    return _rng(seed).poisson(photons * inten.astype(np.float64)).astype(np.float32)

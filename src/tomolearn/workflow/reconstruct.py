@@ -16,7 +16,11 @@ def scan_operator(scan):
 
 
 def geometry_kind(geometry) -> str:
-    """``"fan"`` or ``"parallel"``: the names methods declare in ``geometries``."""
+    """``"fan"``, ``"parallel"`` or ``"ptycho"``: the names methods declare in ``geometries``."""
+    from ..physics.multislice import PtychoGeometry
+
+    if isinstance(geometry, PtychoGeometry):
+        return "ptycho"
     return "fan" if isinstance(geometry, FanGeometry) else "parallel"
 
 
@@ -24,7 +28,8 @@ def check_geometry(cls, geometry) -> None:
     """One-line error unless method class ``cls`` declares the scan's geometry kind."""
     kind = geometry_kind(geometry)
     if kind not in cls.geometries:
-        raise fail("method", f"a method for {kind}-beam scans ({cls.name!r} handles {', '.join(cls.geometries)})",
+        what = "ptycho-tomography (diffraction) scans" if kind == "ptycho" else f"{kind}-beam scans"
+        raise fail("method", f"a method for {what} ({cls.name!r} handles {', '.join(cls.geometries)})",
                    repr(cls.name), "pick another method (`tomolearn methods`)")
 
 
@@ -66,8 +71,9 @@ def reconstruct(scan, method: str = "fbp", params=None, *, device: str = "cpu", 
 
     Parameters
     ----------
-    scan : Scan
-        From :func:`tomolearn.load_scan` or built in code; projections ``(A, V, U)``.
+    scan : Scan or PtychoScan
+        From :func:`tomolearn.load_scan` or built in code; projections ``(A, V, U)``, or the
+        diffraction patterns of a ptycho-tomography scan (methods of the ``"ptycho"`` geometry).
     method : str
         A registered method (``tomolearn methods`` lists them): ``fbp``, ``sirt``, ``sart``,
         ``cgls``, ``tv``, ``mlem``, ``learned``, ``missing_wedge``, plug-ins.
@@ -100,10 +106,14 @@ def reconstruct(scan, method: str = "fbp", params=None, *, device: str = "cpu", 
     merged = params.model_dump() if isinstance(params, registry.Params) else dict(params or {})
     values = registry.parameters(method, {**merged, **options})
     check_geometry(cls, scan.geometry)
-    op = op if op is not None else scan_operator(scan)
     instance = cls(values, device=device, show_progress=show_progress)
     t0 = time.perf_counter()
     instance.prepare(scan.geometry)
+    if geometry_kind(scan.geometry) == "ptycho":  # diffraction data: the method models its own physics
+        result = instance.run(scan, op)
+        return result.with_info(method=method, parameters=values.model_dump(mode="json"), execution=cls.execution,
+                                slabs=1, seconds=round(time.perf_counter() - t0, 3))
+    op = op if op is not None else scan_operator(scan)
     n_rows = scan.projections.shape[1]
     size = n_rows if cls.execution == "volume" else positive_int(chunk_slices or 32, "chunk_slices")
     parts = [run_cropped(instance, scan.projections[:, r0:r1], op, k0, k1)

@@ -67,3 +67,180 @@ def simulate_to_file(out, family: str, size: int, scenario: Scenario, n_slices: 
             sim = simulate(chunk, scenario, np.random.default_rng([seed, start]), oversample, n_flats or 10)
             writer.write_rows(start, sim["projections"], sim["flats"], sim["darks"], sim["ground_truth"])
     return Path(out)
+
+
+#: δ of copper at 8.8 keV (seed 001's energy); δ scales as λ², i.e. as 1 / E²
+COPPER_DELTA_8P8KEV = 2.19e-5
+
+
+def copper_delta(energy_kev: float) -> float:
+    """Refractive-index decrement δ of copper at a photon energy in keV (``∝ 1 / E²`` away from edges)."""
+    from .._checks import positive
+
+    return COPPER_DELTA_8P8KEV * (8.8 / positive(energy_kev, "energy_kev")) ** 2
+
+
+def cylinder_mask(n: int) -> np.ndarray:
+    """The disc inscribed in an ``n × n`` slice ``(Y, X)``: what stays inside the grid at every rotation."""
+    yy, xx = np.mgrid[:n, :n]
+    c = (n - 1) / 2
+    return (yy - c) ** 2 + (xx - c) ** 2 <= (n / 2) ** 2
+
+
+def load_object(path) -> np.ndarray:
+    """δ volume ``(Z, Y, X)`` from ``/volume`` of an HDF5 file (a user's own object for ``simulate``).
+
+    Raises
+    ------
+    FileNotFoundError
+        If the file does not exist.
+    ValueError
+        If it has no ``/volume``, the volume is not 3D with a square slice, holds NaN/inf or
+        negative δ, or reaches outside the cylinder inscribed in its slice.
+    """
+    import h5py
+
+    from .._checks import fail, finite_array
+
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"--object: no such file {str(p)!r}")
+    try:
+        with h5py.File(p, "r") as f:
+            if "volume" not in f:
+                raise fail("--object", "an HDF5 file with a (Z, Y, X) dataset /volume of delta", f"{p.name!r} without /volume")
+            vol = f["volume"][()]
+    except OSError as err:
+        raise fail("--object", "an HDF5 file with /volume", f"{p.name!r} ({err})") from None
+    vol = finite_array(vol, "--object /volume", 3)
+    if vol.shape[1] != vol.shape[2]:
+        raise fail("--object /volume", "a square slice (Y == X)", f"shape {vol.shape}", "pad it along Y or X")
+    if (vol < 0).any():
+        raise fail("--object /volume", "delta >= 0 (refractive-index decrement)", f"minimum {float(vol.min())}")
+    outside = float(np.abs(vol[:, ~cylinder_mask(vol.shape[1])]).sum()) / max(float(np.abs(vol).sum()), 1e-30)
+    if outside > 0.01:
+        raise fail("--object /volume", "delta inside the cylinder inscribed in the (Y, X) square (it must stay in "
+                   "the grid when rotated)", f"{100 * outside:.1f} % outside", "pad the volume along Y and X")
+    return vol
+
+
+def ptycho_object(size: int, seed: int, energy_kev: float, plate_fraction: float = 0.5) -> np.ndarray:
+    """The default object: a ``layered_ic`` plate (13 layers, seed 001) milled to a pillar, as δ.
+
+    Metal has copper's δ at the energy, the dielectric 0.15 of it; the plate is cut to the
+    cylinder inscribed in the slice, like a sample milled into a pillar for
+    ptycho-tomography, so every rotation keeps it in the grid.
+    """
+    from ..phantoms import layered_ic
+
+    vol = layered_ic(size, seed, plate_fraction=plate_fraction) * np.float32(copper_delta(energy_kev))
+    vol[:, ~cylinder_mask(size)] = 0.0
+    return vol.astype(np.float32)
+
+
+def simulate_ptycho_to_file(out, obj: np.ndarray | None = None, size: int = 64, n_angles: int = 21,
+                            range_deg: float = 140.8, start_deg: float | None = None, energy_kev: float = 1.5,
+                            voxel_size: float = 3.0, unit: str = "nm", pattern_size: int = 32,
+                            probe_diameter: float | None = None, n_modes: int = 3, step: float = 6.0,
+                            scan_pattern: str = "snake", photons: float | None = 1e6, n_slabs: int | None = None,
+                            seed: int = 0, overwrite: bool = False, device: str = "cpu",
+                            show_progress: bool = False) -> Path:
+    """Simulate a multislice ptycho-tomography scan and write it (:mod:`tomolearn.io.ptycho`).
+
+    Parameters
+    ----------
+    out : path
+        Output ``.h5``; the ground-truth δ goes to ``/simulation/ground_truth``.
+    obj : ndarray, shape (Z, Y, X), optional
+        δ of the object (``Y == X``); default :func:`ptycho_object` of ``size`` voxels.
+    size : int
+        Edge of the default object in voxels.
+    n_angles : int
+        Rotation angles, evenly spread over ``range_deg``.
+    range_deg : float
+        Angular range in degrees (seed 001: 140.8).
+    start_deg : float, optional
+        First angle in degrees (default ``-range_deg / 2``: the plate is crossed face-on at 0).
+    energy_kev : float
+        Photon energy. Default 1.5 keV, not the seed's 8.8 keV: on a 64-voxel grid this keeps
+        the seed's regime (a phase of tenths of a radian through the plate, a plate as thick as
+        the depth of field ``5.2 v² / λ`` or thicker); at 8.8 keV that regime needs the seed's
+        ~300 voxels along the beam (``--energy-kev 8.8 --voxel-size 14 --size 320``).
+    voxel_size : float
+        Voxel (and probe pixel) edge in ``unit`` (default 3 nm).
+    unit : str
+    pattern_size : int
+        ``Q``: probe window and diffraction pattern in pixels.
+    probe_diameter : float, optional
+        In pixels (default ``pattern_size / 2``).
+    n_modes : int
+        Probe modes (partial coherence).
+    step : float
+        Scan step in pixels; must be smaller than the probe (overlap).
+    scan_pattern : {"snake", "raster"}
+    photons : float or None
+        Incident photons per pattern (Poisson noise); None writes noise-free intensities.
+    n_slabs : int, optional
+        Slabs of the simulation (default one per voxel along the beam: the accurate model).
+    seed : int
+        Seeds the phantom, the probe and the noise.
+    overwrite : bool
+    device : str
+        Torch device of the simulation.
+    show_progress : bool
+
+    Returns
+    -------
+    Path
+
+    Raises
+    ------
+    ValueError
+        On non-positive energy, voxel size, step or photon count; a probe larger than the
+        object; a step not smaller than the probe (no overlap); a bad object.
+    FileExistsError
+        If ``out`` exists and ``overwrite`` is False.
+    """
+    import torch
+
+    from .._checks import fail, positive, positive_int
+    from ..io.ptycho import PtychoWriter
+    from ..physics.multislice import MultisliceOperator, PtychoGeometry, make_probe, probe_diameter as measured
+    from ..physics.multislice import scan_positions
+    from ..physics.noise import poisson_counts
+    from ..progress import progress
+
+    positive(energy_kev, "energy_kev")
+    positive(voxel_size, "voxel_size")
+    positive(step, "step")
+    if photons is not None:
+        positive(photons, "photons")
+    range_deg = positive(range_deg, "range_deg")
+    n_angles = positive_int(n_angles, "angles")
+    if obj is None:
+        obj = ptycho_object(positive_int(size, "size"), seed, energy_kev)
+    z, y, x = obj.shape
+    q = positive_int(pattern_size, "pattern_size")
+    probe = make_probe(q, n_modes, probe_diameter, np.random.default_rng([seed, 1]))
+    d = measured(probe)
+    if d >= min(z, x):
+        raise fail("probe_diameter", f"a probe smaller than the object's {z} x {x} pixel projection", f"{d:.1f} px")
+    if step >= d:
+        raise fail("step", f"a scan step smaller than the probe diameter {d:.1f} px (overlapping positions)", step)
+    first = -range_deg / 2 if start_deg is None else float(start_deg)
+    if not np.isfinite(first) or abs(first) > 3600:
+        raise fail("start_deg", "a start angle within +-3600 degrees", start_deg)
+    angles = np.radians(first + (np.arange(n_angles) * range_deg / (n_angles - 1) if n_angles > 1 else np.zeros(1)))
+    geometry = PtychoGeometry(angles, (z, y, x), scan_positions(z, x, step, scan_pattern), q, voxel_size, unit,
+                              energy_kev)
+    op = MultisliceOperator(geometry, probe, n_slabs=n_slabs or y)
+    attrs = {"object": "layered_ic pillar" if size else "user", "seed": seed, "simulation_slabs": op.n_slabs,
+             "probe_diameter_px": round(d, 2), "step_px": step, "range_deg": range_deg, "start_deg": first}
+    rng = np.random.default_rng([seed, 2])
+    delta = torch.as_tensor(obj, device=device)
+    with PtychoWriter(out, geometry, probe, photons, obj, attrs, overwrite, scan_pattern) as writer:
+        with torch.no_grad():
+            for a in progress(range(n_angles), "simulating", show_progress):
+                inten = op.intensities(delta, [a]).cpu().numpy()
+                writer.write_angles(a, poisson_counts(inten, photons, rng) if photons else inten)
+    return Path(out)
