@@ -32,3 +32,60 @@ def test_otsu_segmentation():
 def test_shape_mismatch():
     with pytest.raises(ValueError, match="shape"):
         psnr(np.zeros((4, 4)), np.zeros((4, 5)))
+
+
+def test_ms_ssim_2d_and_3d_is_one_for_identity_and_falls_with_noise():
+    from tomolearn.metrics import ms_ssim
+
+    rng = np.random.default_rng(0)
+    vol = np.zeros((32, 32, 32), np.float32)
+    vol[8:24, 10:20, 4:28] = 1
+    assert ms_ssim(vol, vol) == pytest.approx(1.0, abs=1e-6)
+    noisy = [ms_ssim(vol, vol + s * rng.standard_normal(vol.shape)) for s in (0.05, 0.2, 0.5)]
+    assert 1 > noisy[0] > noisy[1] > noisy[2]
+    assert ms_ssim(vol[16], vol[16] + 0.1 * rng.standard_normal((32, 32))) < 1
+    with pytest.raises(ValueError, match="image"):
+        ms_ssim(np.zeros((4, 4)), np.zeros((4, 4)))
+
+
+def test_dice_and_ber_count_the_confusion_matrix():
+    from tomolearn.metrics import ber, dice
+
+    a = np.array([1, 1, 1, 0, 0, 0, 0, 0], bool)
+    b = np.array([1, 1, 0, 1, 0, 0, 0, 0], bool)  # TP 2, FN 1, FP 1, TN 4
+    assert dice(a, b) == pytest.approx(4 / 6)
+    assert ber(a, b) == pytest.approx(2 / 8)
+    assert dice(a, a) == 1 and ber(a, a) == 0
+
+
+def test_bayes_threshold_and_em_segmentation():
+    from tomolearn.metrics import bayes_threshold, mixture_fit, segmentation_scores
+
+    assert bayes_threshold([0, 2], [1, 1], [0.5, 0.5]) == pytest.approx(1.0)
+    assert bayes_threshold([0, 2], [1, 1], [0.9, 0.1]) > 1.0  # a rare class needs more evidence
+    rng = np.random.default_rng(1)
+    truth = rng.random((24, 24, 24)) < 0.2
+    golden = truth * 1.0 + 0.1 * rng.standard_normal(truth.shape)
+    fit = mixture_fit(golden)
+    assert fit["priors"][1] == pytest.approx(0.2, abs=0.02) and 0.3 < fit["threshold"] < 0.7
+    good = segmentation_scores(golden, truth * 2.0 + 0.5 + 0.2 * rng.standard_normal(truth.shape))
+    bad = segmentation_scores(golden, rng.standard_normal(truth.shape))
+    assert good["dice"] > 0.95 and good["ber"] < 0.02
+    assert bad["dice"] < 0.5 and bad["ber"] > 0.1
+
+
+def test_power_spectrum_planes_show_the_missing_wedge():
+    from tomolearn.metrics import power_spectrum_planes
+
+    rng = np.random.default_rng(2)
+    vol = rng.standard_normal((16, 32, 32))
+    planes = power_spectrum_planes(vol)
+    assert planes["kz-kx"].shape == (16, 32) and planes["kz-ky"].shape == (16, 32) and planes["kx-ky"].shape == (32, 32)
+    # remove a double wedge of (ky, kx) directions: the kx-ky plane goes dark there
+    f = np.fft.fftshift(np.fft.fftn(vol))
+    ky, kx = np.meshgrid(np.arange(32) - 16, np.arange(32) - 16, indexing="ij")
+    wedge = np.abs(ky) > 2 * np.abs(kx)
+    f[:, wedge] = 0
+    cut = np.fft.ifftn(np.fft.ifftshift(f)).real
+    p = power_spectrum_planes(cut)["kx-ky"]
+    assert p[wedge].max() < 1e-12 * p.max() + 1e-9

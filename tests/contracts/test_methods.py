@@ -19,7 +19,21 @@ from tomolearn.workflow import reconstruct
 METHODS = sorted(available())
 
 
+def _ptycho_scan():
+    """A tiny simulated ptycho-tomography scan (24^3 object, 4 angles, 16^2 patterns)."""
+    from tomolearn.io.ptycho import PtychoScan
+    from tomolearn.physics.multislice import MultisliceOperator, PtychoGeometry, make_probe, scan_positions
+    from tomolearn.workflow.simulate import ptycho_object
+
+    g = PtychoGeometry(np.radians([-60.0, -20.0, 20.0, 60.0]), (24, 24, 24), scan_positions(24, 24, 4), 16, 3.0)
+    probe = make_probe(16, 2, 8)
+    obj = ptycho_object(24, 0, g.energy_kev)
+    return PtychoScan(MultisliceOperator(g, probe, n_slabs=4).apply(obj[None])[0], g, probe, reference=obj)
+
+
 def _scan(kind: str) -> Scan:
+    if kind == "ptycho":
+        return _ptycho_scan()
     obj = np.stack([ellipses_polygons(32, s) for s in (1, 2)]) * 0.05
     if kind == "parallel":
         g = ParallelGeometry(uniform_angles(40), 32, n_rows=2)
@@ -35,7 +49,7 @@ def _params(name, tmp_path) -> dict:
     return hook(tmp_path) if hook else {}
 
 
-@pytest.mark.parametrize("kind", ["parallel", "fan"])
+@pytest.mark.parametrize("kind", ["parallel", "fan", "ptycho"])
 @pytest.mark.parametrize("name", METHODS)
 def test_method_returns_a_result_of_the_scan_shape(name, kind, tmp_path):
     cls = available()[name]
@@ -48,11 +62,12 @@ def test_method_returns_a_result_of_the_scan_shape(name, kind, tmp_path):
         warnings.simplefilter("ignore", UserWarning)  # e.g. a wedge outside a model's training range
         res = reconstruct(scan, name, _params(name, tmp_path), chunk_slices=1)
     assert isinstance(res, Result)
-    assert res.volume.shape == (2, 32, 32) and res.volume.dtype == np.float32 and np.isfinite(res.volume).all()
+    shape = scan.geometry.volume_shape if kind == "ptycho" else (2, 32, 32)
+    assert res.volume.shape == shape and res.volume.dtype == np.float32 and np.isfinite(res.volume).all()
     assert res.volume.std() > 0
     for m in res.maps.values():
         assert m.shape == res.volume.shape
-    assert res.info["method"] == name and res.info["seconds"] >= 0 and res.info["slabs"] == 2
+    assert res.info["method"] == name and res.info["seconds"] >= 0 and res.info["slabs"] == (1 if kind == "ptycho" else 2)
 
 
 @pytest.mark.parametrize("name", METHODS)
@@ -73,5 +88,5 @@ def test_method_declares_what_users_see(name):
     cls = available()[name]
     assert cls.summary and "\n" not in cls.summary
     assert cls.kind in ("classical", "learned") and cls.execution in ("slice", "slab", "volume")
-    assert set(cls.geometries) <= {"parallel", "fan"} and cls.geometries
+    assert set(cls.geometries) <= {"parallel", "fan", "ptycho"} and cls.geometries
     assert cls.__doc__, "the class docstring names the method's paper"

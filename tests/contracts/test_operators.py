@@ -11,7 +11,7 @@ IDS = [f"{name}-{i}" for name, i, _ in EXAMPLES]
 
 
 def test_the_built_in_operators_are_registered():
-    assert {"ray_transform", "flyscan"} <= set(OPERATORS)
+    assert {"ray_transform", "flyscan", "multislice"} <= set(OPERATORS)
 
 
 @pytest.mark.parametrize("name, i, op", EXAMPLES, ids=IDS)
@@ -63,3 +63,22 @@ def test_norm_bounds_the_operator(name, i, op: LinearOperator):
     x = np.random.default_rng(4).standard_normal((5, *op.domain_shape)).astype(np.float32)
     ratios = np.linalg.norm(op.forward_batch(x).reshape(5, -1), axis=1) / np.linalg.norm(x.reshape(5, -1), axis=1)
     assert ratios.max() <= 1.02 * s
+
+
+@pytest.mark.parametrize("name, i, op", [e for e in EXAMPLES if not e[2].linear],
+                         ids=[d for d, e in zip(IDS, EXAMPLES) if not e[2].linear])
+def test_nonlinear_autograd_matches_finite_differences(name, i, op):
+    """A nonlinear operator's torch path is differentiable and its gradient is the directional derivative."""
+    rng = np.random.default_rng(5)
+    x0 = torch.tensor(rng.random((1, *op.domain_shape)) * 1e-3, dtype=torch.float32)
+    w = torch.tensor(rng.random((1, *op.range_shape)), dtype=torch.float32)
+    d = torch.tensor(rng.standard_normal((1, *op.domain_shape)), dtype=torch.float32)
+    x = x0.clone().requires_grad_(True)
+    y = op.apply(x)
+    assert isinstance(y, torch.Tensor) and y.shape == (1, *op.range_shape) and y.device == x.device
+    (y * w).sum().backward()
+    analytic = float((x.grad * d).sum())
+    h = 1e-3 * float(x0.abs().max())
+    numeric = float(((op.apply(x0 + h * d) - op.apply(x0 - h * d)) * w).sum()) / (2 * h)
+    assert analytic == pytest.approx(numeric, rel=5e-2, abs=1e-6 * abs(analytic) + 1e-9)
+    np.testing.assert_allclose(op.apply(x0.numpy()), y.detach().numpy(), rtol=1e-5, atol=1e-7)
