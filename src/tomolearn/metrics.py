@@ -131,7 +131,8 @@ def ms_ssim(reference, image, data_range: float | None = None) -> float:
     weights = tuple(b / sum(betas[:n]) for b in betas[:n])
     rng = data_range or _data_range(ref)
     lo = ref.min()  # shift both so the dynamic range starts at 0 (SSIM's constants assume it)
-    t = [torch.as_tensor((a - lo)[None, None], dtype=torch.float64) for a in (ref, img)]
+    # float32: torch's CPU conv3d unfolds float64 inputs (im2col), ~14 GB for a 64³ volume
+    t = [torch.as_tensor((a - lo)[None, None], dtype=torch.float32) for a in (ref, img)]
     return float(msssim(t[1], t[0], data_range=rng, kernel_size=kernel, betas=weights, normalize="relu"))
 
 
