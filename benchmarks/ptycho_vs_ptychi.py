@@ -6,7 +6,8 @@ reconstructed by
 
 * tomolearn: `recon.ptycho.ptychography` (parallel rPIE, 200 iterations), and with the 3-slab
   multislice refinement (`refine_multislice`, 50 iterations);
-* pty-chi 2.2 LSQML (known probe modes and positions, Gaussian noise model, 1 slice), in a
+* pty-chi 2.2 LSQML (known probe modes and positions, Gaussian noise model, 1 slice and 3
+  slices spaced like tomolearn's refinement), in a
   separate virtual environment (pty-chi's torchvision does not import beside the project's CPU
   torch build, see the README), run by this same script with ``--engine ptychi``.
 
@@ -62,7 +63,7 @@ def prepare(folder: Path) -> None:
         p = g.pad
         np.savez(folder / f"case{i}.npz", name=name, patterns=np.asarray(scan.patterns[0]), probe=scan.probe,
                  photons=scan.photons, positions=g.positions, pattern_size=g.pattern_size, plane=g.plane_shape,
-                 pad=p, pixel_m=g.voxel_size_m, wavelength_m=g.wavelength_m, true_phase=true_phase,
+                 pad=p, pixel_m=g.voxel_size_m, thickness_m=g.volume_shape[1] * g.voxel_size_m, wavelength_m=g.wavelength_m, true_phase=true_phase,
                  tomolearn_rpie=np.angle(obj[0]), tomolearn_rpie_s=t_rpie,
                  tomolearn_refined=np.angle(refined[0]), tomolearn_refined_s=t_rpie + t_ref)
         print(f"{name}: tomolearn rPIE {t_rpie:.1f} s, + refinement {t_ref:.1f} s")
@@ -77,35 +78,37 @@ def run_ptychi(folder: Path, epochs: int = 100) -> None:
 
     torch.set_num_threads(2)
     torch.set_default_device("cpu")
-    for path in sorted(folder.glob("case*.npz")):
+    for path, n_slices in [(p, n) for p in sorted(folder.glob("case?.npz")) for n in (1, 3)]:
         d = dict(np.load(path))
         q = int(d["pattern_size"])
         zp, xp = (int(v) for v in d["plane"])
         options = api.LSQMLOptions()
-        options.data_options.data = d["patterns"].astype(np.float32)
         options.data_options.wavelength_m = float(d["wavelength_m"])
         options.data_options.fft_shift = True
-        options.object_options.initial_guess = torch.ones((1, zp, xp), dtype=torch.complex64)
         options.object_options.pixel_size_m = float(d["pixel_m"])
+        if n_slices > 1:  # slabs as tomolearn's refinement spaces them: the thickness over the slab count
+            options.object_options.slice_spacings_m = np.full(n_slices - 1, float(d["thickness_m"]) / n_slices)
         options.object_options.optimizable = True
         options.object_options.optimizer = api.Optimizers.SGD
         options.object_options.step_size = 1
-        options.probe_options.initial_guess = (d["probe"] * np.sqrt(float(d["photons"])))[None].astype(np.complex64)
         options.probe_options.optimizable = False
         centres = d["positions"].astype(np.float64) + q / 2 - np.array([zp, xp]) / 2  # relative to the plane centre
-        options.probe_position_options.position_y_px = centres[:, 0]
-        options.probe_position_options.position_x_px = centres[:, 1]
         options.probe_position_options.optimizable = False
         options.reconstructor_options.batch_size = 48
         options.reconstructor_options.noise_model = api.NoiseModels.GAUSSIAN
         options.reconstructor_options.num_epochs = epochs
         t0 = time.perf_counter()
-        task = PtychographyTask(options)
+        margin = 4  # pty-chi wants a little room beyond the outermost probe window
+        task = PtychographyTask(
+            options, diffraction_data=d["patterns"].astype(np.float32),
+            object_data=torch.ones((n_slices, zp + 2 * margin, xp + 2 * margin), dtype=torch.complex64),
+            probe_data=(d["probe"] * np.sqrt(float(d["photons"])))[None].astype(np.complex64),
+            probe_position_y_px=centres[:, 0], probe_position_x_px=centres[:, 1])
         task.run()
-        obj = task.get_data_to_cpu("object", as_numpy=True)[0]
-        np.savez(path.with_name(path.stem + "_ptychi.npz"), phase=np.angle(obj), seconds=time.perf_counter() - t0,
-                 epochs=epochs)
-        print(f"{path.stem}: pty-chi LSQML {time.perf_counter() - t0:.1f} s")
+        obj = task.get_data_to_cpu("object", as_numpy=True)[:, margin:-margin, margin:-margin]
+        np.savez(path.with_name(f"{path.stem}_ptychi{n_slices}.npz"), phase=np.angle(obj).sum(0),
+                 seconds=time.perf_counter() - t0, epochs=epochs, slices=n_slices)
+        print(f"{path.stem}: pty-chi LSQML, {n_slices} slice(s), {time.perf_counter() - t0:.1f} s")
 
 
 def _score(phase, truth, pad):
@@ -137,11 +140,10 @@ def score(folder: Path) -> dict:
                                            "seconds": round(float(d["tomolearn_rpie_s"]), 1)}
         row["tomolearn rPIE + 3-slab refinement"] = {**_score(d["tomolearn_refined"], d["true_phase"], pad),
                                                      "seconds": round(float(d["tomolearn_refined_s"]), 1)}
-        other = path.with_name(path.stem + "_ptychi.npz")
-        if other.exists():
+        for other in sorted(path.parent.glob(path.stem + "_ptychi*.npz")):
             o = dict(np.load(other))
-            row[f"pty-chi LSQML ({int(o['epochs'])} epochs)"] = {**_score(o["phase"], d["true_phase"], pad),
-                                                                 "seconds": round(float(o["seconds"]), 1)}
+            label = f"pty-chi LSQML, {int(o['slices'])} slice(s) ({int(o['epochs'])} epochs)"
+            row[label] = {**_score(o["phase"], d["true_phase"], pad), "seconds": round(float(o["seconds"]), 1)}
         rows.append(row)
     rec = {"command": "benchmarks/ptycho_vs_ptychi.py prepare|ptychi|score", "results": rows}
     lines = ["# Per-angle ptychography: tomolearn vs pty-chi on the same patterns", "",
