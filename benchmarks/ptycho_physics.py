@@ -51,6 +51,7 @@ def main(argv=None) -> dict:
     import torch
 
     from tomolearn.io.ptycho import load_ptycho
+    from tomolearn.physics.multislice import MultisliceOperator
     from tomolearn.metrics import pcc, power_spectrum_planes, volume_scores
     from tomolearn.recon.ptycho import (approximant, dilate_to_grid, phase_projections, ptychography,
                                         refine_multislice, tomography)
@@ -85,7 +86,7 @@ def main(argv=None) -> dict:
         meas = np.asarray(full.patterns)[sub]
         chi = {}
         for L in (1, 3, 5, 16):
-            pred = full.operator(L).intensities(d, sub).numpy() * full.photons
+            pred = MultisliceOperator.from_scan(full, L).intensities(d, sub).numpy() * full.photons
             chi[L] = round(float(((pred - meas) ** 2 / np.maximum(pred, 1)).mean()), 3)
     rec["multislice_misfit_chi2_per_pixel"] = chi
 

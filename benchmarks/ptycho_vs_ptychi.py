@@ -41,6 +41,7 @@ def prepare(folder: Path) -> None:
     import torch
 
     from tomolearn.io.ptycho import load_ptycho
+    from tomolearn.physics.multislice import MultisliceOperator
     from tomolearn.recon.ptycho import ptychography, refine_multislice
     from tomolearn.workflow.simulate import simulate_ptycho_to_file
 
@@ -51,7 +52,7 @@ def prepare(folder: Path) -> None:
         simulate_ptycho_to_file(path, n_angles=1, range_deg=1.0, start_deg=angle, n_slabs=slabs, overwrite=True)
         scan = load_ptycho(path)
         g = scan.geometry
-        op = scan.operator(1)
+        op = MultisliceOperator.from_scan(scan, 1)
         with torch.no_grad():
             true_phase = op.slab_phases(torch.as_tensor(scan.reference), float(g.angles[0]))[0].numpy()
         t0 = time.perf_counter()

@@ -250,3 +250,206 @@ def uniform_angles(n_angles: int, full_range: float = np.pi) -> np.ndarray:
     """``n_angles`` equispaced angles in ``[0, full_range)`` (radians, no endpoint)."""
     n = positive_int(n_angles, "n_angles")
     return np.linspace(0.0, float(full_range), n, endpoint=False)
+
+
+#: metres per unit of the geometry's ``unit``
+UNIT_METRES = {"m": 1.0, "mm": 1e-3, "um": 1e-6, "µm": 1e-6, "micron": 1e-6, "nm": 1e-9, "A": 1e-10, "Å": 1e-10}
+#: h c in keV nm: wavelength (nm) = HC_KEV_NM / energy (keV)
+HC_KEV_NM = 1.239841984
+
+
+def wavelength(energy_kev: float) -> float:
+    """X-ray wavelength in metres of a photon energy in keV (``λ = hc / E``).
+
+    Raises
+    ------
+    ValueError
+        If ``energy_kev`` is not a finite number > 0.
+    """
+    return HC_KEV_NM / positive(energy_kev, "energy_kev") * 1e-9
+
+
+def unit_metres(unit: str) -> float:
+    """Metres per ``unit`` (``nm``, ``um``, ``mm``, ``m``, ``A``)."""
+    if unit not in UNIT_METRES:
+        raise fail("unit", f"a length unit ({', '.join(UNIT_METRES)})", repr(unit))
+    return UNIT_METRES[unit]
+
+
+def scan_positions(n_z: int, n_x: int, step: float, pattern: str = "snake") -> np.ndarray:
+    """Probe positions covering a ``(n_z, n_x)`` projection plane with a given step.
+
+    Positions are the probe centres in pixels of the plane, on a grid from 0 to ``n - 1``
+    along each axis with a spacing of at most ``step``; ``"snake"`` reverses every other
+    row (the fly-scan pattern of the Velociprobe), ``"raster"`` does not.
+
+    Parameters
+    ----------
+    n_z, n_x : int
+        Size of the projection plane in pixels (Z rows, X columns).
+    step : float
+        Largest distance between neighbouring positions in pixels (> 0).
+    pattern : {"snake", "raster"}
+
+    Returns
+    -------
+    ndarray, shape (J, 2), int64
+        ``(z, x)`` of each probe centre, in acquisition order.
+
+    Raises
+    ------
+    ValueError
+        On a non-positive step or an unknown pattern.
+    """
+    step = positive(step, "step")
+    if pattern not in ("snake", "raster"):
+        raise fail("pattern", "'snake' or 'raster'", repr(pattern))
+    zs = np.round(np.linspace(0, n_z - 1, max(int(np.ceil((n_z - 1) / step)) + 1, 1))).astype(np.int64)
+    xs = np.round(np.linspace(0, n_x - 1, max(int(np.ceil((n_x - 1) / step)) + 1, 1))).astype(np.int64)
+    rows = [(xs[::-1] if pattern == "snake" and i % 2 else xs) for i in range(zs.size)]
+    return np.array([(z, x) for z, row in zip(zs, rows) for x in row], dtype=np.int64)
+
+
+@dataclass(frozen=True, eq=False)
+class PtychoGeometry:
+    """Acquisition of a multislice ptycho-tomography scan (immutable).
+
+    Parameters
+    ----------
+    angles : array_like, shape (A,)
+        Rotation angles in radians (about Z; at 0 the beam runs along +Y).
+    volume_shape : tuple of 3 int
+        ``(Z, Y, X)`` of the object grid; ``Y == X`` (the slice must be square so a rotation
+        keeps an object inside its inscribed cylinder).
+    positions : array_like, shape (J, 2)
+        Probe centres ``(z, x)`` in pixels of the projection plane ``(Z, X)``.
+    pattern_size : int
+        ``Q``: probe window and diffraction pattern in pixels.
+    voxel_size : float
+        Edge of a voxel, in ``unit`` (also the probe and projection pixel).
+    unit : str
+        Length unit of ``voxel_size`` (``nm`` by default).
+    energy_kev : float
+        Photon energy in keV.
+
+    Raises
+    ------
+    ValueError
+        On a non-square slice, non-positive sizes or energy, or positions off the plane.
+    """
+
+    angles: np.ndarray
+    volume_shape: tuple[int, int, int]
+    positions: np.ndarray
+    pattern_size: int
+    voxel_size: float = 5.0
+    unit: str = "nm"
+    energy_kev: float = 8.8
+
+    def __post_init__(self) -> None:
+        angles = np.asarray(self.angles, dtype=np.float64).ravel()
+        if angles.size == 0 or not np.isfinite(angles).all():
+            raise fail("angles", "at least one finite angle (radians)", f"{angles.size} angles")
+        shape = tuple(int(s) for s in self.volume_shape)
+        if len(shape) != 3 or min(shape) < 1:
+            raise fail("volume_shape", "(Z, Y, X) of positive sizes", self.volume_shape)
+        if shape[1] != shape[2]:
+            raise fail("volume_shape", "a square slice (Y == X) so the object stays in the grid when rotated",
+                       shape, "pad the volume along Y or X")
+        pos = np.asarray(self.positions, dtype=np.int64).reshape(-1, 2)
+        if pos.size == 0 or pos.min() < 0 or (pos[:, 0] >= shape[0]).any() or (pos[:, 1] >= shape[2]).any():
+            raise fail("positions", f"probe centres (z, x) inside the projection plane {shape[0]} x {shape[2]}",
+                       f"{len(pos)} positions spanning {pos.min(0).tolist() if pos.size else []}.."
+                       f"{pos.max(0).tolist() if pos.size else []}")
+        q = positive_int(self.pattern_size, "pattern_size")
+        positive(self.voxel_size, "voxel_size")
+        unit_metres(self.unit)
+        positive(self.energy_kev, "energy_kev")
+        object.__setattr__(self, "angles", angles)
+        object.__setattr__(self, "volume_shape", shape)
+        object.__setattr__(self, "positions", pos)
+        object.__setattr__(self, "pattern_size", q)
+        object.__setattr__(self, "voxel_size", float(self.voxel_size))
+        object.__setattr__(self, "energy_kev", float(self.energy_kev))
+
+    @property
+    def n_angles(self) -> int:
+        return int(self.angles.size)
+
+    @property
+    def n_positions(self) -> int:
+        return int(len(self.positions))
+
+    @property
+    def volume_shape_3d(self) -> tuple[int, int, int]:
+        return self.volume_shape
+
+    @property
+    def pad(self) -> int:
+        """Free-space margin (pixels) around the projection plane so every window fits."""
+        return self.pattern_size // 2
+
+    @property
+    def plane_shape(self) -> tuple[int, int]:
+        """``(Z, X)`` of the padded projection plane the probe windows are cut from."""
+        z, _, x = self.volume_shape
+        return z + 2 * self.pad, x + 2 * self.pad
+
+    @property
+    def data_shape(self) -> tuple[int, int, int, int]:
+        """``(A, J, Q, Q)``: the diffraction patterns."""
+        return self.n_angles, self.n_positions, self.pattern_size, self.pattern_size
+
+    @property
+    def wavelength_m(self) -> float:
+        return wavelength(self.energy_kev)
+
+    @property
+    def voxel_size_m(self) -> float:
+        return self.voxel_size * unit_metres(self.unit)
+
+    @property
+    def depth_of_field_m(self) -> float:
+        """Depth of field ``5.2 Δr² / λ`` of a resolution ``Δr`` of one voxel, in metres.
+
+        Objects thicker than this need a multislice model (Tsai et al., Opt. Express 24,
+        29089 (2016)).
+        """
+        return 5.2 * self.voxel_size_m ** 2 / self.wavelength_m
+
+    def replace(self, **changes) -> "PtychoGeometry":
+        return dataclasses.replace(self, **changes)
+
+    def subset(self, indices) -> "PtychoGeometry":
+        """The geometry of the angles at ``indices``."""
+        idx = np.asarray(indices, dtype=np.int64).ravel()
+        if idx.size == 0 or idx.min() < -self.n_angles or idx.max() >= self.n_angles:
+            raise fail("indices", f"angle indices in [0, {self.n_angles})", idx.tolist())
+        return self.replace(angles=self.angles[idx])
+
+    def downsampled(self, factor: int) -> "PtychoGeometry":
+        """The same scan seen with pixels ``factor`` times larger (patterns cropped to ``Q / factor``).
+
+        Cropping the diffraction patterns to their central ``Q / factor`` pixels keeps the
+        probe window's field of view in metres and coarsens the real-space pixel (the seed's
+        ×2 down-sampled approximant).
+        """
+        f = positive_int(factor, "downsample")
+        z, y, x = self.volume_shape
+        if self.pattern_size % f or min(z, y) < f:
+            raise fail("downsample", f"a factor dividing the pattern size {self.pattern_size}", f)
+        shape = (-(-z // f), -(-y // f), -(-x // f))
+        pos = np.minimum(self.positions // f, np.array([shape[0] - 1, shape[2] - 1]))
+        return self.replace(volume_shape=shape, positions=pos, pattern_size=self.pattern_size // f,
+                            voxel_size=self.voxel_size * f)
+
+    def describe(self) -> dict:
+        deg = np.degrees(self.angles)
+        z, y, x = self.volume_shape
+        return {"type": "multislice ptycho-tomography", "n_angles": self.n_angles,
+                "angles_deg": [round(float(deg.min()), 3), round(float(deg.max()), 3)],
+                "angular_range_deg": round(float(np.ptp(deg)), 3), "positions_per_angle": self.n_positions,
+                "pattern_size": self.pattern_size, "volume_shape": [z, y, x], "voxel_size": self.voxel_size,
+                "unit": self.unit, "energy_kev": self.energy_kev, "wavelength_nm": self.wavelength_m * 1e9,
+                "depth_of_field": self.depth_of_field_m / unit_metres(self.unit),
+                "thickness_along_beam": y * self.voxel_size}

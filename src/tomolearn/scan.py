@@ -116,3 +116,69 @@ class Scan:
                 "has_reference": self.reference is not None,
                 "has_reference_segmentation": self.reference_segmentation is not None,
                 **{k: v for k, v in self.metadata.items() if isinstance(v, (str, int, float))}}
+
+
+@dataclass(frozen=True, eq=False)
+class PtychoScan:
+    """A ptycho-tomography measurement.
+
+    Parameters
+    ----------
+    patterns : ndarray, shape (A, J, Q, Q), float32
+        Photon counts (or intensities when ``photons`` is None), zero frequency centred.
+    geometry : tomolearn.geometry.PtychoGeometry
+    probe : ndarray, shape (M, Q, Q), complex64
+        Probe modes (total power 1 per position when ``photons`` is given).
+    photons : float or None
+        Incident photons per pattern: ``patterns / photons`` are intensities per unit power.
+    reference : ndarray, shape (Z, Y, X), optional
+        Ground-truth δ of a simulation (never used for reconstruction).
+    metadata : dict
+
+    Notes
+    -----
+    Its forward model is :meth:`tomolearn.physics.MultisliceOperator.from_scan`.
+
+    Raises
+    ------
+    ValueError
+        If the patterns do not match the geometry or the probe.
+    """
+
+    patterns: np.ndarray
+    geometry: object
+    probe: np.ndarray
+    photons: float | None = None
+    reference: np.ndarray | None = None
+    metadata: dict = field(default_factory=dict)
+
+    kind = "diffraction"
+
+    def __post_init__(self) -> None:
+        g = self.geometry
+        if tuple(np.shape(self.patterns)) != g.data_shape:
+            raise fail("patterns", f"shape (A, J, Q, Q) = {g.data_shape} to match the angles, positions and "
+                       "pattern size", f"shape {tuple(np.shape(self.patterns))}")
+        q = g.pattern_size
+        if np.ndim(self.probe) != 3 or np.shape(self.probe)[1:] != (q, q):
+            raise fail("probe", f"modes (M, {q}, {q})", f"shape {np.shape(self.probe)}")
+        if self.reference is not None and tuple(np.shape(self.reference)) != g.volume_shape:
+            raise fail("reference", f"a volume of shape {g.volume_shape}", f"shape {np.shape(self.reference)}")
+
+    @property
+    def intensities(self) -> np.ndarray:
+        """Patterns per unit incident power ``(A, J, Q, Q)`` (what the operator predicts)."""
+        p = np.asarray(self.patterns, dtype=np.float32)
+        return p / np.float32(self.photons) if self.photons else p
+
+    def subset(self, indices) -> "PtychoScan":
+        """The scan restricted to the angles at ``indices`` (e.g. a reduced-angle acquisition)."""
+        idx = np.asarray(indices, dtype=np.int64).ravel()
+        return PtychoScan(np.asarray(self.patterns)[idx], self.geometry.subset(idx), self.probe, self.photons,
+                          self.reference, {**self.metadata, "angle_indices": idx.tolist()})
+
+    def describe(self) -> dict:
+        g = self.geometry
+        return {**g.describe(), "patterns_shape": list(g.data_shape), "probe_modes": int(len(self.probe)),
+                "photons_per_pattern": self.photons, "has_ground_truth": self.reference is not None,
+                **{k: v for k, v in self.metadata.items() if isinstance(v, (str, int, float))}}

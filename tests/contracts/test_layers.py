@@ -19,8 +19,8 @@ def test_no_method_dispatch_by_name_in_the_package():
 
 def test_readers_do_not_import_reconstruction():
     mods = _modules_after("import tomolearn.io, tomolearn.io.htc, tomolearn.io.dxchange, tomolearn.io.nxtomo, "
-                          "tomolearn.io.mrc, tomolearn.io.tiffstack, tomolearn.io.volume")
-    assert not {m for m in mods if m.startswith(("tomolearn.recon", "tomolearn.alignment"))}
+                          "tomolearn.io.mrc, tomolearn.io.tiffstack, tomolearn.io.volume, tomolearn.io.ptycho")
+    assert not {m for m in mods if m.startswith(("tomolearn.recon", "tomolearn.alignment", "tomolearn.physics"))}
 
 
 INFERENCE = """

@@ -8,14 +8,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from .._checks import fail
-from ..scan import Scan
+from ..scan import PtychoScan, Scan
 from .volume import load_volume, save_volume
 
 READERS = {".mat": "htc", ".h5": "dxchange", ".hdf5": "dxchange", ".hdf": "dxchange",
            ".cxi": "dxchange", ".nxs": "nxtomo", ".mrc": "mrc", ".st": "mrc", ".ali": "mrc"}
 
 
-def load_scan(path, **hints):
+def load_scan(path, **hints) -> Scan | PtychoScan:
     """Read a scan file into a :class:`~tomolearn.scan.Scan`.
 
     Parameters

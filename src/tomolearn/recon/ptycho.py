@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._checks import fail, positive, positive_int
+from .._checks import fail, positive_int
 from ..progress import progress
 
 
@@ -107,8 +107,9 @@ def approximant(scan, n_iter: int = 2, n_slabs: int = 5, n_modes: int | None = N
     device : str
     show_progress : bool
     callback : callable, optional
-        ``callback(k, loss)`` after each step; raising ``KeyboardInterrupt`` stops early and
-        the current estimate is returned.
+        ``callback(k, loss)`` after each step; returning True stops early with the current
+        estimate. Ctrl-C (``KeyboardInterrupt``) is not caught: an interrupted run writes
+        nothing.
 
     Returns
     -------
@@ -143,30 +144,27 @@ def approximant(scan, n_iter: int = 2, n_slabs: int = 5, n_modes: int | None = N
     def loss_at(values, backward=False) -> float:
         return _intensity_loss(op, lambda: dilate(values), data, angle_batch, backward)
 
-    try:
-        for k in progress(range(k_steps), "approximant", show_progress):
-            f.grad = None
-            l0 = loss_at(f, backward=True)
-            grad = f.grad.detach().clone()
-            gmax = float(grad.abs().max())
-            if gmax == 0:
-                break
-            with torch.no_grad():
-                trial = max_phase_step / (phase_per_delta * gmax)
-                l1 = loss_at(f - trial * grad)
-                slope = -float((grad ** 2).sum())
-                curv = 2 * (l1 - l0 - slope * trial) / trial ** 2
-                step = -slope / curv if curv > 0 else 2 * trial
+    for k in progress(range(k_steps), "approximant", show_progress):
+        f.grad = None
+        l0 = loss_at(f, backward=True)
+        grad = f.grad.detach().clone()
+        gmax = float(grad.abs().max())
+        if gmax == 0:
+            break
+        with torch.no_grad():
+            trial = max_phase_step / (phase_per_delta * gmax)
+            l1 = loss_at(f - trial * grad)
+            slope = -float((grad ** 2).sum())
+            curv = 2 * (l1 - l0 - slope * trial) / trial ** 2
+            step = -slope / curv if curv > 0 else 2 * trial
+            lk = loss_at(f - step * grad)
+            while lk >= l0 and step > 1e-3 * trial:
+                step /= 2
                 lk = loss_at(f - step * grad)
-                while lk >= l0 and step > 1e-3 * trial:
-                    step /= 2
-                    lk = loss_at(f - step * grad)
-                if lk < l0:
-                    f -= step * grad
-            if callback is not None:
-                callback(k, min(lk, l0))
-    except KeyboardInterrupt:
-        pass
+            if lk < l0:
+                f -= step * grad
+        if callback is not None and callback(k, min(lk, l0)):
+            break  # the caller asked to stop: the current estimate is the result
     with torch.no_grad():
         return dilate_to_grid(f.detach(), g.volume_shape).cpu().numpy()
 
