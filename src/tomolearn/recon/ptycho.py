@@ -181,6 +181,14 @@ def dilate_to_grid(slabs, shape) -> "object":
     return full[0, 0]
 
 
+def measured_moduli(scan, indices) -> np.ndarray:
+    """``sqrt`` of the intensities of the angles at ``indices``, in FFT order ``(B, J, Q, Q)`` (read per batch)."""
+    p = np.asarray(scan.patterns[indices], dtype=np.float32)
+    if scan.photons:
+        p = p / np.float32(scan.photons)
+    return np.sqrt(np.fft.ifftshift(np.maximum(p, 0), axes=(-2, -1)))
+
+
 def ptychography(scan, n_iter: int = 200, n_modes: int | None = None, alpha: float = 0.1, beta: float = 1.9,
                  angle_batch: int = 8, device: str = "cpu", show_progress: bool = False) -> np.ndarray:
     """Per-angle ptychographic phase retrieval of a 2D transmission (known probe modes).
@@ -232,10 +240,9 @@ def ptychography(scan, n_iter: int = 200, n_modes: int | None = None, alpha: flo
     denom = (1 - alpha) * illum + alpha * illum.max()
     out = np.empty((g.n_angles, zp, xp), np.complex64)
     batches = [list(range(a, min(a + angle_batch, g.n_angles))) for a in range(0, g.n_angles, angle_batch)]
-    amp_all = np.sqrt(np.fft.ifftshift(scan.intensities, axes=(-2, -1)))  # measured moduli, FFT order
     for idx in progress(batches, "ptychography", show_progress):
         nb = len(idx)
-        amp = torch.as_tensor(amp_all[idx], device=device)[:, :, None]  # (B, J, 1, Q, Q)
+        amp = torch.as_tensor(measured_moduli(scan, idx), device=device)[:, :, None]  # (B, J, 1, Q, Q)
         obj = torch.ones((nb, zp * xp), dtype=torch.complex64, device=device)
         for _ in range(n_iter):
             win = obj[:, flat].reshape(nb, g.n_positions, 1, q, q)
@@ -290,11 +297,10 @@ def refine_multislice(scan, transmission, n_slabs: int = 3, n_iter: int = 50, lr
     g = scan.geometry
     probe = scan.probe if n_modes is None else scan.probe[:positive_int(n_modes, "n_modes")]
     op = MultisliceOperator(g, probe, n_slabs=positive_int(n_slabs, "n_slabs"))
-    amp_all = np.sqrt(np.fft.ifftshift(scan.intensities, axes=(-2, -1)))
     out = np.empty(np.shape(transmission), np.complex64)
     batches = [list(range(a, min(a + angle_batch, g.n_angles))) for a in range(0, g.n_angles, angle_batch)]
     for idx in progress(batches, "multislice refinement", show_progress):
-        amp = torch.as_tensor(amp_all[idx], device=device)
+        amp = torch.as_tensor(measured_moduli(scan, idx), device=device)
         start = torch.as_tensor(np.angle(np.asarray(transmission)[idx]), device=device)
         phase = (start[:, None] / op.n_slabs).repeat(1, op.n_slabs, 1, 1).contiguous().requires_grad_(True)
         opt = torch.optim.Adam([phase], lr=lr)
