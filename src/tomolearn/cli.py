@@ -465,6 +465,10 @@ def _build_train(name: str, spec):
             "32-true", help="32-true | bf16-mixed | 16-mixed (GPU)")),
     ]
     for fname, f in fields.items():
+        if (f.json_schema_extra or {}).get("argument"):  # e.g. `tomolearn train rapid SCAN.h5`
+            params.insert(0, P(fname, P.KEYWORD_ONLY, annotation=_cli_type(f.annotation),
+                               default=typer.Argument(..., help=f.description or fname)))
+            continue
         default = f.default
         shown = ",".join(map(str, default)) if isinstance(default, (tuple, list)) else default
         params.append(P(fname, P.KEYWORD_ONLY, annotation=_cli_type(f.annotation), default=typer.Option(

@@ -72,3 +72,67 @@ def sliding_window(model: torch.nn.Module, image: np.ndarray, window: int = 256,
             out[r:r + win, c:c + win] += p * weight
             norm[r:r + win, c:c + win] += weight
     return (out / norm)[:H, :W]
+
+
+def _blend_3d(window: tuple[int, int, int]) -> np.ndarray:
+    w = [np.hanning(s + 2)[1:-1] for s in window]
+    return (w[0][:, None, None] * w[1][None, :, None] * w[2][None, None, :]).astype(np.float32) + 1e-3
+
+
+@torch.no_grad()
+def sliding_window_3d(model: torch.nn.Module, volume, window=(32, 64, 64), overlap: float = 0.5,
+                      batch_size: int = 1, upsample=(1, 1, 1), show_progress: bool = False) -> np.ndarray:
+    """Apply a 3D network to a volume in overlapping windows, blended with a 3D Hann taper.
+
+    Only one batch of windows and the output accumulators are in memory (the input may be a
+    memory-mapped or HDF5-backed array read window by window); the device follows the model.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Maps ``(B, 1, d, h, w)`` to ``(B, 1, d·u0, h·u1, w·u2)``.
+    volume : array_like, shape (Z, Y, X)
+    window : tuple of 3 int
+        Window size (clipped to the volume).
+    overlap : float
+        Fraction of a window shared by neighbours, in [0, 1) (seed 001: 0.5).
+    batch_size : int
+    upsample : tuple of 3 int
+        The network's output / input grid factors.
+    show_progress : bool
+
+    Returns
+    -------
+    ndarray, shape (Z·u0, Y·u1, X·u2), float32
+
+    Raises
+    ------
+    ValueError
+        On a bad overlap or a volume that is not 3D.
+    """
+    from .progress import progress
+
+    if not 0 <= overlap < 1:
+        raise fail("overlap", "a fraction in [0, 1)", overlap)
+    if len(np.shape(volume)) != 3:
+        raise fail("volume", "a 3D volume (Z, Y, X)", f"shape {np.shape(volume)}")
+    shape = tuple(int(s) for s in np.shape(volume))
+    win = tuple(min(int(w), s) for w, s in zip(window, shape))
+    u = tuple(int(f) for f in upsample)
+    out_win = tuple(w * f for w, f in zip(win, u))
+    weight = _blend_3d(out_win)
+    out = np.zeros(tuple(s * f for s, f in zip(shape, u)), np.float32)
+    norm = np.zeros_like(out)
+    starts = [_starts(s, w, max(1, int(w * (1 - overlap)))) for s, w in zip(shape, win)]
+    coords = [(z, y, x) for z in starts[0] for y in starts[1] for x in starts[2]]
+    device = next(model.parameters()).device
+    for i in progress(range(0, len(coords), batch_size), "inference", show_progress):
+        chunk = coords[i:i + batch_size]
+        batch = np.stack([np.asarray(volume[z:z + win[0], y:y + win[1], x:x + win[2]], np.float32)
+                          for z, y, x in chunk])[:, None]
+        pred = model(torch.from_numpy(batch).to(device)).float().cpu().numpy()[:, 0]
+        for (z, y, x), p in zip(chunk, pred):
+            sl = tuple(slice(a * f, a * f + w) for a, f, w in zip((z, y, x), u, out_win))
+            out[sl] += p * weight
+            norm[sl] += weight
+    return out / norm

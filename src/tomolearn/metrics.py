@@ -96,10 +96,10 @@ def image_metrics(reference, image, data_range: float | None = None) -> dict:
 def ms_ssim(reference, image, data_range: float | None = None) -> float:
     """Multi-scale SSIM (Wang, Simoncelli & Bovik 2003) of 2D images or 3D volumes (torchmetrics).
 
-    The standard five scales (weights 0.0448, 0.2856, 0.3001, 0.2363, 0.1333) and an 11-pixel
-    Gaussian window need images of at least 161 pixels a side; smaller ones use as many
-    leading scales as fit (weights renormalised) and a window of at most a quarter of the
-    smallest side (odd, >= 3), so small test volumes are scored consistently.
+    The standard five scales (weights 0.0448, 0.2856, 0.3001, 0.2363, 0.1333) with an 11-pixel
+    Gaussian window (σ = 1.5) need images of at least 161 pixels a side; smaller ones use as
+    many leading scales as fit (weights renormalised), and images under 12 pixels (down to 5) a smaller
+    window, so small test volumes are scored consistently.
 
     Parameters
     ----------
@@ -120,20 +120,25 @@ def ms_ssim(reference, image, data_range: float | None = None) -> float:
     from torchmetrics.functional.image import multiscale_structural_similarity_index_measure as msssim
 
     ref, img = _pair(reference, image)
-    if ref.ndim not in (2, 3) or min(ref.shape) < 8:
-        raise fail("image", "a 2D image or 3D volume at least 8 pixels a side", f"shape {ref.shape}")
+    if ref.ndim not in (2, 3) or min(ref.shape) < 5:
+        raise fail("image", "a 2D image or 3D volume at least 5 pixels a side", f"shape {ref.shape}")
     betas = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
     side = min(ref.shape)
-    kernel = min(11, max(3, (side // 4) | 1))
+    # torchmetrics' Gaussian window spans 2·int(3.5σ + 0.5) + 1 pixels and is reflection-padded at
+    # every scale, so the half-window must stay below the coarsest scale's side
+    kernel = 11 if side >= 12 else max(3, min(11, 2 * ((side - 1) // 2) - 1 if side % 2 == 0 else side - 2))
+    kernel = kernel if kernel % 2 else kernel - 1
     n = 1
-    while n < len(betas) and side // 2 ** n > (kernel - 1):
+    while n < len(betas) and side // 2 ** n > kernel - 1:  # torchmetrics: side > (kernel - 1)·2^(n-1)
         n += 1
+    sigma = 1.5 if kernel == 11 else ((kernel - 1) / 2 - 0.5) / 3.5
     weights = tuple(b / sum(betas[:n]) for b in betas[:n])
     rng = data_range or _data_range(ref)
     lo = ref.min()  # shift both so the dynamic range starts at 0 (SSIM's constants assume it)
     # float32: torch's CPU conv3d unfolds float64 inputs (im2col), ~14 GB for a 64³ volume
     t = [torch.as_tensor((a - lo)[None, None], dtype=torch.float32) for a in (ref, img)]
-    return float(msssim(t[1], t[0], data_range=rng, kernel_size=kernel, betas=weights, normalize="relu"))
+    return float(msssim(t[1], t[0], data_range=rng, kernel_size=kernel, sigma=sigma, betas=weights,
+                        normalize="relu"))
 
 
 def mixture_fit(values, seed: int = 0, max_samples: int = 200_000) -> dict:

@@ -23,18 +23,31 @@ class _Card(BaseModel):
 class Architecture(_Card):
     """Network shape: enough to rebuild the module before loading its weights."""
 
-    name: Literal["unet", "unetpp"]
+    name: Literal["unet", "unetpp", "rapid"]
     spatial_dims: Literal[2, 3] = 2
     in_channels: int = Field(1, ge=1)
     out_channels: int = Field(1, ge=1)
     base_channels: int = Field(16, ge=1)
     depth: int = Field(4, ge=1)
     residual: bool = True
+    #: RAPID (``name="rapid"``): atrous rates, extra depth-axis rates, depth axis, variants, output factor
+    rates: tuple[int, ...] = (6, 12, 18)
+    depth_rates: tuple[int, ...] = (24, 30)
+    depth_axis: int = Field(1, ge=0, le=2)
+    atrous: bool = True
+    planar: bool = True
+    upsample: tuple[int, int, int] = (1, 1, 1)
 
     def build(self):
         """A freshly initialised network of this architecture (``torch.nn.Module``)."""
         from .unet import UNet
         from .unetpp import UNetPlusPlus
+
+        if self.name == "rapid":
+            from .rapid import RAPIDNet
+
+            return RAPIDNet(self.in_channels, self.out_channels, self.base_channels, self.depth, self.rates,
+                            self.depth_rates, self.depth_axis, self.atrous, self.planar, self.upsample)
 
         cls = UNet if self.name == "unet" else UNetPlusPlus
         return cls(self.spatial_dims, self.in_channels, self.out_channels, self.base_channels, self.depth,
@@ -79,6 +92,11 @@ class Pipeline(_Card):
     scale_percentile: float = Field(99.9, gt=0, le=100)
     window: int = Field(256, ge=16)
     overlap: float = Field(0.25, ge=0, lt=1)
+    #: volume recipes (RAPID): input standardisation, output calibration ``a·y + b``, 3D window
+    input_mean: float | None = None
+    input_std: float | None = Field(None, gt=0)
+    output_affine: tuple[float, float] | None = None
+    window_3d: tuple[int, int, int] | None = None
 
     def input_scale(self, approximant: np.ndarray) -> float:
         """The divisor of this approximant (and of the network's output)."""
@@ -88,7 +106,7 @@ class Pipeline(_Card):
 class GeometryRange(_Card):
     """The acquisitions a model was trained for: outside them it is extrapolating."""
 
-    kinds: list[Literal["parallel", "fan"]] = ["parallel"]
+    kinds: list[Literal["parallel", "fan", "ptycho"]] = ["parallel"]
     arc_range_deg: tuple[float, float] | None = None
     wedge_range_deg: tuple[float, float] | None = None
 

@@ -154,7 +154,7 @@ def _from_checkpoint(payload: dict, name: str) -> tuple[dict, ModelCard]:
     sd = payload["state_dict"]
     if hp.get("card"):
         card = ModelCard.model_validate(hp["card"])
-        prefix = "generator." if card.architecture.name == "unetpp" else "net."
+        prefix = "generator." if card.architecture.name == "unetpp" else "net."  # unet, rapid: "net."
     elif "adversarial_weight" in hp:  # IRDM checkpoints written before model cards
         card, prefix = _legacy_irdm_card(hp, hp.get("meta") or {}, {}), "generator."
     elif any(k.startswith("net.") for k in sd):  # post-processing U-Net checkpoints written before model cards

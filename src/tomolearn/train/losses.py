@@ -21,3 +21,33 @@ def ralsgan_discriminator_loss(d_real: torch.Tensor, d_fake: torch.Tensor) -> to
 def ralsgan_generator_loss(d_real: torch.Tensor, d_fake: torch.Tensor) -> torch.Tensor:
     """Relativistic average least-squares generator loss (seed 004, Eq. 2): the roles swapped."""
     return ((d_real - d_fake.mean() + 1) ** 2).mean() + ((d_fake - d_real.mean() - 1) ** 2).mean()
+
+
+def npcc_loss(prediction: torch.Tensor, target: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """Negative Pearson correlation coefficient, averaged over the batch (seed 001's training loss).
+
+    ``NPCC = −Σ(a−ā)(b−b̄) / sqrt(Σ(a−ā)² Σ(b−b̄)²)`` per item of shape ``(B, ...)``; in [−1, 1],
+    −1 for a perfect positive linear match. Blind to the scale and offset of the prediction (a
+    calibration restores them, see :func:`tomolearn.workflow.train_rapid.affine_calibration`).
+
+    References
+    ----------
+    Z. Guo et al., eLight 3, 7 (2023), Eq. 12 (PCC); the NPCC loss of the RAPID training.
+    """
+    a = prediction.reshape(prediction.shape[0], -1)
+    b = target.reshape(target.shape[0], -1)
+    a = a - a.mean(1, keepdim=True)
+    b = b - b.mean(1, keepdim=True)
+    pcc = (a * b).sum(1) / torch.sqrt((a * a).sum(1) * (b * b).sum(1) + eps)
+    return -pcc.mean()
+
+
+def polynomial_decay(step: int, total_steps: int, lr_start: float = 2e-4, lr_end: float = 5e-5,
+                     power: float = 0.5) -> float:
+    """Seed 001's learning rate: ``(lr0 − lr_end)(1 − step/T)^p + lr_end``, held at ``lr_end`` after ``T``.
+
+    (The seed prints ``(lr(0) − lr(end)) (1 − step/T)^p``; ``lr_end`` is added back so the rate
+    actually ends at ``lr_end``, as polynomial-decay schedules do.)
+    """
+    frac = min(max(step, 0), total_steps) / max(total_steps, 1)
+    return (lr_start - lr_end) * (1 - frac) ** power + lr_end

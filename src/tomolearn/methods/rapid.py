@@ -1,0 +1,88 @@
+"""RAPID (seed 001): approximant -> anisotropic-ASPP 3D U-Net, trained on a region of the sample."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..result import Result
+from .base import Method, Params, TrainingSpec, register
+from .ptycho import _Ptycho
+
+
+class RAPIDParams(Params):
+    model: Path = Field(..., description="RAPID weights (.safetensors with its .json card, or a training .ckpt)")
+
+
+class RAPIDTraining(BaseModel):
+    """`tomolearn train rapid SCAN.h5 --train-region z<0.8 ...`"""
+
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+    scan: Path = Field(..., description="ptycho-tomography scan with the full angle set (golden standard)",
+                       json_schema_extra={"argument": True})
+    train_region: str = Field("z<0.8", description="training side of a plane: AXIS<F or AXIS>F (axis z, y, x)")
+    reduced_angles: int = Field(21, ge=2, description="angles of the reduced scan (evenly chosen) for the approximant")
+    n_iter: int = Field(2, ge=0, description="approximant gradient steps (seed: 2)")
+    n_slabs: int = Field(5, ge=1, description="approximant slabs (seed: 5)")
+    downsample: int = Field(2, ge=1, description="approximant down-sampling (seed: 2)")
+    golden_iter: int = Field(10, ge=1, description="SART iterations of the golden standard (seed: 10)")
+    patch: tuple[int, int, int] = Field((16, 64, 32), description="training patch (Z, Y, X), 50 % overlap")
+    base_channels: int = Field(8, ge=1, description="channels of the first U-Net level")
+    depth: int = Field(2, ge=1, description="U-Net poolings")
+    rates: tuple[int, ...] = Field((6, 12, 18), description="in-plane atrous rates (seed: 6,12,18)")
+    depth_rates: tuple[int, ...] = Field((24, 30), description="extra atrous rates along the beam axis (seed: 24,30)")
+    epochs: int = Field(100, ge=1, description="training epochs (seed: 200)")
+    batch_size: int = Field(2, ge=1, description="patches per step (seed: 2)")
+    lr_start: float = Field(2e-4, gt=0, description="initial learning rate (seed: 2e-4)")
+    lr_end: float = Field(5e-5, gt=0, description="final learning rate (seed: 5e-5)")
+    seed: int = Field(0, description="random seed")
+    export: Path | None = Field(None, description="also write the weights here (.safetensors + .json card)")
+
+
+@register
+class RAPID(_Ptycho):
+    """RAPID: multislice approximant -> 3D U-Net with anisotropic atrous modules (NPCC-trained).
+
+    Guo et al., "Three-dimensional nanoscale reduced-angle ptycho-tomographic imaging with deep
+    learning (RAPID)", eLight 3, 7 (2023).
+    """
+
+    name = "rapid"
+    summary = "ptycho-tomography: approximant -> anisotropic-ASPP 3D U-Net (RAPID, seed 001); needs --model"
+    kind = "learned"
+    needs = ("model",)
+    Params = RAPIDParams
+    training = TrainingSpec(RAPIDTraining, "tomolearn.workflow.train_rapid:train_rapid",
+                            "Train RAPID on one region of a ptycho-tomography scan (golden standard from all "
+                            "angles, approximant from a reduced set)")
+
+    def setup(self, geometry) -> None:
+        from ..models.weights import load_weights
+
+        self.net, self.card = load_weights(self.params.model, map_location=self.device)
+        if self.card.method != "rapid":
+            from .._checks import fail
+
+            raise fail("model", "RAPID weights (model card method 'rapid')", repr(self.card.method))
+
+    def run(self, scan, op=None) -> Result:
+        from ..recipes.rapid import rapid
+
+        vol, _ = rapid(scan, self.net, self.card, self.device, self.show_progress)
+        return Result(vol, info={"approximant": self.card.pipeline.approximant_params})
+
+    @classmethod
+    def contract_params(cls, folder) -> dict:
+        """Tiny untrained RAPID weights for the contract tests."""
+        from ..models.card import Architecture, ModelCard, Pipeline
+        from ..models.weights import save_weights
+
+        arch = Architecture(name="rapid", spatial_dims=3, base_channels=2, depth=1, rates=(2,), depth_rates=(3,))
+        card = ModelCard(method="rapid", architecture=arch,
+                         pipeline=Pipeline(approximant="approximant", approximant_params={"n_iter": 1, "n_slabs": 2},
+                                           input_mean=0.0, input_std=1e-4, output_affine=(1e-4, 0.0),
+                                           window_3d=(16, 16, 16), overlap=0.5))
+        path = Path(folder) / "rapid_contract.safetensors"
+        if not path.exists():
+            save_weights(arch.build(), card, path, half=False)
+        return {"model": str(path)}

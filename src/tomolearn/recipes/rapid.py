@@ -1,0 +1,70 @@
+"""RAPID inference: approximant -> anisotropic-ASPP 3D U-Net -> δ volume (seed 001).
+
+Inference imports no training code: a network and its model card are all it needs.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .._checks import fail
+
+
+def approximant_of(scan, card, device: str = "cpu", show_progress: bool = False) -> np.ndarray:
+    """The approximant of a ptycho-tomography scan, with the settings the network was trained on."""
+    from ..recon.ptycho import approximant
+
+    return approximant(scan, **card.pipeline.approximant_params, device=device, show_progress=show_progress)
+
+
+def apply_network(net, card, approx: np.ndarray, show_progress: bool = False) -> np.ndarray:
+    """Standardise an approximant as in training, run the network in overlapping 3D windows, calibrate.
+
+    Parameters
+    ----------
+    net : torch.nn.Module
+        A :class:`~tomolearn.models.rapid.RAPIDNet` (its device is used).
+    card : ModelCard
+        ``pipeline.input_mean/input_std`` standardise the input, ``pipeline.output_affine``
+        ``(a, b)`` maps the output to δ, ``pipeline.window_3d`` / ``overlap`` tile the volume.
+    approx : ndarray, shape (Z, Y, X)
+
+    Returns
+    -------
+    ndarray, shape (Z·u0, Y·u1, X·u2), float32
+    """
+    from ..infer import sliding_window_3d
+
+    p = card.pipeline
+    if p.input_mean is None or p.input_std is None or p.output_affine is None:
+        raise fail("model", "RAPID weights whose card holds input_mean, input_std and output_affine",
+                   "a card without them", "train them with `tomolearn train rapid`")
+    x = (np.asarray(approx, np.float32) - np.float32(p.input_mean)) / np.float32(p.input_std)
+    y = sliding_window_3d(net, x, p.window_3d or (32, 64, 64), p.overlap, upsample=card.architecture.upsample,
+                          show_progress=show_progress)
+    a, b = p.output_affine
+    return (a * y + b).astype(np.float32)
+
+
+def rapid(scan, net, card, device: str = "cpu", show_progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """RAPID reconstruction of a reduced-angle ptycho-tomography scan.
+
+    Returns
+    -------
+    volume : ndarray, shape (Z, Y, X), float32
+        δ on the scan's grid.
+    approximant : ndarray, shape (Z, Y, X), float32
+
+    References
+    ----------
+    Z. Guo et al., "Three-dimensional nanoscale reduced-angle ptycho-tomographic imaging with deep
+    learning (RAPID)", eLight 3, 7 (2023).
+    """
+    approx = approximant_of(scan, card, device, show_progress)
+    vol = apply_network(net, card, approx, show_progress)
+    if vol.shape != tuple(scan.geometry.volume_shape):
+        raise fail("model", f"a network whose output matches the scan's grid {scan.geometry.volume_shape}",
+                   f"output shape {vol.shape}")
+    return vol, approx
+
+
+__all__ = ["apply_network", "approximant_of", "rapid"]

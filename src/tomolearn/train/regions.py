@@ -1,0 +1,148 @@
+"""Region splits and 3D patch pairs: train on one part of a sample, test on the rest (seed 001).
+
+A split is a plane across one axis of the volume (``z<0.8``: training patches lie wholly in the
+first 80 % of Z); the test region is the other side. No training patch reaches across the
+plane, so no golden-standard voxel of the test region is ever seen in training; test patches
+(listed where the test side holds whole ones) start at the plane.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from .._checks import fail
+
+AXES = {"z": 0, "y": 1, "x": 2}
+
+
+def parse_region(text: str) -> tuple[str, str, float]:
+    """``"z<0.8"`` -> ``("z", "<", 0.8)``: the training side of a plane at a fraction of an axis.
+
+    Raises
+    ------
+    ValueError
+        Unless ``text`` is ``AXIS<F`` or ``AXIS>F`` with AXIS in z, y, x and 0 < F < 1.
+    """
+    m = re.fullmatch(r"\s*([zyx])\s*([<>])\s*([0-9]*\.?[0-9]+)\s*", str(text))
+    if not m or not 0 < float(m.group(3)) < 1:
+        raise fail("--train-region", "AXIS<FRACTION or AXIS>FRACTION, e.g. z<0.8 (axis z, y or x; 0 < fraction < 1)",
+                   repr(text))
+    return m.group(1), m.group(2), float(m.group(3))
+
+
+def patch_starts(length: int, patch: int, overlap: float = 0.5, lo: int = 0, hi: int | None = None) -> list[int]:
+    """Starts of windows of ``patch`` voxels with ``overlap`` inside ``[lo, hi)`` (the last one flush with ``hi``)."""
+    hi = length if hi is None else hi
+    if hi - lo < patch:
+        return []
+    step = max(1, int(round(patch * (1 - overlap))))
+    starts = list(range(lo, hi - patch + 1, step))
+    if starts[-1] != hi - patch:
+        starts.append(hi - patch)
+    return starts
+
+
+@dataclass(frozen=True)
+class RegionSplit:
+    """Where training and test patches of a volume lie (written to the run folder as ``split.json``)."""
+
+    region: str
+    axis: int
+    shape: tuple[int, int, int]
+    patch: tuple[int, int, int]
+    overlap: float
+    train: list[tuple[int, int, int]]
+    test: list[tuple[int, int, int]]
+    train_range: tuple[int, int]
+    test_range: tuple[int, int]
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def region_split(shape, patch, region: str = "z<0.8", overlap: float = 0.5) -> RegionSplit:
+    """Patch origins on each side of a plane, with a gap so no training patch overlaps a test patch.
+
+    Parameters
+    ----------
+    shape : tuple of 3 int
+        Volume ``(Z, Y, X)``.
+    patch : tuple of 3 int
+        Patch size (clipped to the volume).
+    region : str
+        The training side, ``AXIS<F`` or ``AXIS>F`` (:func:`parse_region`).
+    overlap : float
+        Overlap of neighbouring patches (seed: 0.5).
+
+    Returns
+    -------
+    RegionSplit
+
+    Raises
+    ------
+    ValueError
+        If a side holds no whole patch.
+    """
+    name, side, frac = parse_region(region)
+    axis = AXES[name]
+    shape = tuple(int(s) for s in shape)
+    patch = tuple(min(int(p), s) for p, s in zip(patch, shape))
+    cut = int(round(frac * shape[axis]))
+    # training patches end at the plane; test patches start at the plane: disjoint by construction
+    first, second = (0, cut), (cut, shape[axis])
+    train_rng, test_rng = (first, second) if side == "<" else (second, first)
+    per_axis = []
+    for role_rng in (train_rng, test_rng):
+        starts = [patch_starts(shape[a], patch[a], overlap, *(role_rng if a == axis else (0, shape[a])))
+                  for a in range(3)]
+        per_axis.append([(z, y, x) for z in starts[0] for y in starts[1] for x in starts[2]])
+    if not per_axis[0] or test_rng[1] <= test_rng[0]:
+        raise fail("--train-region", f"a plane leaving at least one {patch[axis]}-voxel training patch and some test "
+                   f"voxels along axis {name} ({shape[axis]} voxels)", repr(region),
+                   "move the plane or use a smaller --patch")
+    return RegionSplit(region, axis, shape, patch, overlap, per_axis[0], per_axis[1], train_rng, test_rng)
+
+
+class PatchPairs(Dataset):
+    """Pairs of 3D patches ``(input, target)`` at given origins, with random flips (seeded per epoch).
+
+    ``input`` and ``target`` are volumes on the same grid ``(Z, Y, X)``, normalised by the
+    caller; items are ``(1, pz, py, px)`` float32 tensors.
+    """
+
+    def __init__(self, source: np.ndarray, target: np.ndarray, origins, patch, flips: bool = True,
+                 seed: int = 0) -> None:
+        if np.shape(source) != np.shape(target):
+            raise fail("target", f"a volume of the input's shape {np.shape(source)}", f"shape {np.shape(target)}")
+        self.source = np.asarray(source, np.float32)
+        self.target = np.asarray(target, np.float32)
+        self.origins = [tuple(o) for o in origins]
+        self.patch = tuple(patch)
+        self.flips = flips
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return len(self.origins)
+
+    def __getitem__(self, i: int):
+        z, y, x = self.origins[i]
+        pz, py, px = self.patch
+        a = self.source[z:z + pz, y:y + py, x:x + px]
+        b = self.target[z:z + pz, y:y + py, x:x + px]
+        if self.flips:
+            rng = np.random.default_rng([self.seed, self.epoch, i])
+            for axis in range(3):
+                if rng.random() < 0.5:
+                    a, b = np.flip(a, axis), np.flip(b, axis)
+        return (torch.from_numpy(np.ascontiguousarray(a))[None], torch.from_numpy(np.ascontiguousarray(b))[None])
+
+
+__all__ = ["PatchPairs", "RegionSplit", "parse_region", "patch_starts", "region_split"]
