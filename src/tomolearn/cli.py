@@ -354,7 +354,11 @@ def simulate(output: Path = typer.Option(..., "-o", "--output", help="output Dat
                                            rich_help_panel="Ptycho-tomography"),
              slabs: Optional[int] = typer.Option(None, help="ptycho: multislice slabs of the simulation "
                                                  "(default one per voxel along the beam)",
-                                                 rich_help_panel="Ptycho-tomography")) -> None:
+                                                 rich_help_panel="Ptycho-tomography"),
+             rows: Optional[int] = typer.Option(None, help="ptycho: height of the IC along the rotation axis in "
+                                                "voxels (default --size)", rich_help_panel="Ptycho-tomography"),
+             wiring_density: float = typer.Option(0.55, help="ptycho: fraction of wiring tracks present in the IC",
+                                                  rich_help_panel="Ptycho-tomography")) -> None:
     """Simulate a limited scan of a phantom and write it as HDF5 with its ground truth.
 
     ``--modality projections`` (default): Data Exchange projections of a phantom.
@@ -375,11 +379,13 @@ def simulate(output: Path = typer.Option(..., "-o", "--output", help="output Dat
             path = simulate_ptycho_to_file(
                 output, obj, size or 64, angles or 21, 140.8 if range_deg is None else range_deg,
                 start_deg, energy_kev, voxel_size, "nm", pattern_size, probe_diameter,
-                modes, step, scan_pattern, photons, slabs, seed, overwrite, show_progress=True)
+                modes, step, scan_pattern, photons, slabs, seed, overwrite, show_progress=True, rows=rows,
+                density=wiring_density)
             typer.echo(f"wrote {path}")
             return
-        if object_file is not None:
-            raise ValueError("--object: expected only with --modality ptycho, got --modality projections")
+        if object_file is not None or rows is not None:
+            flag = "--object" if object_file is not None else "--rows"
+            raise ValueError(f"{flag}: expected only with --modality ptycho, got --modality projections")
         size = size or 256
         from .scenario import Scenario
         from .workflow.simulate import simulate_to_file
@@ -467,7 +473,8 @@ def _build_train(name: str, spec):
     for fname, f in fields.items():
         if (f.json_schema_extra or {}).get("argument"):  # e.g. `tomolearn train rapid SCAN.h5`
             params.insert(0, P(fname, P.KEYWORD_ONLY, annotation=_cli_type(f.annotation),
-                               default=typer.Argument(..., help=f.description or fname)))
+                               default=typer.Argument(..., help=f.description or fname,
+                                                      metavar=fname.upper())))
             continue
         default = f.default
         shown = ",".join(map(str, default)) if isinstance(default, (tuple, list)) else default

@@ -233,10 +233,12 @@ def _class_densities(values, priors, seed: int = 0, n_iter: int = 200, max_sampl
     p = np.asarray(priors, dtype=np.float64)
     cut = np.quantile(x, 1 - p[1])
     lo, hi = x[x <= cut], x[x > cut]
-    if lo.size == 0 or hi.size == 0:
-        raise fail("image", "voxel values with some spread (two classes)", f"std {x.std():.3g}")
+    if lo.size == 0 or hi.size == 0:  # ties at the quantile (a flat image): split at the mean instead
+        lo, hi = x[x <= x.mean()], x[x > x.mean()]
+    floor = 1e-6 * max(x.std(), abs(x.mean()), 1e-30)
+    if lo.size == 0 or hi.size == 0:  # a constant image: one class, everything below the threshold
+        return [float(x.mean()), float(x.mean()) + floor], [floor, floor]
     means = np.array([lo.mean(), hi.mean()])
-    floor = 1e-6 * max(x.std(), 1e-30)
     stds = np.maximum([lo.std(), hi.std()], floor)
     for _ in range(n_iter):
         logp = np.log(p) - np.log(stds) - 0.5 * ((x[:, None] - means) / stds) ** 2

@@ -305,16 +305,31 @@ def spheres_in_cube(size: int, seed, n_spheres: int | None = None) -> np.ndarray
     return vol
 
 
-def layered_ic(size: int, seed, n_layers: int = 13, plate_fraction: float = 0.3) -> np.ndarray:
+def layered_ic(size: int, seed, n_layers: int = 13, plate_fraction: float = 0.3, n_rows: int | None = None,
+               density: float = 0.55) -> np.ndarray:
     """An integrated-circuit plate: ``n_layers`` of Manhattan wiring and vias (seed 001).
 
     The plate is thin along Y (perpendicular to the rotation axis Z), as in ptycho-tomography
     of a chip; each layer has its own thickness and carries wires running along X or along Z
     (alternating), with vias (short pillars along Y) joining neighbouring layers.
 
+    Parameters
+    ----------
+    size : int
+        Edge of the slice ``(Y, X)`` in voxels.
+    seed : int or numpy.random.Generator
+    n_layers : int
+    plate_fraction : float
+        Plate thickness along Y as a fraction of ``size``.
+    n_rows : int, optional
+        Voxels along Z (default ``size``): a taller sample, e.g. to train on one region and
+        test on another.
+    density : float
+        Fraction of wiring tracks present in a layer (wiring density).
+
     Returns
     -------
-    ndarray, shape (size, size, size), float32; dielectric 0.15, metal 1.
+    ndarray, shape (n_rows, size, size), float32; dielectric 0.15, metal 1.
 
     References
     ----------
@@ -322,8 +337,11 @@ def layered_ic(size: int, seed, n_layers: int = 13, plate_fraction: float = 0.3)
     deep learning (RAPID)", eLight 3, 7 (2023).
     """
     n = positive_int(size, "size")
+    nz = n if n_rows is None else positive_int(n_rows, "n_rows")
+    if not 0 < density <= 1:
+        raise ValueError(f"density: expected a fraction of tracks in (0, 1], got {density}")
     rng = _rng(seed)
-    vol = np.zeros((n, n, n), np.float32)
+    vol = np.zeros((nz, n, n), np.float32)
     t = max(int(plate_fraction * n), n_layers)
     y0 = (n - t) // 2
     vol[:, y0:y0 + t, :] = 0.15
@@ -334,18 +352,23 @@ def layered_ic(size: int, seed, n_layers: int = 13, plate_fraction: float = 0.3)
     pitch = max(n // 24, 3)
     for k in range(n_layers):
         a, b = bounds[k], max(bounds[k + 1], bounds[k] + 1)
-        for pos in range(rng.integers(0, pitch), n, pitch):
-            if rng.random() < 0.45:
+        across, along = (nz, n) if k % 2 == 0 else (n, nz)  # tracks at positions across, running along
+        for pos in range(rng.integers(0, pitch), across, pitch):
+            if rng.random() < 1 - density:  # (kept as "skip below 0.45" at the default density)
                 continue
             w = int(rng.integers(1, max(2, pitch // 2)))
-            start, stop = sorted(rng.integers(0, n, 2))
+            start, stop = sorted(rng.integers(0, along, 2))
             if k % 2 == 0:  # wire along X
                 vol[pos:pos + w, a:b, start:stop + w] = 1.0
             else:  # wire along Z
                 vol[start:stop + w, a:b, pos:pos + w] = 1.0
         if k + 1 < n_layers:  # vias down to the next layer
-            for _ in range(rng.integers(n // 16 + 1, n // 6 + 2)):
-                z, x = rng.integers(0, n - 2, 2)
+            for _ in range(rng.integers(nz // 16 + 1, nz // 6 + 2) if nz != n else rng.integers(n // 16 + 1, n // 6 + 2)):
+                z = rng.integers(0, nz - 2) if nz != n else None
+                if z is None:
+                    z, x = rng.integers(0, n - 2, 2)
+                else:
+                    x = rng.integers(0, n - 2)
                 vol[z:z + 2, a:bounds[min(k + 2, n_layers)], x:x + 2] = 1.0
     return vol
 

@@ -124,16 +124,19 @@ def load_object(path) -> np.ndarray:
     return vol
 
 
-def ptycho_object(size: int, seed: int, energy_kev: float, plate_fraction: float = 0.5) -> np.ndarray:
+def ptycho_object(size: int, seed: int, energy_kev: float, plate_fraction: float = 0.5, rows: int | None = None,
+                  density: float = 0.55) -> np.ndarray:
     """The default object: a ``layered_ic`` plate (13 layers, seed 001) milled to a pillar, as δ.
 
     Metal has copper's δ at the energy, the dielectric 0.15 of it; the plate is cut to the
     cylinder inscribed in the slice, like a sample milled into a pillar for
-    ptycho-tomography, so every rotation keeps it in the grid.
+    ptycho-tomography, so every rotation keeps it in the grid. ``rows`` sets its height along
+    the rotation axis Z (default ``size``), ``density`` the fraction of wiring tracks present.
     """
     from ..phantoms import layered_ic
 
-    vol = layered_ic(size, seed, plate_fraction=plate_fraction) * np.float32(copper_delta(energy_kev))
+    vol = layered_ic(size, seed, plate_fraction=plate_fraction, n_rows=rows, density=density)
+    vol *= np.float32(copper_delta(energy_kev))
     vol[:, ~cylinder_mask(size)] = 0.0
     return vol.astype(np.float32)
 
@@ -144,7 +147,7 @@ def simulate_ptycho_to_file(out, obj: np.ndarray | None = None, size: int = 64, 
                             probe_diameter: float | None = None, n_modes: int = 3, step: float = 6.0,
                             scan_pattern: str = "snake", photons: float | None = 1e6, n_slabs: int | None = None,
                             seed: int = 0, overwrite: bool = False, device: str = "cpu",
-                            show_progress: bool = False) -> Path:
+                            show_progress: bool = False, rows: int | None = None, density: float = 0.55) -> Path:
     """Simulate a multislice ptycho-tomography scan and write it (:mod:`tomolearn.io.ptycho`).
 
     Parameters
@@ -182,6 +185,10 @@ def simulate_ptycho_to_file(out, obj: np.ndarray | None = None, size: int = 64, 
         Incident photons per pattern (Poisson noise); None writes noise-free intensities.
     n_slabs : int, optional
         Slabs of the simulation (default one per voxel along the beam: the accurate model).
+    rows : int, optional
+        Height of the default object along Z (default ``size``).
+    density : float
+        Wiring density of the default object (fraction of tracks present).
     seed : int
         Seeds the phantom, the probe and the noise.
     overwrite : bool
@@ -217,8 +224,11 @@ def simulate_ptycho_to_file(out, obj: np.ndarray | None = None, size: int = 64, 
         positive(photons, "photons")
     range_deg = positive(range_deg, "range_deg")
     n_angles = positive_int(n_angles, "angles")
+    user_object = obj is not None
     if obj is None:
-        obj = ptycho_object(positive_int(size, "size"), seed, energy_kev)
+        if not 0 < density <= 1:
+            raise fail("wiring_density", "a fraction of wiring tracks in (0, 1]", density)
+        obj = ptycho_object(positive_int(size, "size"), seed, energy_kev, rows=rows, density=density)
     z, y, x = obj.shape
     q = positive_int(pattern_size, "pattern_size")
     probe = make_probe(q, n_modes, probe_diameter, np.random.default_rng([seed, 1]))
@@ -234,7 +244,8 @@ def simulate_ptycho_to_file(out, obj: np.ndarray | None = None, size: int = 64, 
     geometry = PtychoGeometry(angles, (z, y, x), scan_positions(z, x, step, scan_pattern), q, voxel_size, unit,
                               energy_kev)
     op = MultisliceOperator(geometry, probe, n_slabs=n_slabs or y)
-    attrs = {"object": "layered_ic pillar" if size else "user", "seed": seed, "simulation_slabs": op.n_slabs,
+    attrs = {"object": "user volume" if user_object else f"layered_ic pillar, wiring density {density}",
+             "seed": seed, "simulation_slabs": op.n_slabs,
              "probe_diameter_px": round(d, 2), "step_px": step, "range_deg": range_deg, "start_deg": first}
     rng = np.random.default_rng([seed, 2])
     delta = torch.as_tensor(obj, device=device)

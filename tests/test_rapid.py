@@ -1,0 +1,124 @@
+"""RAPID part 2: network blocks, NPCC, learning-rate schedule, region split, tiled inference, train -> reconstruct."""
+import json
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from tomolearn.cli import app
+from tomolearn.infer import sliding_window_3d
+from tomolearn.models.aspp import AnisotropicAtrousModule, PlanarASPP, receptive_extent
+from tomolearn.models.rapid import RAPIDNet, count_parameters
+from tomolearn.train.losses import npcc_loss, polynomial_decay
+from tomolearn.train.regions import PatchPairs, parse_region, region_split
+
+runner = CliRunner()
+
+
+@pytest.mark.parametrize("plane", ["zx", "zy", "yx"])
+def test_planar_aspp_keeps_the_shape(plane):
+    m = PlanarASPP(2, 4, plane, rates=(2, 3), depth_rates=(4,))
+    assert m(torch.randn(1, 2, 6, 10, 8)).shape == (1, 4, 6, 10, 8)
+    # the depth-axis branch exists only in planes that contain the depth axis (Y)
+    assert len(m.branches) == 1 + 2 + (1 if "y" in plane else 0)
+
+
+def test_anisotropic_module_and_network_shapes():
+    m = AnisotropicAtrousModule(1, 4, rates=(2, 3), depth_rates=(5, 6))
+    assert m(torch.randn(2, 1, 7, 9, 11)).shape == (2, 4, 7, 9, 11)
+    net = RAPIDNet(base_channels=2, depth=2, rates=(2,), depth_rates=(3,))
+    assert net(torch.randn(1, 1, 6, 10, 7)).shape == (1, 1, 6, 10, 7)  # padded inside, cropped back
+    up = RAPIDNet(base_channels=2, depth=1, rates=(2,), depth_rates=(), upsample=(2, 1, 2))
+    assert up(torch.randn(1, 1, 4, 6, 4)).shape == (1, 1, 8, 6, 8)
+    plain = RAPIDNet(base_channels=2, depth=1, atrous=False)
+    assert plain(torch.randn(1, 1, 4, 4, 4)).shape == (1, 1, 4, 4, 4)
+
+
+def test_receptive_field_grows_with_the_rates_and_most_along_depth():
+    small = receptive_extent(AnisotropicAtrousModule(1, 2, rates=(2,), depth_rates=()))
+    large = receptive_extent(AnisotropicAtrousModule(1, 2, rates=(6, 12, 18), depth_rates=()))
+    aniso = receptive_extent(AnisotropicAtrousModule(1, 2, rates=(6, 12, 18), depth_rates=(24, 30)))
+    assert small == (5, 5, 5) and large == (37, 37, 37)
+    assert aniso == (37, 61, 37)  # Y (the beam) reaches 2·30 + 1
+    assert count_parameters(RAPIDNet(base_channels=2, depth=1)) > count_parameters(RAPIDNet(base_channels=2, depth=1,
+                                                                                             atrous=False))
+
+
+def test_npcc_matches_hand_computed_values():
+    a = torch.tensor([[1.0, 2.0, 3.0, 4.0]])
+    assert float(npcc_loss(a, 2 * a + 1)) == pytest.approx(-1.0, abs=1e-6)
+    assert float(npcc_loss(a, -a)) == pytest.approx(1.0, abs=1e-6)
+    b = torch.tensor([[1.0, 3.0, 2.0, 4.0]])  # PCC = 0.8 by hand: Σ(a-ā)(b-b̄) = 4, Σ(a-ā)² = Σ(b-b̄)² = 5
+    assert float(npcc_loss(a, b)) == pytest.approx(-0.8, abs=1e-6)
+    pair = torch.stack([a[0], a[0]]), torch.stack([2 * a[0], b[0]])
+    assert float(npcc_loss(*pair)) == pytest.approx(-0.9, abs=1e-6)  # batch mean
+
+
+def test_polynomial_decay_runs_from_start_to_end():
+    assert polynomial_decay(0, 100) == pytest.approx(2e-4)
+    assert polynomial_decay(100, 100) == pytest.approx(5e-5)
+    assert polynomial_decay(500, 100) == pytest.approx(5e-5)
+    assert polynomial_decay(75, 100) == pytest.approx(1.5e-4 * 0.5 + 5e-5)
+
+
+def test_region_split_never_overlaps():
+    for region in ("z<0.8", "z>0.3", "x<0.5", "y>0.6"):
+        s = region_split((40, 32, 36), (8, 8, 8), region)
+        axis = s.axis
+        lo, hi = s.test_range
+        for o in s.train:  # no training patch reaches into the test side
+            assert not (o[axis] < hi and o[axis] + s.patch[axis] > lo)
+        for o in s.test:
+            assert lo <= o[axis] and o[axis] + s.patch[axis] <= hi
+        assert s.train and (s.train_range[1] == s.test_range[0] or s.train_range[0] == s.test_range[1])
+        starts = sorted({o[0] for o in s.train})
+        if axis != 0 and len(starts) > 1:
+            assert starts[1] - starts[0] == 4  # 50 % overlap
+    with pytest.raises(ValueError, match="--train-region"):
+        parse_region("depth<0.8")
+    with pytest.raises(ValueError, match="--train-region"):
+        region_split((10, 32, 32), (8, 8, 8), "z<0.5")  # 5 rows cannot hold an 8-row patch
+
+
+def test_patch_pairs_flip_input_and_target_together():
+    src = np.arange(4 * 6 * 6, dtype=np.float32).reshape(4, 6, 6)
+    ds = PatchPairs(src, 2 * src, [(0, 0, 0), (0, 2, 2)], (4, 4, 4), seed=1)
+    for i in range(len(ds)):
+        a, b = ds[i]
+        assert a.shape == (1, 4, 4, 4) and torch.equal(b, 2 * a)
+
+
+def test_sliding_window_3d_reproduces_a_local_network():
+    net = torch.nn.Conv3d(1, 1, 1)
+    with torch.no_grad():
+        net.weight.fill_(2.0)
+        net.bias.fill_(1.0)
+    vol = np.random.default_rng(0).random((10, 12, 9)).astype(np.float32)
+    np.testing.assert_allclose(sliding_window_3d(net, vol, (4, 5, 4), 0.5), 2 * vol + 1, rtol=1e-5)
+
+
+def test_train_then_reconstruct_end_to_end(tmp_path):
+    scan = tmp_path / "ic.h5"
+    r = runner.invoke(app, ["simulate", "--modality", "ptycho", "-o", str(scan), "--size", "24", "--angles", "7",
+                            "--pattern-size", "16", "--step", "4", "--modes", "1"])
+    assert r.exit_code == 0, r.output
+    run = tmp_path / "run"
+    args = ["train", "rapid", str(scan), "--train-region", "z<0.6", "--reduced-angles", "4", "--patch", "8,24,16",
+            "--base-channels", "2", "--depth", "1", "--rates", "2", "--depth-rates", "3", "--epochs", "1",
+            "--golden-iter", "2", "-o", str(run), "--device", "cpu", "--quiet"]
+    r = runner.invoke(app, args)
+    assert r.exit_code == 0, r.output
+    split = json.loads((run / "split.json").read_text())
+    assert split["region"] == "z<0.6" and split["test_range"] == [14, 24]
+    record = json.loads((run / "training.json").read_text())
+    assert set(record["test_vs_golden"]) == {"approximant", "RAPID"} and record["test_vs_truth"]
+    r = runner.invoke(app, ["reconstruct", str(scan), "--method", "rapid", "--model", str(run / "rapid.safetensors"),
+                            "-o", str(tmp_path / "out.h5"), "--device", "cpu"])
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(app, args)  # the run folder is not silently reused
+    assert r.exit_code == 2 and ("--resume" in r.output or "--overwrite" in r.output)
+    bad = [a if a != "z<0.6" else "w<2" for a in args]
+    r = runner.invoke(app, [a if a != str(run) else str(tmp_path / "r2") for a in bad])
+    assert r.exit_code == 2 and "--train-region" in r.output and r.output.count("\n") == 1
+    assert not (tmp_path / "r2").exists()  # refused before any work
