@@ -122,3 +122,18 @@ def test_train_then_reconstruct_end_to_end(tmp_path):
     r = runner.invoke(app, [a if a != str(run) else str(tmp_path / "r2") for a in bad])
     assert r.exit_code == 2 and "--train-region" in r.output and r.output.count("\n") == 1
     assert not (tmp_path / "r2").exists()  # refused before any work
+
+
+def test_rapid_study_runs_end_to_end(tmp_path):
+    study = tmp_path / "s.yaml"
+    study.write_text("name: tiny_rapid\ndata: {source: rapid_ic}\n"
+                     "ptycho: {size: 24, rows: 40, angles: 7, reduced_angles: 4, train_region: 'z<0.7', "
+                     "patch: [8, 24, 16], rates: [2], depth_rates: [3]}\n"
+                     "model: {base_channels: 4, depth: 1}\ntrain: {epochs: 1, batch_size: 2}\n")
+    r = runner.invoke(app, ["run", str(study), "-o", str(tmp_path / "run"), "--device", "cpu"])
+    assert r.exit_code == 0, r.output
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert set(metrics["test_region_vs_golden"]) == {"approximant", "RAPID", "two-step FBP", "two-step SART"}
+    assert metrics["split"]["test_rows"] == [28, 40] and metrics["unseen_ic_vs_truth"]
+    for name in ("report.html", "layers_test_region.png", "psd_test_region.png", "metrics_vs_golden.png"):
+        assert (tmp_path / "run" / name).stat().st_size > 0

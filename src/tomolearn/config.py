@@ -13,7 +13,8 @@ class _Strict(BaseModel):
 
 
 class DataConfig(_Strict):
-    source: str = Field("synthetic", description="study type (tomolearn.workflow.study.STUDIES): synthetic, htc2022")
+    source: str = Field("synthetic", description="study type (tomolearn.workflow.study.STUDIES): synthetic, htc2022, "
+                        "rapid_ic")
     family: Literal["ellipses_polygons", "holed_disc"] = "ellipses_polygons"
     size: int = Field(128, ge=32, description="slice size in pixels (synthetic)")
     n_train: int = Field(320, ge=1)
@@ -105,10 +106,27 @@ class BaselineConfig(_Strict):
     _as_entries = field_validator("methods", mode="before")(_entries)
 
 
+class PtychoStudyConfig(_Strict):
+    """The RAPID study (``data.source: rapid_ic``): simulated IC, region split, generalisation."""
+
+    size: int = Field(64, ge=16, description="slice (Y, X) of the simulated IC in voxels")
+    rows: int = Field(160, ge=16, description="height of the IC along the rotation axis Z")
+    angles: int = Field(81, ge=3, description="angles of the full scan (golden standard) over range_deg")
+    range_deg: float = Field(140.8, gt=0, le=180, description="angular range (seed 001: 140.8)")
+    reduced_angles: int = Field(21, ge=2, description="angles of the reduced scan (seed 001: 21)")
+    train_region: str = Field("z<0.8", description="training side of a plane (AXIS<F or AXIS>F)")
+    patch: tuple[int, int, int] = Field((16, 64, 32), description="training patch (Z, Y, X)")
+    rates: tuple[int, ...] = (6, 12, 18)
+    depth_rates: tuple[int, ...] = (24, 30)
+    generalisation_seed: int = Field(7, description="seed of the unseen IC")
+    generalisation_density: float = Field(0.4, gt=0, le=1, description="wiring density of the unseen IC")
+
+
 class StudyConfig(_Strict):
     name: str = "synthetic_limited_angle"
     seed: int = 0
     data: DataConfig = DataConfig()
+    ptycho: PtychoStudyConfig = PtychoStudyConfig()
     model: ModelConfig = ModelConfig()
     train: TrainConfig = TrainConfig()
     baselines: BaselineConfig = BaselineConfig()

@@ -13,7 +13,7 @@ from ..config import StudyConfig
 
 #: study type -> runner
 STUDIES: dict[str, Callable] = {}
-BUILTIN = {"synthetic": "synthetic", "htc2022": "htc2022"}
+BUILTIN = {"synthetic": "synthetic", "htc2022": "htc2022", "rapid_ic": "rapid_study"}
 
 
 def register_study(name: str):
