@@ -6,7 +6,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..result import Result
-from .base import Method, Params, TrainingSpec, register
+from .base import Params, TrainingSpec, register
 from .ptycho import _Ptycho
 
 
