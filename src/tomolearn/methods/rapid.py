@@ -11,7 +11,8 @@ from .ptycho import _Ptycho
 
 
 class RAPIDParams(Params):
-    model: Path = Field(..., description="RAPID weights (.safetensors with its .json card, or a training .ckpt)")
+    model: Path | None = Field(None, description="RAPID weights (.safetensors with its .json card, or a training "
+                                                 ".ckpt); default: the shipped weights")
 
 
 class RAPIDTraining(BaseModel):
@@ -31,6 +32,8 @@ class RAPIDTraining(BaseModel):
     depth: int = Field(2, ge=1, description="U-Net poolings")
     rates: tuple[int, ...] = Field((6, 12, 18), description="in-plane atrous rates (seed: 6,12,18)")
     depth_rates: tuple[int, ...] = Field((24, 30), description="extra atrous rates along the beam axis (seed: 24,30)")
+    atrous: bool = Field(True, description="anisotropic atrous modules (false: a plain 3D U-Net, ablation A)")
+    planar: bool = Field(True, description="planar ASPP branches (false: only the 3D branch)")
     epochs: int = Field(100, ge=1, description="training epochs (seed: 200)")
     batch_size: int = Field(2, ge=1, description="patches per step (seed: 2)")
     lr_start: float = Field(2e-4, gt=0, description="initial learning rate (seed: 2e-4)")
@@ -48,28 +51,24 @@ class RAPID(_Ptycho):
     """
 
     name = "rapid"
-    summary = "ptycho-tomography: approximant -> anisotropic-ASPP 3D U-Net (RAPID, seed 001); needs --model"
+    summary = "ptycho-tomography: approximant -> anisotropic-ASPP 3D U-Net (RAPID, seed 001; shipped weights)"
     kind = "learned"
-    needs = ("model",)
     Params = RAPIDParams
     training = TrainingSpec(RAPIDTraining, "tomolearn.workflow.train_rapid:train_rapid",
                             "Train RAPID on one region of a ptycho-tomography scan (golden standard from all "
                             "angles, approximant from a reduced set)")
 
     def setup(self, geometry) -> None:
-        from ..models.weights import load_weights
+        from ..recipes.rapid import load_default
 
-        self.net, self.card = load_weights(self.params.model, map_location=self.device)
-        if self.card.method != "rapid":
-            from .._checks import fail
-
-            raise fail("model", "RAPID weights (model card method 'rapid')", repr(self.card.method))
+        self.net, self.card = load_default(self.params.model, self.device)
 
     def run(self, scan, op=None) -> Result:
         from ..recipes.rapid import rapid
 
         vol, _ = rapid(scan, self.net, self.card, self.device, self.show_progress)
-        return Result(vol, info={"approximant": self.card.pipeline.approximant_params})
+        return Result(vol, info={"model": str(self.params.model or "shipped"),
+                                 "approximant": self.card.pipeline.approximant_params})
 
     @classmethod
     def contract_params(cls, folder) -> dict:

@@ -24,7 +24,8 @@ PLANES = {"zx": (0, 2), "zy": (0, 1), "yx": (1, 2)}
 
 def _norm(channels: int) -> nn.Module:
     # group norm: RAPID trains with batches of 2, where batch statistics are noise
-    return nn.GroupNorm(min(8, channels), channels)
+    groups = next(g for g in (8, 4, 2, 1) if channels % g == 0)
+    return nn.GroupNorm(groups, channels)
 
 
 def planar_conv(cin: int, cout: int, plane: tuple[int, int], dilation: tuple[int, int, int]) -> nn.Conv3d:

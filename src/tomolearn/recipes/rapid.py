@@ -4,9 +4,33 @@ Inference imports no training code: a network and its model card are all it need
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from .._checks import fail
+
+#: weights shipped in the package (trained by benchmarks/rapid_ic.py; card beside them)
+DEFAULT_WEIGHTS = Path(__file__).resolve().parents[1] / "weights" / "rapid_ic.safetensors"
+
+
+def load_default(weights=None, device: str = "cpu"):
+    """RAPID network and model card: ``weights`` or the shipped default.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the weights (or their card) do not exist.
+    ValueError
+        If they are not RAPID weights.
+    """
+    from ..models.weights import load_weights
+
+    net, card = load_weights(DEFAULT_WEIGHTS if weights is None else weights, map_location=device)
+    if card.method != "rapid" or card.architecture.name != "rapid":
+        raise fail("model", "RAPID weights (`tomolearn train rapid`)",
+                   f"weights of a {card.architecture.name} for method {card.method!r}")
+    return net, card
 
 
 def approximant_of(scan, card, device: str = "cpu", show_progress: bool = False) -> np.ndarray:
@@ -67,4 +91,4 @@ def rapid(scan, net, card, device: str = "cpu", show_progress: bool = False) -> 
     return vol, approx
 
 
-__all__ = ["apply_network", "approximant_of", "rapid"]
+__all__ = ["DEFAULT_WEIGHTS", "apply_network", "approximant_of", "load_default", "rapid"]

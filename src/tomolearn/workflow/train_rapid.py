@@ -127,7 +127,8 @@ def train_rapid(config, out_dir, overwrite: bool = False, resume: bool = False, 
     in_mean, in_std = float(train_in.mean()), float(train_in.std() or 1.0)
     gt_mean, gt_std = float(train_gt.mean()), float(train_gt.std() or 1.0)
     arch = Architecture(name="rapid", spatial_dims=3, base_channels=c.base_channels, depth=c.depth,
-                        rates=tuple(c.rates), depth_rates=tuple(c.depth_rates), depth_axis=1)
+                        rates=tuple(c.rates), depth_rates=tuple(c.depth_rates), depth_axis=1, atrous=c.atrous,
+                        planar=c.planar)
     g = scan.geometry
     card = ModelCard(method="rapid", architecture=arch,
                      pipeline=Pipeline(approximant="approximant", approximant_params=params, canonical=False,
