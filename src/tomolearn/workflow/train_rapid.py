@@ -31,18 +31,26 @@ def reduced_indices(n_angles: int, n_reduced: int) -> np.ndarray:
     return np.unique(np.round(np.linspace(0, n_angles - 1, n_reduced)).astype(int))
 
 
-def _cached(path: Path, key: str, compute, log) -> np.ndarray:
-    """``compute()`` saved as ``path`` (.npy) with ``key``; reused when the key matches (resumable)."""
+def _cached(path: Path, key: str, compute, log) -> tuple[np.ndarray, float]:
+    """``compute()`` saved as ``path`` (.npy) with ``key`` and its compute time; reused when the key matches.
+
+    Returns the array and the seconds it took to compute (also when reused, so resumed runs
+    report the true cost).
+    """
     meta = path.with_suffix(".json")
-    if path.exists() and meta.exists() and json.loads(meta.read_text()).get("key") == key:
-        log(f"reusing {path.name}")
-        return np.load(path)
+    if path.exists() and meta.exists():
+        info = json.loads(meta.read_text())
+        if info.get("key") == key:
+            log(f"reusing {path.name}")
+            return np.load(path), float(info.get("seconds", float("nan")))
+    t0 = time.perf_counter()
     value = np.asarray(compute(), np.float32)
+    seconds = time.perf_counter() - t0
     tmp = path.with_name(f".{path.name}.part.npy")
     np.save(tmp, value)
     tmp.replace(path)
-    write_json(meta, {"key": key})
-    return value
+    write_json(meta, {"key": key, "seconds": round(seconds, 2)})
+    return value, seconds
 
 
 def affine_calibration(prediction: np.ndarray, target: np.ndarray) -> tuple[float, float]:
@@ -111,17 +119,13 @@ def train_rapid(config, out_dir, overwrite: bool = False, resume: bool = False, 
     out = prepare_run_dir(out_dir, overwrite, resume)
     write_json(out / "split.json", split.as_dict())
     digest = hashlib.sha256(Path(c.scan).read_bytes()[:1 << 20]).hexdigest()[:16] + str(Path(c.scan).stat().st_size)
-    t0 = time.perf_counter()
-    golden = _cached(out / "golden.npy", f"{digest}-sart{c.golden_iter}",
-                     lambda: two_step(scan, "sart", n_iter=c.golden_iter, device=device,
-                                      show_progress=show_progress)[0], log)
-    t_golden = time.perf_counter() - t0
+    golden, t_golden = _cached(out / "golden.npy", f"{digest}-sart{c.golden_iter}",
+                               lambda: two_step(scan, "sart", n_iter=c.golden_iter, device=device,
+                                                show_progress=show_progress)[0], log)
     params = {"n_iter": c.n_iter, "n_slabs": c.n_slabs, "downsample": c.downsample}
     reduced = scan.subset(idx)
-    t0 = time.perf_counter()
-    approx = _cached(out / "approximant.npy", f"{digest}-{idx.tolist()}-{params}",
-                     lambda: approximant(reduced, **params, device=device, show_progress=show_progress), log)
-    t_approx = time.perf_counter() - t0
+    approx, t_approx = _cached(out / "approximant.npy", f"{digest}-{idx.tolist()}-{params}",
+                               lambda: approximant(reduced, **params, device=device, show_progress=show_progress), log)
     train_in = _region(approx, split.axis, split.train_range)
     train_gt = _region(golden, split.axis, split.train_range)
     in_mean, in_std = float(train_in.mean()), float(train_in.std() or 1.0)
