@@ -137,3 +137,20 @@ def test_rapid_study_runs_end_to_end(tmp_path):
     assert metrics["split"]["test_rows"] == [28, 40] and metrics["unseen_ic_vs_truth"]
     for name in ("report.html", "layers_test_region.png", "psd_test_region.png", "metrics_vs_golden.png"):
         assert (tmp_path / "run" / name).stat().st_size > 0
+
+
+def test_shipped_weights_reconstruct_a_default_scan(tmp_path):
+    """`reconstruct --method rapid` needs no --model: the package ships weights (benchmarks/rapid_ic.py)."""
+    scan = tmp_path / "ic.h5"
+    r = runner.invoke(app, ["simulate", "--modality", "ptycho", "-o", str(scan), "--size", "32", "--seed", "11"])
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(app, ["reconstruct", str(scan), "--method", "rapid", "-o", str(tmp_path / "r.h5"),
+                            "--device", "cpu"])
+    assert r.exit_code == 0, r.output
+    import h5py
+
+    with h5py.File(tmp_path / "r.h5") as f:
+        vol = f["volume"][()]
+        truth = h5py.File(scan)["simulation/ground_truth"][()]
+    assert vol.shape == truth.shape and np.isfinite(vol).all()
+    assert np.corrcoef(vol.ravel(), truth.ravel())[0, 1] > 0.2  # a trained network, not noise
