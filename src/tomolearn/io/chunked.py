@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .._files import make_user_readable
+
 from .._checks import fail
 
 CHUNKED_FORMATS = (".h5", ".hdf5", ".zarr")
@@ -212,9 +214,9 @@ class ChunkedVolume:
             del self._root["progress"]
         self.close()
         for p in self.partial.rglob("*") if self.partial.is_dir() else [self.partial]:
-            os.chmod(p, 0o755 if p.is_dir() else 0o644)
+            make_user_readable(p)
         if self.partial.is_dir():
-            os.chmod(self.partial, 0o755)
+            make_user_readable(self.partial)
         _remove(self.path)  # only reached with overwrite (checked at start)
         os.replace(self.partial, self.path)
         return self.path

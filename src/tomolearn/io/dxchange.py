@@ -9,6 +9,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from .._files import make_user_readable
 from .._checks import fail
 from ..scan import Scan
 from ._raw import scan_from_counts
@@ -123,6 +124,7 @@ class DataExchangeWriter:
             raise fail("theta_deg", f"{n_angles} angles, one per projection", f"{theta.size}")
         fd, self._tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".h5", dir=self.path.parent)
         os.close(fd)
+        make_user_readable(self._tmp)
         self._f = h5py.File(self._tmp, "w")
         f = self._f
         f.attrs["implements"] = "exchange:simulation" if with_ground_truth else "exchange"

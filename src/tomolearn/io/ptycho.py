@@ -22,6 +22,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from .._files import make_user_readable
 from .._checks import fail
 from ..geometry import PtychoGeometry
 from ..scan import PtychoScan
@@ -71,6 +72,7 @@ class PtychoWriter:
             raise FileNotFoundError(f"output: folder {str(self.path.parent)!r} does not exist")
         fd, self._tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".h5", dir=self.path.parent)
         os.close(fd)
+        make_user_readable(self._tmp)
         try:
             self._f = h5py.File(self._tmp, "w")
             f = self._f

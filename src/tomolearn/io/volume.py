@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._files import make_user_readable
 from .._checks import fail
 
 FORMATS = (".h5", ".hdf5", ".tif", ".tiff")
@@ -57,6 +58,7 @@ def save_volume(path, volume, voxel_size: float = 1.0, unit: str = "px", attrs: 
     vol = np.asarray(volume)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
     os.close(fd)
+    make_user_readable(tmp)
     try:
         if path.suffix.lower() in (".h5", ".hdf5"):
             import h5py

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from safetensors.torch import load_file, save_file
 
 from .._checks import fail
+from .._files import make_user_readable
 from .card import Architecture, GeometryRange, ModelCard, Pipeline
 
 
@@ -30,7 +31,7 @@ def _atomic(path: Path, write) -> None:
     os.close(fd)
     try:
         write(tmp)
-        os.chmod(tmp, 0o644)
+        make_user_readable(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -13,6 +13,7 @@ import numpy as np
 import yaml
 
 from .. import __version__
+from .._files import make_user_readable
 from .._ranks import is_main_process
 from ..methods import base as registry
 
@@ -50,9 +51,14 @@ def git_hash() -> str:
 def write_json(path: Path, data) -> None:
     """Atomic JSON write (temporary file + rename)."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        json.dump(data, f, indent=2, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o))
-    os.replace(tmp, path)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f, indent=2, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o))
+        make_user_readable(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def write_run_record(out: Path, config, extra: dict | None = None) -> None:

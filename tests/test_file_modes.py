@@ -1,0 +1,37 @@
+"""Outputs get the mode the user's umask gives any new file (not mkstemp's private 0600)."""
+import os
+import stat
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from tomolearn.cli import app
+from tomolearn.io import save_volume
+from tomolearn.workflow.common import write_json
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def umask_027():
+    old = os.umask(0o027)
+    yield
+    os.umask(old)
+
+
+def _mode(path) -> int:
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+def test_outputs_follow_the_umask(tmp_path, umask_027):
+    save_volume(tmp_path / "v.h5", np.zeros((2, 4, 4), np.float32))
+    write_json(tmp_path / "m.json", {"a": 1})
+    r = runner.invoke(app, ["simulate", "-o", str(tmp_path / "s.h5"), "--size", "16", "--angles", "8"])
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(app, ["simulate", "--modality", "ptycho", "-o", str(tmp_path / "p.h5"), "--size", "16",
+                            "--angles", "2", "--pattern-size", "8", "--probe-diameter", "4", "--step", "3"])
+    assert r.exit_code == 0, r.output
+    for name in ("v.h5", "m.json", "s.h5", "p.h5"):
+        assert _mode(tmp_path / name) == 0o640, name  # 0666 & ~027
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary file left
