@@ -39,35 +39,18 @@ def tomolearn(*args: str) -> None:
     subprocess.run([str(exe), *args], check=True)
 
 
-def evaluate(scan, golden, net, card, region, seed: int = 0) -> tuple[dict, dict, dict]:
-    """Scores (vs golden, vs truth) and seconds of approximant, RAPID, FBP(21), SART(21) on ``region`` of Z."""
-    from tomolearn.metrics import volume_scores
-    from tomolearn.recipes.rapid import apply_network, approximant_of
-    from tomolearn.recon.ptycho import phase_projections, ptychography, refine_multislice, tomography
+def evaluate(scan, golden, net, card, region, n_full: int, seed: int = 0) -> tuple[dict, dict, dict]:
+    """The study's scoring (:func:`tomolearn.workflow.rapid_study.evaluate`), labelled with angle counts."""
+    from tomolearn.workflow.rapid_study import evaluate as study_evaluate
 
-    vols, secs = {}, {}
-    t0 = time.perf_counter()
-    approx = approximant_of(scan, card)
-    secs["approximant (21)"] = time.perf_counter() - t0
-    vols["approximant (21)"] = approx
-    t0 = time.perf_counter()
-    vols["RAPID (21)"] = apply_network(net, card, approx)
-    secs["RAPID (21)"] = secs["approximant (21)"] + time.perf_counter() - t0
-    t0 = time.perf_counter()
-    proj = phase_projections(refine_multislice(scan, ptychography(scan, 200), 3, 50), scan.geometry)
-    t_ptycho = time.perf_counter() - t0
-    for alg, label in (("fbp", "two-step FBP (21)"), ("sart", "two-step SART 10 (21)")):
-        t0 = time.perf_counter()
-        vols[label] = tomography(proj, scan.geometry, alg, 10)
-        secs[label] = t_ptycho + time.perf_counter() - t0
-    z0, z1 = region
-    vs_golden = {k: volume_scores(golden[z0:z1], v[z0:z1], seed=seed) for k, v in vols.items()}
-    vs_truth = {}
-    if scan.reference is not None:
-        truth = scan.reference[z0:z1]
-        vs_truth = {"golden standard (81)": volume_scores(truth, golden[z0:z1], seed=seed),
-                    **{k: volume_scores(truth, v[z0:z1], seed=seed) for k, v in vols.items()}}
-    return vs_golden, vs_truth, secs
+    n = scan.geometry.n_angles
+    vs_golden, vs_truth, secs, _ = study_evaluate(scan, golden, net, card, region, seed)
+
+    def label(scores: dict) -> dict:
+        names = {"golden standard": f"golden standard ({n_full})", "two-step SART": f"two-step SART 10 ({n})"}
+        return {names.get(k, f"{k} ({n})"): v for k, v in scores.items()}
+
+    return label(vs_golden), label(vs_truth), label(secs)
 
 
 def main(argv=None) -> dict:
@@ -99,7 +82,7 @@ def main(argv=None) -> dict:
     idx = reduced_indices(full.geometry.n_angles, card.training["reduced_angles"])
     golden = np.load(run / "golden.npy")
     split = json.loads((run / "split.json").read_text())
-    vs_golden, vs_truth, secs = evaluate(full.subset(idx), golden, net, card, split["test_range"])
+    vs_golden, vs_truth, secs = evaluate(full.subset(idx), golden, net, card, split["test_range"], full.geometry.n_angles)
 
     # generalisation: an IC never seen (other seed, sparser wiring), same physics
     other_path = work / "other.h5"
@@ -110,7 +93,8 @@ def main(argv=None) -> dict:
     t0 = time.perf_counter()
     other_golden, _ = two_step(other, "sart", n_iter=10)
     t_golden_other = time.perf_counter() - t0
-    gen_golden, gen_truth, _ = evaluate(other.subset(idx), other_golden, net, card, (0, other.geometry.volume_shape[0]))
+    gen_golden, gen_truth, _ = evaluate(other.subset(idx), other_golden, net, card, (0, other.geometry.volume_shape[0]),
+                                        other.geometry.n_angles)
 
     g = full.geometry
     n_test = split["test_range"][1] - split["test_range"][0]
