@@ -101,3 +101,15 @@ def test_failed_write_leaves_nothing(tmp_path):
             w.write_rows(0, np.zeros((3, 1, 4)))
             raise RuntimeError("interrupted")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_start_angle_beyond_a_few_turns_is_refused_at_once():
+    """`simulate --start-deg 1e20` used to hang at 100 % CPU (issue 17)."""
+    import pytest
+
+    from tomolearn.scenario import Scenario
+
+    for bad in (1e20, float("inf"), -4000.0):
+        with pytest.raises(ValueError, match="start_deg"):
+            Scenario(start_deg=bad).validated()
+    assert Scenario(start_deg=-3599.0).validated().start_deg == -3599.0
