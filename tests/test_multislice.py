@@ -187,3 +187,18 @@ def test_cli_object_file_needs_volume(tmp_path):
                             "--angles", "3", "--pattern-size", "16", "--step", "4", "--modes", "1"])
     assert r.exit_code == 0, r.output
     np.testing.assert_array_equal(load_ptycho(tmp_path / "y.h5").reference, vol)
+
+
+def test_cli_ptycho_defaults_are_the_library_defaults():
+    """`simulate --modality ptycho` options repeat simulate_ptycho_to_file's defaults; they must not drift."""
+    import inspect
+
+    from tomolearn import cli
+
+    lib = inspect.signature(simulate_ptycho_to_file).parameters
+    opts = inspect.signature(cli.simulate).parameters
+    pairs = {"energy_kev": "energy_kev", "voxel_size": "voxel_size", "pattern_size": "pattern_size",
+             "probe_diameter": "probe_diameter", "modes": "n_modes", "step": "step", "scan_pattern": "scan_pattern",
+             "photons": "photons", "slabs": "n_slabs", "rows": "rows", "wiring_density": "density"}
+    for option, param in pairs.items():
+        assert opts[option].default.default == lib[param].default, option

@@ -17,6 +17,18 @@ def positive(value: float, param: str) -> float:
     return value
 
 
+def start_angle_deg(value: float, param: str = "start_deg") -> float:
+    """A start angle in degrees within +-3600.
+
+    Angles are reduced modulo the period later; beyond a few turns float64 keeps no fraction of
+    a degree (1e20 deg has none) and the simulation's reduction never ends.
+    """
+    value = float(value)
+    if not np.isfinite(value) or abs(value) > 3600:
+        raise fail(param, "a start angle within +-3600 degrees", value, "give it modulo 360")
+    return value
+
+
 def positive_int(value: int, param: str) -> int:
     if isinstance(value, bool) or int(value) != value or int(value) < 1:
         raise fail(param, "an integer >= 1", value)

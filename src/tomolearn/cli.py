@@ -311,6 +311,11 @@ def methods(name: Optional[str] = typer.Argument(None, help="show one method's p
     Console(width=160).print(table)
 
 
+def _ptycho_option(default, help: str, *names: str):
+    """An option of ``simulate``'s ptycho-tomography panel (defaults as in ``simulate_ptycho_to_file``)."""
+    return typer.Option(default, *names, help=help, rich_help_panel="Ptycho-tomography")
+
+
 @app.command()
 def simulate(output: Path = typer.Option(..., "-o", "--output", help="output Data Exchange file (.h5)"),
              phantom: str = typer.Option("ellipses_polygons", help="ellipses_polygons | holed_disc | heterogeneous | cracked_particles | crack_network | radial_cracks | shepp_logan | spheres_in_cube | layered_ic"),
@@ -330,35 +335,24 @@ def simulate(output: Path = typer.Option(..., "-o", "--output", help="output Dat
              sweep_i0: str = typer.Option("1e2,1e3,1e4,1e5", help="--sweep: photons per pixel"),
              sweep_speed: Optional[str] = typer.Option(None, help="--sweep: rotation speeds in deg/s (instead of dose)"),
              overwrite: bool = typer.Option(False, help="replace an existing output"),
-             modality: str = typer.Option("projections", help="projections (X-ray CT) | ptycho (multislice "
-                                          "ptycho-tomography, seed 001)", rich_help_panel="Ptycho-tomography"),
-             object_file: Optional[Path] = typer.Option(None, "--object", help="ptycho: your own object, a (Z, Y, X) "
-                                                        "dataset /volume of delta in an HDF5 file",
-                                                        rich_help_panel="Ptycho-tomography"),
-             energy_kev: float = typer.Option(1.5, help="ptycho: photon energy in keV",
-                                              rich_help_panel="Ptycho-tomography"),
-             voxel_size: float = typer.Option(3.0, help="ptycho: voxel (and probe pixel) size in nm",
-                                              rich_help_panel="Ptycho-tomography"),
-             pattern_size: int = typer.Option(32, help="ptycho: probe window and diffraction pattern in pixels",
-                                              rich_help_panel="Ptycho-tomography"),
-             probe_diameter: Optional[float] = typer.Option(None, help="ptycho: probe diameter in pixels "
-                                                            "(default pattern size / 2)",
-                                                            rich_help_panel="Ptycho-tomography"),
-             modes: int = typer.Option(3, help="ptycho: probe modes (partial coherence)",
-                                       rich_help_panel="Ptycho-tomography"),
-             step: float = typer.Option(6.0, help="ptycho: scan step in pixels (smaller than the probe)",
-                                        rich_help_panel="Ptycho-tomography"),
-             scan_pattern: str = typer.Option("snake", help="ptycho: snake | raster",
-                                              rich_help_panel="Ptycho-tomography"),
-             photons: float = typer.Option(1e6, help="ptycho: incident photons per pattern (Poisson noise)",
-                                           rich_help_panel="Ptycho-tomography"),
-             slabs: Optional[int] = typer.Option(None, help="ptycho: multislice slabs of the simulation "
-                                                 "(default one per voxel along the beam)",
-                                                 rich_help_panel="Ptycho-tomography"),
-             rows: Optional[int] = typer.Option(None, help="ptycho: height of the IC along the rotation axis in "
-                                                "voxels (default --size)", rich_help_panel="Ptycho-tomography"),
-             wiring_density: float = typer.Option(0.55, help="ptycho: fraction of wiring tracks present in the IC",
-                                                  rich_help_panel="Ptycho-tomography")) -> None:
+             modality: str = _ptycho_option("projections", "projections (X-ray CT) | ptycho (multislice "
+                                            "ptycho-tomography, seed 001)"),
+             object_file: Optional[Path] = _ptycho_option(None, "ptycho: your own object, a (Z, Y, X) dataset "
+                                                          "/volume of delta in an HDF5 file", "--object"),
+             energy_kev: float = _ptycho_option(1.5, "ptycho: photon energy in keV"),
+             voxel_size: float = _ptycho_option(3.0, "ptycho: voxel (and probe pixel) size in nm"),
+             pattern_size: int = _ptycho_option(32, "ptycho: probe window and diffraction pattern in pixels"),
+             probe_diameter: Optional[float] = _ptycho_option(None, "ptycho: probe diameter in pixels (default "
+                                                              "pattern size / 2)"),
+             modes: int = _ptycho_option(3, "ptycho: probe modes (partial coherence)"),
+             step: float = _ptycho_option(6.0, "ptycho: scan step in pixels (smaller than the probe)"),
+             scan_pattern: str = _ptycho_option("snake", "ptycho: snake | raster"),
+             photons: float = _ptycho_option(1e6, "ptycho: incident photons per pattern (Poisson noise)"),
+             slabs: Optional[int] = _ptycho_option(None, "ptycho: multislice slabs of the simulation (default one "
+                                                   "per voxel along the beam)"),
+             rows: Optional[int] = _ptycho_option(None, "ptycho: height of the IC along the rotation axis in "
+                                                  "voxels (default --size)"),
+             wiring_density: float = _ptycho_option(0.55, "ptycho: fraction of wiring tracks present in the IC")) -> None:
     """Simulate a limited scan of a phantom and write it as HDF5 with its ground truth.
 
     ``--modality projections`` (default): Data Exchange projections of a phantom.

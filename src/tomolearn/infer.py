@@ -7,9 +7,12 @@ import torch
 from ._checks import fail
 
 
-def _blend_window(size: int) -> np.ndarray:
-    w = np.hanning(size + 2)[1:-1]
-    return np.outer(w, w).astype(np.float32) + 1e-3
+def _hann_taper(shape) -> np.ndarray:
+    """Separable Hann taper over a window of any dimension (+1e-3 so edges still count)."""
+    taper = np.ones((), np.float64)
+    for size in shape:
+        taper = np.multiply.outer(taper, np.hanning(size + 2)[1:-1])
+    return taper.astype(np.float32) + 1e-3
 
 
 def _starts(length: int, window: int, step: int) -> list[int]:
@@ -59,7 +62,7 @@ def sliding_window(model: torch.nn.Module, image: np.ndarray, window: int = 256,
     padded = np.pad(img, ((0, 0), (0, pad_h), (0, pad_w)), mode="reflect" if min(H, W) > max(pad_h, pad_w) else "edge")
     Hp, Wp = padded.shape[1:]
     step = max(1, int(win * (1 - overlap)))
-    weight = _blend_window(win)
+    weight = _hann_taper((win, win))
     out = np.zeros((Hp, Wp), np.float32)
     norm = np.zeros((Hp, Wp), np.float32)
     device = next(model.parameters()).device
@@ -72,11 +75,6 @@ def sliding_window(model: torch.nn.Module, image: np.ndarray, window: int = 256,
             out[r:r + win, c:c + win] += p * weight
             norm[r:r + win, c:c + win] += weight
     return (out / norm)[:H, :W]
-
-
-def _blend_3d(window: tuple[int, int, int]) -> np.ndarray:
-    w = [np.hanning(s + 2)[1:-1] for s in window]
-    return (w[0][:, None, None] * w[1][None, :, None] * w[2][None, None, :]).astype(np.float32) + 1e-3
 
 
 @torch.no_grad()
@@ -120,7 +118,7 @@ def sliding_window_3d(model: torch.nn.Module, volume, window=(32, 64, 64), overl
     win = tuple(min(int(w), s) for w, s in zip(window, shape))
     u = tuple(int(f) for f in upsample)
     out_win = tuple(w * f for w, f in zip(win, u))
-    weight = _blend_3d(out_win)
+    weight = _hann_taper(out_win)
     out = np.zeros(tuple(s * f for s, f in zip(shape, u)), np.float32)
     norm = np.zeros_like(out)
     starts = [_starts(s, w, max(1, int(w * (1 - overlap)))) for s, w in zip(shape, win)]

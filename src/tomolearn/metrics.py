@@ -126,8 +126,7 @@ def ms_ssim(reference, image, data_range: float | None = None) -> float:
     side = min(ref.shape)
     # torchmetrics' Gaussian window spans 2·int(3.5σ + 0.5) + 1 pixels and is reflection-padded at
     # every scale, so the half-window must stay below the coarsest scale's side
-    kernel = 11 if side >= 12 else max(3, min(11, 2 * ((side - 1) // 2) - 1 if side % 2 == 0 else side - 2))
-    kernel = kernel if kernel % 2 else kernel - 1
+    kernel = 11 if side >= 12 else max(3, side - 2 - (side % 2 == 0))  # largest odd size <= side - 2
     n = 1
     while n < len(betas) and side // 2 ** n > kernel - 1:  # torchmetrics: side > (kernel - 1)·2^(n-1)
         n += 1

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._checks import fail
+from ._checks import fail, positive_int
 
 
 @dataclass(frozen=True, eq=False)
@@ -165,11 +165,21 @@ class PtychoScan:
         if self.reference is not None and tuple(np.shape(self.reference)) != g.volume_shape:
             raise fail("reference", f"a volume of shape {g.volume_shape}", f"shape {np.shape(self.reference)}")
 
-    @property
-    def intensities(self) -> np.ndarray:
-        """Patterns per unit incident power ``(A, J, Q, Q)`` (what the operator predicts)."""
-        p = np.asarray(self.patterns, dtype=np.float32)
+    def intensities(self, indices=None) -> np.ndarray:
+        """Patterns per unit incident power ``(A', J, Q, Q)`` (what the operator predicts) of the angles at
+        ``indices`` (all by default; read per batch by the per-angle algorithms)."""
+        p = np.asarray(self.patterns if indices is None else self.patterns[indices], dtype=np.float32)
         return p / np.float32(self.photons) if self.photons else p
+
+    def modes(self, n_modes: int | None = None) -> np.ndarray:
+        """The first ``n_modes`` probe modes ``(M', Q, Q)`` (all by default).
+
+        Raises
+        ------
+        ValueError
+            If ``n_modes`` is not a positive integer.
+        """
+        return self.probe if n_modes is None else self.probe[:positive_int(n_modes, "n_modes")]
 
     def subset(self, indices) -> "PtychoScan":
         """The scan restricted to the angles at ``indices`` (e.g. a reduced-angle acquisition)."""

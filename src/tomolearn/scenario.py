@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._checks import fail, positive, positive_int
+from ._checks import fail, positive, positive_int, start_angle_deg
 from .geometry import ParallelGeometry, uniform_angles
 from .physics.flyscan import FlyScanTransform
 from .physics.noise import gaussian_noise
@@ -59,11 +59,7 @@ class Scenario:
             positive_int(self.n_angles, "n_angles")
         if self.range_deg is not None and not 0 < self.range_deg <= 180:
             raise fail("range_deg", "an arc in (0, 180] degrees for parallel beam", self.range_deg)
-        if not np.isfinite(self.start_deg) or abs(self.start_deg) > 3600:
-            # angles are reduced modulo the period later; beyond a few turns float64 keeps no
-            # fraction of a degree (1e20 deg has none), and the reduction never ends
-            raise fail("start_deg", "a start angle within +-3600 degrees", self.start_deg,
-                       "give it modulo 360")
+        start_angle_deg(self.start_deg)
         if self.i0 is not None:
             positive(self.i0, "i0")
         if self.noise_percent is not None and not (np.isfinite(self.noise_percent) and self.noise_percent >= 0):

@@ -210,9 +210,7 @@ class MultisliceOperator(Operator):
             raise fail("probe", f"modes of shape (M, {q}, {q}) matching the pattern size", f"shape {probe.shape}")
         if not np.isfinite(probe).all() or not np.abs(probe).any():
             raise fail("probe", "finite, non-zero modes", "NaN/inf or all zeros")
-        z, y, x = geometry.volume_shape
-        if q > max(z, x) + 2 * geometry.pad:
-            raise fail("pattern_size", f"a probe window no larger than the padded plane {geometry.plane_shape}", q)
+        y = geometry.volume_shape[1]
         self.geometry = geometry
         self.probe = probe.astype(np.complex64)
         self.n_slabs = positive_int(n_slabs, "n_slabs")
@@ -245,8 +243,7 @@ class MultisliceOperator(Operator):
     def from_scan(cls, scan, n_slabs: int = 5, n_modes: int | None = None) -> "MultisliceOperator":
         """The multislice model of a :class:`~tomolearn.scan.PtychoScan` with ``n_slabs`` slabs and its first
         ``n_modes`` probe modes (default all)."""
-        probe = scan.probe if n_modes is None else scan.probe[:max(1, min(int(n_modes), len(scan.probe)))]
-        return cls(scan.geometry, probe, n_slabs=n_slabs)
+        return cls(scan.geometry, scan.modes(n_modes), n_slabs=n_slabs)
 
     def with_geometry(self, geometry: PtychoGeometry, **changes) -> "MultisliceOperator":
         """The same physics on another geometry (e.g. a subset of angles)."""

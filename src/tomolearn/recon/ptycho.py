@@ -49,11 +49,10 @@ def crop_probe(probe, factor: int) -> np.ndarray:
     The coarse probe reproduces the central ``Q / factor`` pixels of the patterns of any
     object smooth on the coarse grid, with the same scale (no renormalisation of the data).
     """
-    q = np.shape(probe)[-1]
     spec = np.fft.fftshift(np.fft.fft2(np.fft.ifftshift(probe, axes=(-2, -1)), norm="ortho"), axes=(-2, -1))
     spec = crop_patterns(spec, factor)
     out = np.fft.fftshift(np.fft.ifft2(np.fft.ifftshift(spec, axes=(-2, -1)), norm="ortho"), axes=(-2, -1))
-    return out.astype(np.complex64) if q else out
+    return out.astype(np.complex64)
 
 
 def _intensity_loss(op, make_delta, data, angle_batch: int, backward: bool) -> float:
@@ -65,8 +64,7 @@ def _intensity_loss(op, make_delta, data, angle_batch: int, backward: bool) -> f
     torch = _torch()
     n_a, n_j = op.geometry.n_angles, op.geometry.n_positions
     total = 0.0
-    for a0 in range(0, n_a, angle_batch):
-        idx = list(range(a0, min(a0 + angle_batch, n_a)))
+    for idx in angle_batches(n_a, angle_batch):
         with torch.set_grad_enabled(backward):
             pred = op.intensities(make_delta(), idx)
             loss = 0.5 * ((pred - data[idx]) ** 2).sum() / (n_a * n_j)
@@ -130,11 +128,10 @@ def approximant(scan, n_iter: int = 2, n_slabs: int = 5, n_modes: int | None = N
     coarse = g.downsampled(d)
     if positive_int(n_slabs, "n_slabs") > coarse.volume_shape[1]:
         raise fail("n_slabs", f"at most {coarse.volume_shape[1]} slabs on the coarse grid", n_slabs)
-    probe = scan.probe if n_modes is None else scan.probe[:positive_int(n_modes, "n_modes")]
     from ..physics.multislice import MultisliceOperator
 
-    op = MultisliceOperator(coarse, crop_probe(probe, d), n_slabs=n_slabs, angle_batch=angle_batch)
-    data = torch.as_tensor(crop_patterns(scan.intensities, d), device=device)
+    op = MultisliceOperator(coarse, crop_probe(scan.modes(n_modes), d), n_slabs=n_slabs, angle_batch=angle_batch)
+    data = torch.as_tensor(crop_patterns(scan.intensities(), d), device=device)
     zc, yc, xc = coarse.volume_shape
     sizes = torch.as_tensor(op.slab_sizes, device=device)
     f = torch.zeros((zc, n_slabs, xc), device=device, requires_grad=True)
@@ -183,10 +180,13 @@ def dilate_to_grid(slabs, shape) -> "object":
 
 def measured_moduli(scan, indices) -> np.ndarray:
     """``sqrt`` of the intensities of the angles at ``indices``, in FFT order ``(B, J, Q, Q)`` (read per batch)."""
-    p = np.asarray(scan.patterns[indices], dtype=np.float32)
-    if scan.photons:
-        p = p / np.float32(scan.photons)
-    return np.sqrt(np.fft.ifftshift(np.maximum(p, 0), axes=(-2, -1)))
+    return np.sqrt(np.fft.ifftshift(np.maximum(scan.intensities(indices), 0), axes=(-2, -1)))
+
+
+def angle_batches(n_angles: int, size: int) -> list[list[int]]:
+    """Consecutive angle indices in batches of ``size`` (the last one shorter)."""
+    size = positive_int(size, "angle_batch")
+    return [list(range(a, min(a + size, n_angles))) for a in range(0, n_angles, size)]
 
 
 def ptychography(scan, n_iter: int = 200, n_modes: int | None = None, alpha: float = 0.1, beta: float = 1.9,
@@ -231,16 +231,14 @@ def ptychography(scan, n_iter: int = 200, n_modes: int | None = None, alpha: flo
     g = scan.geometry
     q = g.pattern_size
     zp, xp = g.plane_shape
-    probe = torch.as_tensor(scan.probe if n_modes is None else scan.probe[:positive_int(n_modes, "n_modes")],
-                            device=device)
+    probe = torch.as_tensor(scan.modes(n_modes), device=device)
     flat = torch.as_tensor(((g.positions[:, 0, None, None] + np.arange(q)[None, :, None]) * xp
                             + g.positions[:, 1, None, None] + np.arange(q)[None, None, :]).reshape(-1), device=device)
     illum = torch.zeros(zp * xp, device=device).index_add_(
         0, flat, (probe.abs() ** 2).sum(0).expand(g.n_positions, q, q).reshape(-1))
     denom = (1 - alpha) * illum + alpha * illum.max()
     out = np.empty((g.n_angles, zp, xp), np.complex64)
-    batches = [list(range(a, min(a + angle_batch, g.n_angles))) for a in range(0, g.n_angles, angle_batch)]
-    for idx in progress(batches, "ptychography", show_progress):
+    for idx in progress(angle_batches(g.n_angles, angle_batch), "ptychography", show_progress):
         nb = len(idx)
         amp = torch.as_tensor(measured_moduli(scan, idx), device=device)[:, :, None]  # (B, J, 1, Q, Q)
         obj = torch.ones((nb, zp * xp), dtype=torch.complex64, device=device)
@@ -295,11 +293,9 @@ def refine_multislice(scan, transmission, n_slabs: int = 3, n_iter: int = 50, lr
     from ..physics.multislice import MultisliceOperator
 
     g = scan.geometry
-    probe = scan.probe if n_modes is None else scan.probe[:positive_int(n_modes, "n_modes")]
-    op = MultisliceOperator(g, probe, n_slabs=positive_int(n_slabs, "n_slabs"))
+    op = MultisliceOperator(g, scan.modes(n_modes), n_slabs=positive_int(n_slabs, "n_slabs"))
     out = np.empty(np.shape(transmission), np.complex64)
-    batches = [list(range(a, min(a + angle_batch, g.n_angles))) for a in range(0, g.n_angles, angle_batch)]
-    for idx in progress(batches, "multislice refinement", show_progress):
+    for idx in progress(angle_batches(g.n_angles, angle_batch), "multislice refinement", show_progress):
         amp = torch.as_tensor(measured_moduli(scan, idx), device=device)
         start = torch.as_tensor(np.angle(np.asarray(transmission)[idx]), device=device)
         phase = (start[:, None] / op.n_slabs).repeat(1, op.n_slabs, 1, 1).contiguous().requires_grad_(True)

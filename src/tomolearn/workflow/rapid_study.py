@@ -136,6 +136,7 @@ def run(config, out_dir, overwrite: bool = False, resume: bool = False, device: 
     from ..models.weights import load_weights
     from ..recon.ptycho import two_step
     from ..report import html_report
+    from ..train.regions import region_split
     from .simulate import simulate_ptycho_to_file
     from .train_rapid import reduced_indices, train_rapid
 
@@ -158,8 +159,6 @@ def run(config, out_dir, overwrite: bool = False, resume: bool = False, device: 
     full = load_ptycho(scan_path)
     idx = reduced_indices(full.geometry.n_angles, p.reduced_angles)
     golden = np.load(train_dir / "golden.npy")
-    from ..train.regions import region_split
-
     split = region_split(full.geometry.volume_shape, p.patch, p.train_region)
     log("scoring the test region")
     vs_golden, vs_truth, secs, vols = evaluate(full.subset(idx), golden, net, card, split.test_range, c.seed, device)

@@ -210,7 +210,7 @@ def simulate_ptycho_to_file(out, obj: np.ndarray | None = None, size: int = 64, 
     """
     import torch
 
-    from .._checks import fail, positive, positive_int
+    from .._checks import fail, positive, positive_int, start_angle_deg
     from ..io.ptycho import PtychoWriter
     from ..physics.multislice import MultisliceOperator, PtychoGeometry, make_probe, probe_diameter as measured
     from ..physics.multislice import scan_positions
@@ -237,9 +237,7 @@ def simulate_ptycho_to_file(out, obj: np.ndarray | None = None, size: int = 64, 
         raise fail("probe_diameter", f"a probe smaller than the object's {z} x {x} pixel projection", f"{d:.1f} px")
     if step >= d:
         raise fail("step", f"a scan step smaller than the probe diameter {d:.1f} px (overlapping positions)", step)
-    first = -range_deg / 2 if start_deg is None else float(start_deg)
-    if not np.isfinite(first) or abs(first) > 3600:
-        raise fail("start_deg", "a start angle within +-3600 degrees", start_deg)
+    first = -range_deg / 2 if start_deg is None else start_angle_deg(start_deg)
     angles = np.radians(first + (np.arange(n_angles) * range_deg / (n_angles - 1) if n_angles > 1 else np.zeros(1)))
     geometry = PtychoGeometry(angles, (z, y, x), scan_positions(z, x, step, scan_pattern), q, voxel_size, unit,
                               energy_kev)

@@ -118,7 +118,8 @@ def train_rapid(config, out_dir, overwrite: bool = False, resume: bool = False, 
     idx = reduced_indices(scan.geometry.n_angles, c.reduced_angles)
     out = prepare_run_dir(out_dir, overwrite, resume)
     write_json(out / "split.json", split.as_dict())
-    digest = hashlib.sha256(Path(c.scan).read_bytes()[:1 << 20]).hexdigest()[:16] + str(Path(c.scan).stat().st_size)
+    with open(c.scan, "rb") as f:  # the first MiB and the size identify the scan (a re-simulated file differs)
+        digest = hashlib.sha256(f.read(1 << 20)).hexdigest()[:16] + str(Path(c.scan).stat().st_size)
     golden, t_golden = _cached(out / "golden.npy", f"{digest}-sart{c.golden_iter}",
                                lambda: two_step(scan, "sart", n_iter=c.golden_iter, device=device,
                                                 show_progress=show_progress)[0], log)
