@@ -41,12 +41,16 @@ def _device(name: str) -> str:
     return name
 
 
-def _numbers(option: str, text: str, kind):
+def _numbers(option: str, text: str, kind, positive: bool = True):
     try:
         values = tuple(kind(float(v)) for v in text.split(",") if v.strip())
     except ValueError:
         raise ValueError(f"{option}: expected comma-separated numbers, got {text!r}") from None
-    if not values or any(v <= 0 for v in values):
+    if not positive:
+        if not values or not all(map(np.isfinite, values)):
+            raise ValueError(f"{option}: expected comma-separated finite numbers, got {text!r}")
+        return values
+    if not values or any(not v > 0 for v in values):
         raise ValueError(f"{option}: expected positive numbers, got {text!r}")
     return values
 
@@ -329,6 +333,12 @@ def simulate(output: Path = typer.Option(..., "-o", "--output", help="output Dat
              noise_percent: Optional[float] = typer.Option(None, help="Gaussian noise, % of the maximum"),
              speed_deg_s: Optional[float] = typer.Option(None, help="fly scan: rotation speed in deg/s"),
              exposure_s: Optional[float] = typer.Option(None, help="fly scan: exposure time per projection in s"),
+             pairs_deg: Optional[str] = typer.Option(None, help="low dose: angles (deg, e.g. 0,45) of high-dose "
+                                                     "projections written to --pairs-out", rich_help_panel="Low dose"),
+             pairs_i0: Optional[float] = typer.Option(None, help="low dose: photons per pixel of the pairs (default "
+                                                      "noise-free)", rich_help_panel="Low dose"),
+             pairs_out: Optional[Path] = typer.Option(None, help="low dose: file of the high-dose pairs (.h5)",
+                                                      rich_help_panel="Low dose"),
              seed: int = typer.Option(0, help="random seed"),
              sweep: bool = typer.Option(False, help="acquisition planning: FBP/SIRT PSNR/SSIM maps; -o is a folder"),
              sweep_angles: str = typer.Option("30,60,120,180", help="--sweep: numbers of projections"),
@@ -366,7 +376,8 @@ def simulate(output: Path = typer.Option(..., "-o", "--output", help="output Dat
         if modality == "ptycho":
             from .workflow.simulate import load_object, simulate_ptycho_to_file
 
-            if sweep or speed_deg_s is not None or exposure_s is not None or i0 is not None or noise_percent is not None:
+            if (sweep or speed_deg_s is not None or exposure_s is not None or i0 is not None or noise_percent is not None
+                    or pairs_deg is not None or pairs_i0 is not None or pairs_out is not None):
                 raise ValueError("--modality ptycho: expected --photons for the noise and no fly-scan or --sweep "
                                  "options, got projection options")
             obj = load_object(object_file) if object_file is not None else None
@@ -399,7 +410,11 @@ def simulate(output: Path = typer.Option(..., "-o", "--output", help="output Dat
         scenario = Scenario(n_angles=angles, range_deg=range_deg, start_deg=start_deg or 0.0, i0=i0,
                             noise_percent=noise_percent,
                             exposure_arc_deg=speed_deg_s * exposure_s if speed_deg_s is not None else None)
-        path = simulate_to_file(output, phantom, size, scenario.validated(), n_slices, seed, overwrite=overwrite)
+        path = simulate_to_file(output, phantom, size, scenario.validated(), n_slices, seed, overwrite=overwrite,
+                                pairs_deg=_numbers("--pairs-deg", pairs_deg, float, positive=False) if pairs_deg is not None else None,
+                                pairs_i0=pairs_i0, pairs_out=pairs_out)
+        if pairs_out is not None:
+            typer.echo(f"wrote {pairs_out}")
     except USER_ERRORS as err:
         _fail(err)
     typer.echo(f"wrote {path}")

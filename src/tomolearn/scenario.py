@@ -146,7 +146,8 @@ def binned_projections(image: np.ndarray, op, factor: int) -> np.ndarray:
     return bin_detector(op.forward(image), factor)
 
 
-def simulate(phantom: np.ndarray, scenario: Scenario, seed, oversample: int = 2, n_flats: int = 10):
+def simulate(phantom: np.ndarray, scenario: Scenario, seed, oversample: int = 2, n_flats: int = 10,
+             angles=None, noise_maximum: float | None = None):
     """Simulate a limited scan of a phantom stack.
 
     Projections are computed from the phantom upsampled ``oversample`` times on a detector as
@@ -163,6 +164,12 @@ def simulate(phantom: np.ndarray, scenario: Scenario, seed, oversample: int = 2,
         1 disables the finer simulation grid.
     n_flats : int
         Flat and dark frames simulated when ``i0`` is set.
+    angles : array_like, optional
+        Projection angles in radians instead of the scenario's (e.g. the high-dose pairs of a
+        low-dose scan at a few of its angles).
+    noise_maximum : float, optional
+        The whole scan's maximum projection for ``noise_percent`` (when ``phantom`` is one
+        slab of a larger volume); default this slab's maximum.
 
     Returns
     -------
@@ -184,6 +191,8 @@ def simulate(phantom: np.ndarray, scenario: Scenario, seed, oversample: int = 2,
     k = positive_int(oversample, "oversample")
     n = vol.shape[1]
     geometry = scenario.geometry(n, vol.shape[0])
+    if angles is not None:
+        geometry = geometry.replace(angles=np.asarray(angles, dtype=np.float64).ravel())
     fine = geometry.replace(n_detector=n * k, detector_spacing=1.0 / k, voxel_size=1.0 / k,
                             volume_shape=(n * k, n * k), n_rows=1)
     fly = FlyScanTransform(fine, np.deg2rad(scenario.exposure_arc_deg or 0.0))
@@ -205,7 +214,7 @@ def simulate(phantom: np.ndarray, scenario: Scenario, seed, oversample: int = 2,
     else:
         projections = sub.mean(axis=2).astype(np.float32)
         if scenario.noise_percent:
-            projections = gaussian_noise(projections, scenario.noise_percent, rng)
+            projections = gaussian_noise(projections, scenario.noise_percent, rng, noise_maximum)
     return {"geometry": geometry, "projections": projections, "flats": flats, "darks": darks,
             "theta_deg": np.degrees(geometry.angles), "ground_truth": vol,
             "exposure_arc_deg": scenario.exposure_arc_deg or 0.0}

@@ -150,11 +150,20 @@ class DataExchangeWriter:
         if ground_truth is not None:
             self._f["simulation/ground_truth"][start:stop] = ground_truth
 
+    def attrs(self, values: dict) -> None:
+        """Attributes of the ``exchange`` group (provenance, e.g. which scan high-dose pairs belong to)."""
+        for k, v in values.items():
+            self._f["exchange"].attrs[k] = v if isinstance(v, (int, float, str)) else str(v)
+
     def __enter__(self) -> "DataExchangeWriter":
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        self._f.close()
+        try:
+            self._f.close()  # may raise itself (a full disk): the temporary file must still go
+        except BaseException:
+            Path(self._tmp).unlink(missing_ok=True)
+            raise
         if exc_type is None:
             os.replace(self._tmp, self.path)
         else:

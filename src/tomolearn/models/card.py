@@ -23,7 +23,7 @@ class _Card(BaseModel):
 class Architecture(_Card):
     """Network shape: enough to rebuild the module before loading its weights."""
 
-    name: Literal["unet", "unetpp", "rapid"]
+    name: Literal["unet", "unetpp", "rapid", "encdec"]
     spatial_dims: Literal[2, 3] = 2
     in_channels: int = Field(1, ge=1)
     out_channels: int = Field(1, ge=1)
@@ -37,12 +37,19 @@ class Architecture(_Card):
     atrous: bool = True
     planar: bool = True
     upsample: tuple[int, int, int] = (1, 1, 1)
+    #: encoder–decoder of seed 002 (``name="encdec"``): patch side and fully connected images
+    patch: int = Field(32, ge=8)
+    fc_channels: int = Field(1, ge=1)
 
     def build(self):
         """A freshly initialised network of this architecture (``torch.nn.Module``)."""
         from .unet import UNet
         from .unetpp import UNetPlusPlus
 
+        if self.name == "encdec":
+            from .encdec import EncoderDecoder
+
+            return EncoderDecoder(self.patch, self.fc_channels)
         if self.name == "rapid":
             from .rapid import RAPIDNet
 
@@ -97,6 +104,13 @@ class Pipeline(_Card):
     input_std: float | None = Field(None, gt=0)
     output_affine: tuple[float, float] | None = None
     window_3d: tuple[int, int, int] | None = None
+    #: low dose (seed 002): "paired" enhances projections (min–max normalised per projection),
+    #: "noise2inverse" denoises slices from ``splits`` sub-reconstructions of interleaved angles
+    mode: Literal["paired", "noise2inverse"] | None = None
+    splits: int | None = Field(None, ge=2)
+    #: paired low dose: the low-dose training projections' (min, max); the seed's standardise-then-
+    #: min–max normalisation equals a min–max, fixed per scan so every slab is normalised alike
+    value_range: tuple[float, float] | None = None
 
     def input_scale(self, approximant: np.ndarray) -> float:
         """The divisor of this approximant (and of the network's output)."""

@@ -1,6 +1,8 @@
 """Losses of the learned recipes."""
 from __future__ import annotations
 
+import math
+
 import torch
 
 
@@ -40,6 +42,30 @@ def npcc_loss(prediction: torch.Tensor, target: torch.Tensor, eps: float = 1e-8)
     b = b - b.mean(1, keepdim=True)
     pcc = (a * b).sum(1) / torch.sqrt((a * a).sum(1) * (b * b).sum(1) + eps)
     return -pcc.mean()
+
+
+def inverse_psnr_loss(prediction: torch.Tensor, target: torch.Tensor, data_range: float = 1.0,
+                      eps: float = 1e-10) -> torch.Tensor:
+    """``1 / PSNR`` of a batch (seed 002's objective), with ``PSNR = 10 log10(I_max² / MSE)``.
+
+    The MSE is taken over the whole batch (floored at ``eps``). 1/PSNR has a pole at PSNR = 0
+    (MSE = I_max², easily reached by an untrained network), so below 1 dB the loss continues
+    as the tangent line at 1 dB: continuous, increasing in the MSE and with a gradient
+    everywhere. With data min–max normalised to [0, 1] (``I_max = 1``) an MSE of 0.01 gives
+    20 dB and a loss of 0.05.
+
+    References
+    ----------
+    X. Yang et al., "Low-dose x-ray tomography through a deep convolutional neural network",
+    Sci. Rep. 8, 2575 (2018), "CNN architecture" (the seed prints ``I_max`` for ``I_max²``; with
+    ``I_max = 1`` they agree).
+    """
+    peak = float(data_range) ** 2
+    mse = torch.mean((prediction - target) ** 2).clamp_min(eps)
+    m1 = peak * 10 ** -0.1  # the MSE of a 1 dB PSNR
+    psnr = 10.0 * torch.log10(peak / torch.minimum(mse, torch.as_tensor(m1, dtype=mse.dtype)))
+    slope = 10.0 / (math.log(10.0) * m1)  # d(1/PSNR)/dMSE at 1 dB
+    return torch.where(mse <= m1, 1.0 / psnr, 1.0 + slope * (mse - m1))
 
 
 def polynomial_decay(step: int, total_steps: int, lr_start: float = 2e-4, lr_end: float = 5e-5,

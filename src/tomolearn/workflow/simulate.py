@@ -14,7 +14,8 @@ from ..scenario import Scenario, simulate
 
 def simulate_to_file(out, family: str, size: int, scenario: Scenario, n_slices: int = 1, seed: int = 0,
                      mu_max: float = 0.02, oversample: int = 2, overwrite: bool = False,
-                     chunk_rows: int = 16) -> Path:
+                     chunk_rows: int = 16, pairs_deg=None, pairs_i0: float | None = None,
+                     pairs_out=None) -> Path:
     """Simulate ``n_slices`` seeded phantoms of ``family`` under ``scenario`` and write them.
 
     Parameters
@@ -37,7 +38,17 @@ def simulate_to_file(out, family: str, size: int, scenario: Scenario, n_slices: 
     overwrite : bool
     chunk_rows : int
         Slices simulated and written at a time (bounds memory: a 512^3 volume needs ~2 GB).
-        Noise in chunk ``k`` is drawn from ``default_rng([seed, first_row])``.
+        Noise in chunk ``k`` is drawn from ``default_rng([seed, first_row])``. Gaussian noise
+        (``noise_percent``) is a percentage of the whole scan's maximum (a first, noise-free
+        pass finds it when the scan spans several chunks).
+    pairs_deg : sequence of float, optional
+        Angles (degrees, each one of the scan's) at which high-dose projections of the same
+        object are also written, to ``pairs_out``: the training pairs of the low-dose recipe
+        (seed 002). They are noise-free, or Poisson at ``pairs_i0`` photons per pixel (with
+        their own flat and dark fields).
+    pairs_i0 : float, optional
+    pairs_out : path, optional
+        The pairs' Data Exchange file (required with ``pairs_deg``).
 
     Returns
     -------
@@ -46,11 +57,17 @@ def simulate_to_file(out, family: str, size: int, scenario: Scenario, n_slices: 
     Raises
     ------
     FileExistsError
-        If ``out`` exists and ``overwrite`` is False.
+        If ``out`` (or ``pairs_out``) exists and ``overwrite`` is False.
     ValueError
-        On an unknown family or an impossible scenario.
+        On an unknown family or an impossible scenario, or pair angles that are not scan angles.
+
+    References
+    ----------
+    X. Yang et al., "Low-dose x-ray tomography through a deep convolutional neural network",
+    Sci. Rep. 8, 2575 (2018): high-dose projections at 0° and 45° beside a low-dose scan.
     """
     n = positive_int(size, "size")
+    pair_angles = _pair_angles(scenario, pairs_deg, pairs_i0, pairs_out, out, overwrite)
     is_3d = family in FAMILIES_3D
     n_rows = n if is_3d else positive_int(n_slices, "n_slices")
     volume = make_phantom(family, n, seed) * mu_max if is_3d else None  # 3D: its Z slices are detector rows
@@ -58,15 +75,71 @@ def simulate_to_file(out, family: str, size: int, scenario: Scenario, n_slices: 
     attrs = {"family": family, "seed": seed, "mu_max": mu_max, "oversample": oversample, "chunk_rows": chunk_rows,
              **{k: ("" if v is None else v) for k, v in dataclasses.asdict(scenario).items()}}
     n_flats = 10 if scenario.i0 is not None else 0
-    with DataExchangeWriter(out, geometry.n_angles, n_rows, n, np.degrees(geometry.angles), n_flats, True, attrs,
-                            overwrite) as writer:
+
+    def chunks():
         for start in range(0, n_rows, chunk_rows):
             stop = min(start + chunk_rows, n_rows)
-            chunk = volume[start:stop] if is_3d else np.stack(
+            yield start, volume[start:stop] if is_3d else np.stack(
                 [make_phantom(family, n, seed + i) for i in range(start, stop)]) * mu_max
-            sim = simulate(chunk, scenario, np.random.default_rng([seed, start]), oversample, n_flats or 10)
+
+    peak = None
+    if scenario.noise_percent and n_rows > chunk_rows:  # the noise is a % of the whole scan's maximum
+        clean = dataclasses.replace(scenario, noise_percent=None)
+        peak = max(float(np.abs(simulate(c, clean, 0, oversample)["projections"]).max()) for _, c in chunks())
+    with DataExchangeWriter(out, geometry.n_angles, n_rows, n, np.degrees(geometry.angles), n_flats, True, attrs,
+                            overwrite) as writer:
+        for start, chunk in chunks():
+            sim = simulate(chunk, scenario, np.random.default_rng([seed, start]), oversample, n_flats or 10,
+                           noise_maximum=peak)
             writer.write_rows(start, sim["projections"], sim["flats"], sim["darks"], sim["ground_truth"])
+    if pair_angles is not None:
+        high = Scenario(n_angles=scenario.n_angles, range_deg=scenario.range_deg, start_deg=scenario.start_deg,
+                        i0=pairs_i0, exposure_arc_deg=scenario.exposure_arc_deg)
+        n_pf = 10 if pairs_i0 is not None else 0
+        pair_attrs = {"pairs_of": str(Path(out).name), "pairs_i0": pairs_i0 if pairs_i0 is not None else "noise-free"}
+        with DataExchangeWriter(pairs_out, pair_angles.size, n_rows, n, np.degrees(pair_angles), n_pf, False,
+                                overwrite=overwrite) as writer:
+            for start, chunk in chunks():
+                sim = simulate(chunk, high, np.random.default_rng([seed, start, 1]), oversample, n_pf or 10,
+                               angles=pair_angles)
+                writer.write_rows(start, sim["projections"], sim["flats"], sim["darks"])
+            writer.attrs(pair_attrs)
     return Path(out)
+
+
+def _pair_angles(scenario: Scenario, pairs_deg, pairs_i0, pairs_out, out, overwrite: bool):
+    """The scan angles (radians) of the requested high-dose pairs, after checking the options."""
+    from .._checks import fail, positive
+
+    if pairs_deg is None:
+        if pairs_i0 is not None or pairs_out is not None:
+            raise fail("--pairs-deg", "the angles of the high-dose pairs with --pairs-i0/--pairs-out", "none")
+        return None
+    if pairs_out is None:
+        raise fail("--pairs-out", "a file for the high-dose pairs (e.g. high.h5)", "none")
+    if Path(pairs_out).resolve() == Path(out).resolve():
+        raise fail("--pairs-out", "a file other than the scan's -o", repr(str(pairs_out)))
+    if Path(pairs_out).exists() and not overwrite:
+        raise FileExistsError(f"--pairs-out: {str(pairs_out)!r} exists; choose another name or pass --overwrite")
+    if pairs_i0 is not None:
+        positive(pairs_i0, "--pairs-i0")
+    if scenario.i0 is not None and pairs_i0 is not None and pairs_i0 <= scenario.i0:
+        raise fail("--pairs-i0", f"a higher dose than the scan's --i0 {scenario.i0:g}", pairs_i0)
+    scan_deg = np.degrees(scenario.geometry(8).angles)
+    wanted = np.asarray([float(a) for a in np.atleast_1d(pairs_deg)], dtype=np.float64)
+    if wanted.size == 0 or not np.isfinite(wanted).all():
+        raise fail("--pairs-deg", "finite angles in degrees, e.g. 0,45", list(np.atleast_1d(pairs_deg)))
+    picked = []
+    for a in wanted:
+        k = int(np.argmin(np.abs(scan_deg - a)))
+        if abs(scan_deg[k] - a) > 1e-6 + 1e-9 * abs(a):
+            raise fail("--pairs-deg", "angles of the scan (its step is "
+                       f"{(scan_deg[-1] - scan_deg[0]) / max(len(scan_deg) - 1, 1):.4g} deg)", f"{a:g}",
+                       f"the nearest scan angle is {scan_deg[k]:.6g}")
+        picked.append(k)
+    if len(set(picked)) != len(picked):
+        raise fail("--pairs-deg", "distinct angles", wanted.tolist())
+    return np.deg2rad(scan_deg[np.asarray(picked)])
 
 
 #: δ of copper at 8.8 keV (seed 001's energy); δ scales as λ², i.e. as 1 / E²

@@ -1,0 +1,99 @@
+"""lowdose (seed 002): CNN-enhanced low-dose projections -> reconstruction; or Noise2Inverse."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..result import Result
+from .base import Method, Params, TrainingSpec, register
+
+
+class LowDoseParams(Params):
+    model: Path = Field(description="low-dose weights: a `tomolearn train lowdose` run folder or its "
+                                    ".safetensors / checkpoint")
+    reconstruction: str = Field("fbp", description="paired mode: the method that reconstructs the enhanced "
+                                                   "projections (any registered classical method)")
+    filter: str = Field("parzen", description="paired mode with fbp: the ramp filter's window (seed: Parzen, "
+                                              "as gridrec)")
+
+
+class LowDoseTraining(BaseModel):
+    """`tomolearn train lowdose SCAN --pairs HIGH.h5 -o RUN` or `... --self-supervised`."""
+
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+    scan: Path = Field(..., description="the low-dose scan (any format the readers load)",
+                       json_schema_extra={"argument": True})
+    pairs: Path | None = Field(None, description="high-dose projections of the same sample at a few of the scan's "
+                                                 "angles (a scan file with its angles), matched by angle")
+    pair_angles: tuple[float, ...] | None = Field(None, description="use only these pair angles in degrees "
+                                                                    "(default: every angle in --pairs)")
+    self_supervised: bool = Field(False, description="Noise2Inverse: train on the scan alone, no pairs")
+    patch: int = Field(32, ge=8, description="paired: patch side, a multiple of 8 (fixed by the FC layer)")
+    stride: int = Field(4, ge=1, description="paired: step between overlapping training patches")
+    fc_channels: int = Field(1, ge=1, description="paired: images of the fully connected layer (seed: 1)")
+    splits: int = Field(4, ge=2, description="self-supervised: interleaved angle subsets K")
+    filter: str = Field("parzen", description="self-supervised: FBP window of the sub-reconstructions")
+    window: int = Field(64, ge=16, description="self-supervised: training patch side")
+    samples: int = Field(2048, ge=1, description="self-supervised: patches per epoch")
+    base_channels: int = Field(16, ge=1, description="self-supervised: U-Net channels of the first level")
+    depth: int = Field(3, ge=1, description="self-supervised: U-Net poolings")
+    epochs: int = Field(20, ge=1, description="training epochs")
+    batch_size: int = Field(32, ge=1, description="patches per step")
+    lr: float = Field(1e-3, gt=0, description="Adam learning rate")
+    rows: int | None = Field(None, ge=1, description="self-supervised: train on this many detector rows spread "
+                                                     "over the scan (default all)")
+    seed: int = Field(0, description="random seed")
+    export: Path | None = Field(None, description="also write the weights here (.safetensors + .json card)")
+
+
+@register
+class LowDose(Method):
+    """Low-dose tomography: CNN enhancement of projections (Yang et al. 2018) or Noise2Inverse.
+
+    X. Yang et al., "Low-dose x-ray tomography through a deep convolutional neural network",
+    Sci. Rep. 8, 2575 (2018); A. A. Hendriksen et al., "Noise2Inverse", IEEE TCI 6 (2020).
+    """
+
+    name = "lowdose"
+    summary = "low dose: CNN-enhanced projections (seed 002, pairs) or Noise2Inverse (no pairs); needs --model"
+    Params = LowDoseParams
+    kind = "learned"
+    needs = ("model",)
+    execution = "slab"
+    halo = 16  # rows of context above and below a slab for the projection patches
+    memory_factor = 8.0
+    training = TrainingSpec(LowDoseTraining, "tomolearn.workflow.train_lowdose:train_lowdose",
+                            "Train the low-dose network on high/low-dose pairs of a scan (--pairs) or on the scan "
+                            "alone (--self-supervised)")
+
+    def setup(self, geometry) -> None:
+        from ..recipes.lowdose import load_lowdose
+        from . import base as registry
+
+        self.net, self.card = load_lowdose(self.params.model, self.device)
+        if self.card.pipeline.mode == "paired":
+            values = {"filter": self.params.filter} if self.params.reconstruction == "fbp" else {}
+            self.recon = registry.build(self.params.reconstruction, values).prepare(geometry)
+
+    def run(self, projections, op) -> Result:
+        from ..recipes.lowdose import enhance_projections, noise2inverse
+
+        info = {"model": str(self.params.model), "mode": self.card.pipeline.mode}
+        if self.card.pipeline.mode == "noise2inverse":
+            return Result(noise2inverse(self.net, self.card, projections, op, self.show_progress), info=info)
+        enhanced = enhance_projections(self.net, self.card, projections, show_progress=self.show_progress)
+        return self.recon.run(enhanced, op).with_info(**info, reconstruction=self.params.reconstruction)
+
+    @classmethod
+    def contract_params(cls, folder) -> dict:
+        """Tiny untrained paired weights for the contract tests."""
+        from ..models.card import Architecture, ModelCard, Pipeline
+        from ..models.weights import save_weights
+
+        card = ModelCard(method="lowdose", architecture=Architecture(name="encdec", patch=16),
+                         pipeline=Pipeline(mode="paired", value_range=(0.0, 1.0), window=16, overlap=0.5))
+        path = Path(folder) / "lowdose_contract.safetensors"
+        if not path.exists():
+            save_weights(card.architecture.build(), card, path, half=False)
+        return {"model": str(path)}

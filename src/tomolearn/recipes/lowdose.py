@@ -1,0 +1,280 @@
+"""Low-dose recipe (seed 002): enhance low-dose projections with a CNN trained on a few high/low
+pairs of the same sample, then reconstruct; or, without pairs, Noise2Inverse denoising.
+
+Two modes, chosen by the model card (``pipeline.mode``):
+
+- ``"paired"`` (Yang et al. 2018): an :class:`~tomolearn.models.encdec.EncoderDecoder` maps
+  min–max normalised low-dose projection patches to high-dose ones; every projection of the
+  scan is enhanced in overlapping patches, then reconstructed (FBP with a Parzen window, the
+  seed's gridrec choice, or any registered method).
+- ``"noise2inverse"`` (Hendriksen et al. 2020): the angles are split into ``K`` interleaved
+  subsets, each reconstructed alone; a U-Net trained on the scan itself maps the mean of
+  ``K − 1`` sub-reconstructions to the remaining one, and the output is the mean of its
+  ``K`` predictions. No high-dose data at all.
+
+Inference imports no training code.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .._checks import fail
+
+WEIGHTS_NAME = "lowdose.safetensors"
+
+
+def resolve_model(model) -> Path:
+    """The weight file of ``model``: itself, or ``lowdose.safetensors`` (else ``checkpoints/last.ckpt``) of a run folder.
+
+    Raises
+    ------
+    FileNotFoundError
+        If there is no such file, or the folder holds no low-dose weights.
+    """
+    p = Path(model)
+    if not p.exists():
+        raise FileNotFoundError(f"--model: no such file or folder {str(p)!r}")
+    if p.is_dir():
+        for cand in (p / WEIGHTS_NAME, p / "checkpoints" / "last.ckpt"):
+            if cand.exists():
+                return cand
+        raise FileNotFoundError(f"--model: folder {str(p)!r} holds no {WEIGHTS_NAME} or checkpoints/last.ckpt; "
+                                "train one with `tomolearn train lowdose`")
+    return p
+
+
+def load_lowdose(model, device: str = "cpu"):
+    """Network and model card of low-dose weights (a file or a `tomolearn train lowdose` run folder).
+
+    Raises
+    ------
+    FileNotFoundError
+        If the weights do not exist.
+    ValueError
+        If they are not low-dose weights.
+    """
+    from ..models.weights import load_weights
+
+    net, card = load_weights(resolve_model(model), map_location=device)
+    if card.method != "lowdose" or card.pipeline.mode not in ("paired", "noise2inverse"):
+        raise fail("--model", "low-dose weights (`tomolearn train lowdose`)",
+                   f"weights of a {card.architecture.name} for method {card.method!r}")
+    net.eval()
+    return net, card
+
+
+# ---------------------------------------------------------------- paired mode (seed 002)
+
+def minmax_normalise(images: np.ndarray, value_range: tuple[float, float]) -> np.ndarray:
+    """``(x − lo) / (hi − lo)``: seed 002's normalisation.
+
+    The seed standardises (``(I − mean) / std``) and then min–max scales; a min–max is blind to
+    any prior positive affine map, so the two steps are this one min–max. ``value_range`` is
+    the low-dose training projections' ``(min, max)``, kept in the model card so every
+    projection and every slab of rows is normalised alike and the output can be mapped back.
+    """
+    lo, hi = float(value_range[0]), float(value_range[1])
+    return ((np.asarray(images, np.float32) - np.float32(lo)) / np.float32(max(hi - lo, 1e-12))).astype(np.float32)
+
+
+def minmax_restore(images: np.ndarray, value_range: tuple[float, float]) -> np.ndarray:
+    """Inverse of :func:`minmax_normalise`."""
+    lo, hi = float(value_range[0]), float(value_range[1])
+    return (np.asarray(images, np.float32) * np.float32(max(hi - lo, 1e-12)) + np.float32(lo)).astype(np.float32)
+
+
+def pad_to(image: np.ndarray, size: int) -> np.ndarray:
+    """Pad the last two axes to at least ``size`` by edge reflection (a 2-row projection still fills a patch)."""
+    h, w = image.shape[-2:]
+    ph, pw = max(size - h, 0), max(size - w, 0)
+    if not ph and not pw:
+        return image
+    pad = [(0, 0)] * (image.ndim - 2) + [(0, ph), (0, pw)]
+    return np.pad(image, pad, mode="symmetric")
+
+
+def pair_by_angle(scan_angles, pair_angles, tolerance: float | None = None) -> np.ndarray:
+    """Index of the scan projection at each pair's angle.
+
+    Parameters
+    ----------
+    scan_angles, pair_angles : array_like, radians
+    tolerance : float, optional
+        Largest accepted difference in radians; default a tenth of the scan's smallest step
+        (at least 1e-6 rad).
+
+    Returns
+    -------
+    ndarray of int, shape (P,)
+
+    Raises
+    ------
+    ValueError
+        If a pair angle has no scan projection within ``tolerance`` (the message names it and
+        the nearest scan angle), or two pairs fall on one projection.
+    """
+    scan = np.asarray(scan_angles, np.float64).ravel()
+    pairs = np.asarray(pair_angles, np.float64).ravel()
+    if pairs.size == 0:
+        raise fail("--pairs", "high-dose projections at one or more angles", "none")
+    if tolerance is None:
+        steps = np.diff(np.sort(scan))
+        steps = steps[steps > 0]
+        tolerance = max(0.1 * float(steps.min()) if steps.size else 1e-6, 1e-6)
+    idx = []
+    for a in pairs:
+        d = np.abs(np.angle(np.exp(1j * (scan - a))))  # on the circle: 360° equals 0°
+        k = int(np.argmin(d))
+        if d[k] > tolerance:
+            raise fail("--pairs", "high-dose projections at angles of the scan",
+                       f"{np.degrees(a):.4g} deg, which has no partner (nearest scan angle {np.degrees(scan[k]):.4g} "
+                       "deg)", "take the pairs at scan angles or check the angle units")
+        idx.append(k)
+    if len(set(idx)) != len(idx):
+        raise fail("--pairs", "one high-dose projection per scan angle", "two pairs at one angle")
+    return np.asarray(idx, dtype=int)
+
+
+def enhance_projections(net, card, projections: np.ndarray, batch_size: int = 256,
+                        show_progress: bool = False) -> np.ndarray:
+    """Enhance low-dose projections with a paired low-dose network (seed 002).
+
+    Each projection is normalised with the card's ``value_range``, padded to at least one
+    patch, run through the network in patches overlapping by ``pipeline.overlap`` and blended,
+    and mapped back to line integrals.
+
+    Parameters
+    ----------
+    net : torch.nn.Module
+        :class:`~tomolearn.models.encdec.EncoderDecoder` (its device is used).
+    card : ModelCard
+        ``pipeline.mode == "paired"``.
+    projections : ndarray, shape (A, V, U)
+        Low-dose line integrals.
+    batch_size : int
+    show_progress : bool
+
+    Returns
+    -------
+    ndarray, shape (A, V, U), float32
+
+    References
+    ----------
+    X. Yang et al., Sci. Rep. 8, 2575 (2018).
+    """
+    from ..infer import sliding_window
+    from ..progress import progress
+
+    p = card.pipeline
+    if p.mode != "paired" or p.value_range is None:
+        raise fail("model", "paired low-dose weights (trained with --pairs)", f"mode {p.mode!r}")
+    proj = np.asarray(projections, np.float32)
+    if proj.ndim != 3:
+        raise fail("projections", "an array (A, V, U)", f"shape {proj.shape}")
+    A, V, U = proj.shape
+    patch = card.architecture.patch
+    out = np.empty_like(proj)
+    for a in progress(range(A), "enhancing projections", show_progress):
+        x = pad_to(minmax_normalise(proj[a], p.value_range), patch)
+        y = sliding_window(net, x, window=patch, overlap=p.overlap, batch_size=batch_size, multiple=8)
+        out[a] = minmax_restore(y[:V, :U], p.value_range)
+    return out
+
+
+# ---------------------------------------------------------------- self-supervised mode (Noise2Inverse)
+
+def split_angles(n_angles: int, k: int) -> list[np.ndarray]:
+    """``k`` interleaved subsets of ``n_angles`` projections (``i::k``): each spans the whole arc.
+
+    Raises
+    ------
+    ValueError
+        If ``k < 2`` or a subset would hold fewer than 2 projections.
+    """
+    if isinstance(k, bool) or int(k) < 2:
+        raise fail("splits", "an integer >= 2 (Noise2Inverse angle subsets)", k)
+    if n_angles < 2 * k:
+        raise fail("splits", f"at most {n_angles // 2} for a scan of {n_angles} projections", k)
+    return [np.arange(i, n_angles, k) for i in range(int(k))]
+
+
+def sub_reconstructions(projections: np.ndarray, op, k: int, approximant: str = "fbp",
+                        approximant_params: dict | None = None) -> np.ndarray:
+    """Reconstructions of ``k`` interleaved angle subsets of a slab.
+
+    Parameters
+    ----------
+    projections : ndarray, shape (A, V, U)
+        Line integrals.
+    op : LinearOperator or geometry
+        The slice-wise operator of all ``A`` angles (parallel or fan beam).
+    k : int
+    approximant : str
+        A registered method (default FBP).
+    approximant_params : dict, optional
+
+    Returns
+    -------
+    ndarray, shape (k, V, Y, X), float32
+
+    References
+    ----------
+    A. A. Hendriksen et al., IEEE Trans. Comput. Imaging 6, 1320 (2020), Eq. (6).
+    """
+    from ..methods import base as registry
+    from ..physics.projector import make_operator
+
+    op = make_operator(op)
+    proj = np.asarray(projections, np.float32)
+    method = registry.build(approximant, approximant_params or {}).prepare(op.geometry)
+    subs = [method.run(proj[idx], op.subset(idx)).volume for idx in split_angles(proj.shape[0], k)]
+    return np.stack(subs).astype(np.float32)
+
+
+def noise2inverse(net, card, projections: np.ndarray, op, show_progress: bool = False,
+                  batch_size: int = 4) -> np.ndarray:
+    """Self-supervised low-dose reconstruction of a slab (Noise2Inverse).
+
+    Parameters
+    ----------
+    net : torch.nn.Module
+        A 2D U-Net of a ``pipeline.mode == "noise2inverse"`` card.
+    card : ModelCard
+        Gives the splits ``K``, the approximant, its scale and the windows.
+    projections : ndarray, shape (A, V, U)
+    op : LinearOperator
+        Slice-wise operator of all ``A`` angles.
+
+    Returns
+    -------
+    ndarray, shape (V, Y, X), float32
+        The mean over the ``K`` held-out splits of the network's prediction from the others.
+
+    References
+    ----------
+    A. A. Hendriksen, D. M. Pelt, K. J. Batenburg, "Noise2Inverse: self-supervised deep
+    convolutional denoising for tomography", IEEE Trans. Comput. Imaging 6, 1320 (2020).
+    """
+    from ..infer import sliding_window
+    from ..progress import progress
+
+    p = card.pipeline
+    if p.mode != "noise2inverse" or p.splits is None or p.scale is None:
+        raise fail("model", "Noise2Inverse weights (trained with --self-supervised)", f"mode {p.mode!r}")
+    subs = sub_reconstructions(projections, op, p.splits, p.approximant, p.approximant_params) / np.float32(p.scale)
+    K, V = subs.shape[:2]
+    total = subs.sum(0)
+    out = np.zeros(subs.shape[1:], np.float32)
+    multiple = 2 ** card.architecture.depth
+    for v in progress(range(V), "Noise2Inverse", show_progress):
+        for j in range(K):
+            x = (total[v] - subs[j, v]) / (K - 1)
+            out[v] += sliding_window(net, x, window=p.window, overlap=p.overlap, batch_size=batch_size,
+                                     multiple=multiple)
+    return (out / K * np.float32(p.scale)).astype(np.float32)
+
+
+__all__ = ["WEIGHTS_NAME", "enhance_projections", "load_lowdose", "minmax_normalise", "minmax_restore",
+           "noise2inverse", "pad_to", "pair_by_angle", "resolve_model", "split_angles", "sub_reconstructions"]

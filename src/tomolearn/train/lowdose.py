@@ -1,0 +1,163 @@
+"""Training data and Lightning module of the low-dose recipe (seed 002 + Noise2Inverse)."""
+from __future__ import annotations
+
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from .._checks import fail
+from .losses import inverse_psnr_loss
+
+
+def _dihedral(patch: np.ndarray, k: int) -> np.ndarray:
+    """One of the 8 flips/rotations of a square patch (``k`` in 0..7): noise and features have no orientation."""
+    out = np.rot90(patch, k % 4, axes=(-2, -1))
+    return np.ascontiguousarray(out[..., ::-1] if k >= 4 else out)
+
+
+def patch_starts(length: int, patch: int, stride: int) -> list[int]:
+    """Starts of overlapping windows of ``patch`` along ``length`` with ``stride`` (the last one flush)."""
+    if length <= patch:
+        return [0]
+    starts = list(range(0, length - patch + 1, stride))
+    if starts[-1] != length - patch:
+        starts.append(length - patch)
+    return starts
+
+
+class PairedProjectionPatches(Dataset):
+    """Overlapping patches of low-dose / high-dose projection pairs, each in its 8 orientations.
+
+    Parameters
+    ----------
+    low, high : ndarray, shape (P, V, U)
+        Normalised projections of the same ``P`` angles (pad them to at least ``patch`` first).
+    patch : int
+        Patch side (the network's fixed input).
+    stride : int
+        Step between patches (seed: overlapping patches, "10^5 small images" from a few projections).
+
+    Raises
+    ------
+    ValueError
+        If the stacks differ in shape or are smaller than a patch.
+
+    References
+    ----------
+    X. Yang et al., Sci. Rep. 8, 2575 (2018), "Normalization and patch extraction".
+    """
+
+    def __init__(self, low: np.ndarray, high: np.ndarray, patch: int, stride: int) -> None:
+        low, high = np.asarray(low, np.float32), np.asarray(high, np.float32)
+        if low.shape != high.shape or low.ndim != 3:
+            raise fail("pairs", "low- and high-dose stacks of one shape (P, V, U)", f"{low.shape} and {high.shape}")
+        if min(low.shape[1:]) < patch:
+            raise fail("patch", f"at most the projections' size {low.shape[1:]}", patch, "pad the projections")
+        self.low, self.high, self.patch = low, high, int(patch)
+        self.index = [(p, r, c) for p in range(low.shape[0]) for r in patch_starts(low.shape[1], patch, stride)
+                      for c in patch_starts(low.shape[2], patch, stride)]
+
+    def __len__(self) -> int:
+        return 8 * len(self.index)
+
+    def __getitem__(self, i: int):
+        p, r, c = self.index[i // 8]
+        s = (p, slice(r, r + self.patch), slice(c, c + self.patch))
+        k = i % 8
+        return (torch.from_numpy(_dihedral(self.low[s], k)[None]), torch.from_numpy(_dihedral(self.high[s], k)[None]))
+
+
+class Noise2InversePatches(Dataset):
+    """Random patches of Noise2Inverse training pairs drawn from sub-reconstructions of one scan.
+
+    Item: input = the mean of ``K − 1`` sub-reconstructions, target = the remaining one, over a
+    random patch, slice, held-out split and orientation. Noise in different angle subsets is
+    independent, so the network that predicts one subset's reconstruction from the others
+    learns the noise-free image (the "X:1" strategy).
+
+    Parameters
+    ----------
+    subs : ndarray, shape (K, Z, Y, X)
+        Reconstructions of ``K`` disjoint angle subsets, scaled.
+    patch : int
+        Patch side (clipped to the slice).
+    samples : int
+        Patches per epoch.
+    seed : int
+
+    References
+    ----------
+    A. A. Hendriksen, D. M. Pelt, K. J. Batenburg, "Noise2Inverse: self-supervised deep
+    convolutional denoising for tomography", IEEE Trans. Comput. Imaging 6, 1320 (2020).
+    """
+
+    def __init__(self, subs: np.ndarray, patch: int, samples: int, seed: int = 0) -> None:
+        subs = np.asarray(subs, np.float32)
+        if subs.ndim != 4 or subs.shape[0] < 2:
+            raise fail("subs", "sub-reconstructions (K >= 2, Z, Y, X)", f"shape {subs.shape}")
+        self.subs = subs
+        self.total = subs.sum(0)
+        self.patch = (min(patch, subs.shape[2]), min(patch, subs.shape[3]))
+        self.samples, self.seed, self.epoch = int(samples), int(seed), 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return self.samples
+
+    def __getitem__(self, i: int):
+        rng = np.random.default_rng([self.seed, self.epoch, i])
+        K, Z, Y, X = self.subs.shape
+        j, z = int(rng.integers(K)), int(rng.integers(Z))
+        r, c = int(rng.integers(Y - self.patch[0] + 1)), int(rng.integers(X - self.patch[1] + 1))
+        s = (slice(r, r + self.patch[0]), slice(c, c + self.patch[1]))
+        target = self.subs[j, z][s]
+        source = (self.total[z][s] - target) / (K - 1)
+        k = int(rng.integers(8)) if self.patch[0] == self.patch[1] else int(rng.integers(2)) * 2
+        return torch.from_numpy(_dihedral(source, k)[None]), torch.from_numpy(_dihedral(target, k)[None])
+
+
+class LowDoseModule(L.LightningModule):
+    """Trains the network of a low-dose model card: 1/PSNR (paired, seed 002) or MSE (Noise2Inverse).
+
+    Parameters
+    ----------
+    card : dict
+        The :class:`~tomolearn.models.card.ModelCard` (its architecture builds the network; saved
+        with every checkpoint).
+    loss : {"inverse_psnr", "mse"}
+    lr : float
+        Adam learning rate.
+    """
+
+    def __init__(self, card: dict, loss: str = "inverse_psnr", lr: float = 1e-3) -> None:
+        super().__init__()
+        if loss not in ("inverse_psnr", "mse"):
+            raise fail("loss", "inverse_psnr or mse", repr(loss))
+        self.save_hyperparameters()
+        from ..models.card import ModelCard
+
+        self.net = ModelCard.model_validate(card).architecture.build()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+    def _loss(self, pred, target):
+        if self.hparams.loss == "inverse_psnr":
+            return inverse_psnr_loss(pred, target)
+        return torch.mean((pred - target) ** 2)
+
+    def training_step(self, batch, _):
+        x, y = batch
+        loss = self._loss(self(x), y)
+        self.log(f"train_{self.hparams.loss}", loss, prog_bar=True, on_epoch=True, on_step=False,
+                 batch_size=x.shape[0])
+        return loss
+
+    def configure_optimizers(self):
+        return torch.optim.Adam(self.parameters(), lr=self.hparams.lr)
+
+
+__all__ = ["LowDoseModule", "Noise2InversePatches", "PairedProjectionPatches", "patch_starts"]

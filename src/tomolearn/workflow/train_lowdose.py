@@ -1,0 +1,237 @@
+"""`tomolearn train lowdose`: paired projection enhancement (seed 002) or Noise2Inverse (no pairs)."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .. import __version__
+from .._checks import fail
+from ..models.card import Architecture, GeometryRange, ModelCard, Pipeline, input_scale
+from ..models.weights import load_weights, save_weights
+from ..recipes.lowdose import (WEIGHTS_NAME, enhance_projections, minmax_normalise, pad_to, pair_by_angle,
+                               split_angles, sub_reconstructions)
+from ..train.fit import fit, is_main_process
+from ..train.lowdose import LowDoseModule, Noise2InversePatches, PairedProjectionPatches
+from .common import git_hash, prepare_run_dir, write_json
+from .reconstruct import geometry_kind, scan_operator
+
+
+def _load(path, what: str):
+    from .. import load_scan
+    from ..io import load_scan as read
+
+    scan = load_scan(path) if what == "scan" else read(path)
+    if getattr(scan, "kind", "projections") != "projections":
+        raise fail(what, "projections of an X-ray scan", f"a {scan.kind} scan {str(path)!r}")
+    return scan
+
+
+def matched_pairs(scan, pairs, pair_angles_deg=None) -> tuple[np.ndarray, np.ndarray]:
+    """``(pair_indices, scan_indices)``: which high-dose projections train, and their low-dose partners.
+
+    Parameters
+    ----------
+    scan, pairs : Scan
+        The low-dose scan and the high-dose projections of the same sample.
+    pair_angles_deg : sequence of float, optional
+        Only these angles of ``pairs`` (degrees); default all.
+
+    Raises
+    ------
+    ValueError
+        If the projections differ in size (another sample or detector), a pair angle has no
+        scan partner, or a requested angle is not in ``pairs``.
+    """
+    if tuple(pairs.projections.shape[1:]) != tuple(scan.projections.shape[1:]):
+        raise fail("--pairs", f"projections of the scan's size (V, U) = {tuple(scan.projections.shape[1:])}",
+                   f"{tuple(pairs.projections.shape[1:])}", "the pairs must come from the same sample and detector")
+    chosen = np.arange(pairs.geometry.n_angles)
+    if pair_angles_deg:
+        chosen = pair_by_angle(pairs.geometry.angles, np.deg2rad(np.asarray(pair_angles_deg, np.float64)))
+    return chosen, pair_by_angle(scan.geometry.angles, pairs.geometry.angles[chosen])
+
+
+def _scores(reference: np.ndarray, images: dict) -> dict:
+    """PSNR, SSIM, NRMSE, PCC of each image stack against ``reference`` ``(N, H, W)``.
+
+    PSNR, NRMSE and PCC over the whole stack, SSIM the mean of the N images' 2D SSIM; one data
+    range (the reference stack's) for all, so the numbers compare across methods.
+    """
+    from ..metrics import nrmse, pcc, psnr, ssim
+
+    rng = float(reference.max() - reference.min()) or 1.0
+    out = {}
+    for name, stack in images.items():
+        out[name] = {"psnr": psnr(reference, stack, rng),
+                     "ssim": float(np.mean([ssim(r, im, rng) for r, im in zip(reference, stack)])),
+                     "nrmse": nrmse(reference, stack), "pcc": pcc(reference, stack)}
+        out[name] = {k: round(float(v), 4) for k, v in out[name].items()}
+    return out
+
+
+def train_lowdose(config, out_dir, overwrite: bool = False, resume: bool = False, device: str = "cpu",
+                  show_progress: bool = True, log=print, command: str = "", devices: int = 1,
+                  strategy: str = "auto", precision: str = "32-true") -> dict:
+    """Train the low-dose network of one scan: on high/low-dose pairs, or self-supervised.
+
+    Paired (``config.pairs``): the high-dose projections are matched to the scan's by angle;
+    only the matched angles train (written to ``split.json``; any other high-dose angles in
+    the file are held out and scored, the seed's Table 1); the encoder–decoder is fitted with
+    the 1/PSNR loss on overlapping, min–max normalised patches in their 8 orientations.
+    Self-supervised (``config.self_supervised``): Noise2Inverse on ``splits`` interleaved
+    angle subsets of the scan itself (MSE, U-Net); when the scan carries a reference volume
+    (a simulation's ground truth) FBP and the denoised slices are scored against it.
+
+    Parameters
+    ----------
+    config : tomolearn.methods.lowdose.LowDoseTraining
+    out_dir : path
+    overwrite, resume, device, show_progress, log, command, devices, strategy, precision
+        As :func:`tomolearn.workflow.train_missing_wedge.train_missing_wedge`.
+
+    Returns
+    -------
+    dict
+        The training record (``training.json``), ``weights`` and ``summary_lines``.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the scan or the pairs file does not exist.
+    ValueError
+        On neither or both of ``pairs`` and ``self_supervised``, pairs that do not match the
+        scan, or a patch size the network cannot take.
+    FileExistsError
+        If ``out_dir`` is not empty (without ``overwrite``/``resume``) or ``export`` exists.
+
+    References
+    ----------
+    X. Yang et al., Sci. Rep. 8, 2575 (2018); A. A. Hendriksen et al., IEEE TCI 6, 1320 (2020).
+    """
+    c = config
+    if (c.pairs is None) == (not c.self_supervised):
+        raise fail("--pairs/--self-supervised", "exactly one: high-dose pairs (--pairs HIGH.h5) or --self-supervised",
+                   "both" if c.self_supervised else "neither")
+    if c.pair_angles and c.pairs is None:
+        raise fail("--pair-angles", "a selection of --pairs", "no --pairs")
+    if c.patch % 8:
+        raise fail("--patch", "a multiple of 8 (three stride-2 layers)", c.patch)
+    if c.export is not None and Path(c.export).exists() and not overwrite:
+        raise FileExistsError(f"export: {str(c.export)!r} exists; choose another name or pass --overwrite")
+    scan = _load(c.scan, "scan")
+    train = _paired_setup(scan, c) if c.pairs is not None else _self_supervised_setup(scan, c, log)
+    out = prepare_run_dir(out_dir, overwrite, resume)
+    write_json(out / "split.json", train["split"])
+    card = train["card"]
+    module = LowDoseModule(card.model_dump(mode="json"), train["loss"], c.lr)
+    accelerator = "gpu" if device.startswith("cuda") else "cpu"
+    t0 = time.perf_counter()
+    last = fit(module, train["dataset"], None, out, c.epochs, c.batch_size, c.seed, accelerator, show_progress,
+               devices=devices, strategy=strategy, precision=precision)
+    seconds = time.perf_counter() - t0
+    if not is_main_process():
+        return {}
+    net, _ = load_weights(last, map_location=device)
+    net.eval()
+    t0 = time.perf_counter()
+    scores = train["evaluate"](net, card)
+    t_eval = time.perf_counter() - t0
+    record = {"command": command, "tomolearn_version": __version__, "git": git_hash(), "seed": c.seed,
+              "mode": card.pipeline.mode, "data": {"scan": str(c.scan), **train["data"]},
+              "training": {"epochs": c.epochs, "batch_size": c.batch_size, "samples": len(train["dataset"]),
+                           "loss": train["loss"], "lr": c.lr,
+                           "parameters": int(sum(p.numel() for p in net.parameters())),
+                           "architecture": card.architecture.model_dump(mode="json"), "accelerator": accelerator,
+                           "devices": devices, "seconds": round(seconds, 1), "threads": torch.get_num_threads()},
+              "evaluation_seconds": round(t_eval, 2), "scores": scores}
+    write_json(out / "training.json", record)
+    card = card.model_copy(update={"training": {**card.training, **{k: v for k, v in record.items() if k != "scores"}},
+                                   "metrics": scores})
+    weights = [save_weights(net, card, out / WEIGHTS_NAME, overwrite=True)]
+    if c.export is not None:
+        weights.append(save_weights(net, card, c.export, overwrite=overwrite))
+    lines = [f"{where}: " + ", ".join(f"{k} {v:.3f}" for k, v in s.items()) for where, s in scores.items()]
+    return {**record, "weights": [str(w) for w in weights], "summary_lines": lines}
+
+
+def _paired_setup(scan, c) -> dict:
+    pairs = _load(c.pairs, "--pairs")
+    chosen, idx = matched_pairs(scan, pairs, c.pair_angles)
+    high_all = np.asarray(pairs.projections, np.float32)
+    low = np.stack([np.asarray(scan.projections[int(i)], np.float32) for i in idx])
+    high = high_all[chosen]
+    value_range = (float(low.min()), float(low.max()))
+    x = pad_to(minmax_normalise(low, value_range), c.patch)
+    y = pad_to(minmax_normalise(high, value_range), c.patch)
+    dataset = PairedProjectionPatches(x, y, c.patch, c.stride)
+    held = np.setdiff1d(np.arange(pairs.geometry.n_angles), chosen)
+    held_idx = pair_by_angle(scan.geometry.angles, pairs.geometry.angles[held]) if held.size else np.array([], int)
+    deg = np.degrees(pairs.geometry.angles)
+    split = {"mode": "paired", "pairs_file": str(c.pairs), "trained_deg": deg[chosen].round(6).tolist(),
+             "trained_scan_indices": idx.tolist(), "held_out_pairs_deg": deg[held].round(6).tolist(),
+             "held_out_scan_indices": held_idx.tolist(),
+             "note": "only the trained angles' high-dose projections were seen in training; every other "
+                     "projection of the scan is unpaired"}
+    arch = Architecture(name="encdec", patch=c.patch, fc_channels=c.fc_channels)
+    card = ModelCard(method="lowdose", architecture=arch,
+                     pipeline=Pipeline(mode="paired", value_range=value_range, window=c.patch, overlap=0.5,
+                                       canonical=False),
+                     geometry=GeometryRange(kinds=[geometry_kind(scan.geometry)]),
+                     training={"scan": str(c.scan), "pairs": str(c.pairs), "trained_deg": split["trained_deg"],
+                               "patch": c.patch, "stride": c.stride})
+
+    def evaluate(net, card):
+        out = {}
+        for name, p_idx, s_idx in (("trained angles", chosen, idx), ("held-out angles", held, held_idx)):
+            if len(p_idx) == 0:
+                continue
+            lo = np.stack([np.asarray(scan.projections[int(i)], np.float32) for i in s_idx])
+            hi = high_all[p_idx]
+            enhanced = enhance_projections(net, card, lo)
+            out[f"projections vs high dose, {name}"] = _scores(hi, {"low dose": lo, "CNN": enhanced})
+        return {f"{where} | {m}": s for where, group in out.items() for m, s in group.items()}
+
+    return {"dataset": dataset, "card": card, "split": split, "loss": "inverse_psnr", "evaluate": evaluate,
+            "data": {"pairs": str(c.pairs), "trained_deg": split["trained_deg"],
+                     "held_out_pairs_deg": split["held_out_pairs_deg"], "patches": len(dataset.index),
+                     "value_range": list(value_range)}}
+
+
+def _self_supervised_setup(scan, c, log) -> dict:
+    V = scan.projections.shape[1]
+    rows = np.arange(V) if c.rows is None or c.rows >= V else np.unique(
+        np.round(np.linspace(0, V - 1, c.rows)).astype(int))
+    proj = np.stack([np.asarray(scan.projections[:, int(r)], np.float32) for r in rows], axis=1)
+    op = scan_operator(scan)
+    log(f"Noise2Inverse: {c.splits} sub-reconstructions of {rows.size} slices")
+    params = {"filter": c.filter}
+    subs = sub_reconstructions(proj, op, c.splits, "fbp", params)
+    scale = input_scale(subs.mean(0))
+    subs /= np.float32(scale)
+    dataset = Noise2InversePatches(subs, c.window, c.samples, c.seed)
+    arch = Architecture(name="unet", spatial_dims=2, base_channels=c.base_channels, depth=c.depth, residual=True)
+    card = ModelCard(method="lowdose", architecture=arch,
+                     pipeline=Pipeline(mode="noise2inverse", splits=c.splits, approximant="fbp",
+                                       approximant_params=params, scale=scale, window=256, overlap=0.25,
+                                       canonical=False),
+                     geometry=GeometryRange(kinds=[geometry_kind(scan.geometry)]),
+                     training={"scan": str(c.scan), "splits": c.splits, "rows": rows.size})
+    split = {"mode": "noise2inverse", "rows": rows.tolist(),
+             "splits": [s.tolist() for s in split_angles(scan.geometry.n_angles, c.splits)]}
+
+    def evaluate(net, card):
+        if scan.reference is None:
+            return {}
+        from ..recipes.lowdose import noise2inverse
+        from ..recon import fbp
+
+        ref = np.stack([np.asarray(scan.reference[int(r)], np.float32) for r in rows])
+        fbp_all = fbp(proj, op, filter=c.filter)
+        n2i = noise2inverse(net, card, proj, op)
+        return {f"slices vs reference | {k}": v for k, v in _scores(ref, {"FBP": fbp_all, "Noise2Inverse": n2i}).items()}
+
+    return {"dataset": dataset, "card": card, "split": split, "loss": "mse", "evaluate": evaluate,
+            "data": {"splits": c.splits, "rows": int(rows.size), "scale": scale}}
