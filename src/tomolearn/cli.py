@@ -10,6 +10,7 @@ from __future__ import annotations
 import inspect
 import json
 import sys
+import types
 import typing
 from enum import Enum
 from pathlib import Path
@@ -427,6 +428,9 @@ app.add_typer(train_app, name="train")
 def _split_list(annotation, value: str):
     """Comma-separated CLI text for tuple/list fields; other values pass through."""
     origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):  # Optional[tuple[...]]
+        inner = [a for a in typing.get_args(annotation) if a is not type(None)]
+        origin = typing.get_origin(inner[0]) if len(inner) == 1 else origin
     if origin in (tuple, list) and isinstance(value, str):
         return [v.strip() for v in value.split(",") if v.strip()]
     return value

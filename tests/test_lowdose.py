@@ -1,0 +1,217 @@
+"""Low-dose recipe (seed 002): network shape, 1/PSNR loss, thinning, pairing, simulate -> train -> reconstruct."""
+import json
+
+import h5py
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from tomolearn.cli import app
+from tomolearn.models.encdec import DECODER, ENCODER, EncoderDecoder
+from tomolearn.physics.noise import thin_counts
+from tomolearn.recipes.lowdose import (minmax_normalise, minmax_restore, pad_to, pair_by_angle, split_angles,
+                                       sub_reconstructions)
+from tomolearn.train.losses import inverse_psnr_loss
+from tomolearn.train.lowdose import Noise2InversePatches, PairedProjectionPatches
+
+runner = CliRunner()
+
+
+def test_encoder_decoder_has_the_seeds_layers_and_strides():
+    net = EncoderDecoder(patch=32)
+    convs = [m for m in net.encoder if isinstance(m, torch.nn.Conv2d)]
+    tconvs = [m for m in net.decoder if isinstance(m, torch.nn.ConvTranspose2d)]
+    assert len(convs) == 8 and len(tconvs) == 9
+    assert [c.kernel_size for c in convs + tconvs] == [(3, 3)] * 17
+    assert sum(c.stride == (2, 2) for c in convs) == 3 and sum(c.stride == (2, 2) for c in tconvs) == 3
+    assert convs[0].out_channels == 16 and convs[-1].out_channels == 64  # 16 -> 64 kernels
+    assert tconvs[0].out_channels == 64 and tconvs[-1].out_channels == 1  # 64 -> 1
+    assert [c.out_channels for c in convs] == [c for c, _ in ENCODER]
+    assert [c.out_channels for c in tconvs] == [c for c, _ in DECODER]
+    assert isinstance(net.fc, torch.nn.Linear) and net.fc.in_features == 64 * 4 * 4 and net.fc.out_features == 16
+    # merges: decoder inputs wider than the previous layer's output by the encoder features of that scale
+    assert tconvs[0].in_channels == 1 + 64 and tconvs[7].in_channels == 16 + 16
+    x = torch.randn(3, 1, 32, 32)
+    assert net(x).shape == (3, 1, 32, 32)
+    with pytest.raises(ValueError, match="patch"):
+        EncoderDecoder(patch=20)
+    with pytest.raises(ValueError, match="32×32"):
+        net(torch.randn(1, 1, 16, 16))
+
+
+def test_inverse_psnr_loss_matches_hand_computed_values():
+    target = torch.zeros(1, 1, 4, 4)
+    pred = torch.full_like(target, 0.1)  # MSE 0.01 -> 20 dB -> 0.05
+    assert float(inverse_psnr_loss(pred, target)) == pytest.approx(0.05, rel=1e-5)
+    pred = torch.full_like(target, 10 ** -1.5)  # MSE 1e-3 -> 30 dB
+    assert float(inverse_psnr_loss(pred, target)) == pytest.approx(1 / 30, rel=1e-5)
+    # an untrained network (MSE >= I_max^2) still gets a gradient, and the loss keeps rising
+    far = torch.full_like(target, 2.0, requires_grad=True)
+    loss = inverse_psnr_loss(far, target)
+    loss.backward()
+    assert float(loss.detach()) > 1.0 and float(far.grad.abs().sum()) > 0
+    m1 = 10 ** -0.1  # the join at 1 dB is continuous
+    below = inverse_psnr_loss(torch.full_like(target, np.sqrt(m1 * 0.999)), target)
+    above = inverse_psnr_loss(torch.full_like(target, np.sqrt(m1 * 1.001)), target)
+    assert float(below) == pytest.approx(1.0, abs=0.01) and float(above) == pytest.approx(1.0, abs=0.01)
+
+
+def test_binomial_thinning_keeps_the_mean_at_p_times_counts():
+    counts = np.full((200, 200), 1000.0) + 100.0  # 1000 photons over a dark level of 100
+    thinned = thin_counts(counts, 0.1, seed=0, offset=100.0)
+    assert thinned.mean() - 100 == pytest.approx(100.0, rel=0.01)
+    assert thinned.var() == pytest.approx(1000 * 0.1 * 0.9, rel=0.05)  # binomial variance n p (1 - p)
+    assert np.array_equal(thin_counts(counts, 1.0, 0, offset=100.0), counts.astype(np.float32))
+    assert (np.mod(thinned - 100, 1) == 0).all()
+    for bad in (0.0, -0.1, 1.5, float("nan")):
+        with pytest.raises(ValueError, match="fraction"):
+            thin_counts(counts, bad, 0)
+
+
+def test_pairing_by_angle_and_its_errors():
+    scan = np.deg2rad(np.arange(0, 180, 0.5))
+    assert pair_by_angle(scan, np.deg2rad([0.0, 45.0])).tolist() == [0, 90]
+    assert pair_by_angle(scan, np.deg2rad([360.0])).tolist() == [0]  # 360 deg is 0 deg
+    with pytest.raises(ValueError, match="no partner"):
+        pair_by_angle(scan, np.deg2rad([45.25]))
+    with pytest.raises(ValueError, match="one high-dose"):
+        pair_by_angle(scan, np.deg2rad([10.0, 10.0]))
+    with pytest.raises(ValueError, match="none"):
+        pair_by_angle(scan, [])
+
+
+def test_normalisation_round_trip_and_padding():
+    x = np.random.default_rng(0).normal(size=(5, 7)).astype(np.float32)
+    rng = (float(x.min()), float(x.max()))
+    n = minmax_normalise(x, rng)
+    assert n.min() == pytest.approx(0) and n.max() == pytest.approx(1)
+    # standardise-then-min-max (the seed's two steps) is this one min-max
+    z = (x - x.mean()) / x.std()
+    assert np.allclose((z - z.min()) / (z.max() - z.min()), n, atol=1e-6)
+    assert np.allclose(minmax_restore(n, rng), x, atol=1e-6)
+    assert pad_to(x, 8).shape == (8, 8) and pad_to(np.ones((2, 2, 40)), 32).shape == (2, 32, 40)
+
+
+def test_training_datasets():
+    low = np.random.default_rng(0).random((2, 40, 48)).astype(np.float32)
+    ds = PairedProjectionPatches(low, low * 2, patch=32, stride=8)
+    assert len(ds) == 8 * 2 * 2 * 3  # 8 orientations x 2 projections x 2 rows x 3 columns of patches
+    x, y = ds[13]
+    assert x.shape == (1, 32, 32) and torch.allclose(y, 2 * x)
+    with pytest.raises(ValueError, match="shape"):
+        PairedProjectionPatches(low, low[:1], 32, 8)
+    subs = np.stack([np.full((3, 20, 20), k, np.float32) for k in range(4)])
+    n2i = Noise2InversePatches(subs, patch=16, samples=10, seed=1)
+    x, y = n2i[0]
+    k = int(y[0, 0, 0])
+    assert x.shape == (1, 16, 16) and float(x[0, 0, 0]) == pytest.approx((6 - k) / 3)  # mean of the other splits
+
+
+def test_interleaved_splits_and_sub_reconstructions():
+    from tomolearn.geometry import ParallelGeometry
+
+    parts = split_angles(10, 3)
+    assert [p.tolist() for p in parts] == [[0, 3, 6, 9], [1, 4, 7], [2, 5, 8]]
+    with pytest.raises(ValueError, match="splits"):
+        split_angles(5, 3)
+    g = ParallelGeometry(np.linspace(0, np.pi, 40, endpoint=False), 32, n_rows=1, volume_shape=(32, 32))
+    yy, xx = np.mgrid[:32, :32]
+    disc = ((yy - 15.5) ** 2 + (xx - 15.5) ** 2 < 100).astype(np.float32)
+    from tomolearn.physics.projector import make_operator
+
+    op = make_operator(g)
+    proj = op.forward(disc)[:, None]
+    subs = sub_reconstructions(proj, op, 4)
+    assert subs.shape == (4, 1, 32, 32)
+    for s in subs:  # each subset reconstructs the disc on the same scale
+        assert np.corrcoef(s.ravel(), disc.ravel())[0, 1] > 0.9
+        assert s[0][disc > 0].mean() == pytest.approx(1.0, abs=0.15)
+
+
+def test_simulate_pairs_are_the_noise_free_projections_at_those_angles(tmp_path):
+    low, high = tmp_path / "low.h5", tmp_path / "high.h5"
+    r = runner.invoke(app, ["simulate", "-o", str(low), "--phantom", "spheres_in_cube", "--size", "32", "--angles",
+                            "36", "--noise-percent", "10", "--pairs-deg", "0,45", "--pairs-out", str(high)])
+    assert r.exit_code == 0, r.output
+    clean = tmp_path / "clean.h5"
+    assert runner.invoke(app, ["simulate", "-o", str(clean), "--phantom", "spheres_in_cube", "--size", "32",
+                               "--angles", "36"]).exit_code == 0
+    with h5py.File(high) as fh, h5py.File(clean) as fc, h5py.File(low) as fl:
+        assert fh["exchange/theta"][()].tolist() == pytest.approx([0.0, 45.0])  # degrees, as Data Exchange
+        assert np.allclose(fh["exchange/data"][()], fc["exchange/data"][()][[0, 9]], atol=1e-6)
+        noise = fl["exchange/data"][()] - fc["exchange/data"][()]
+        peak = float(fc["exchange/data"][()].max())
+        # 10 % of the WHOLE scan's maximum in every slab, also in the rows outside the cube
+        assert noise[:, :3].std() == pytest.approx(0.1 * peak, rel=0.1)
+        assert noise[:, 16:].std() == pytest.approx(0.1 * peak, rel=0.1)
+    r = runner.invoke(app, ["simulate", "-o", str(tmp_path / "x.h5"), "--phantom", "spheres_in_cube", "--size", "32",
+                            "--angles", "36", "--pairs-deg", "7", "--pairs-out", str(tmp_path / "y.h5")])
+    assert r.exit_code == 2 and "--pairs-deg" in r.output and "nearest scan angle is 5" in r.output
+    r = runner.invoke(app, ["simulate", "-o", str(tmp_path / "x.h5"), "--size", "32", "--pairs-deg", "0"])
+    assert r.exit_code == 2 and "--pairs-out" in r.output
+    assert not (tmp_path / "x.h5").exists()
+
+
+@pytest.fixture(scope="module")
+def lowdose_files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("lowdose")
+    r = runner.invoke(app, ["simulate", "-o", str(d / "low.h5"), "--phantom", "spheres_in_cube", "--size", "48",
+                            "--angles", "60", "--noise-percent", "20", "--pairs-deg", "0,45,90",
+                            "--pairs-out", str(d / "high.h5")])
+    assert r.exit_code == 0, r.output
+    return d
+
+
+def test_paired_training_enhances_held_out_projections_and_reconstructs(lowdose_files):
+    d = lowdose_files
+    run = d / "run"
+    r = runner.invoke(app, ["train", "lowdose", str(d / "low.h5"), "--pairs", str(d / "high.h5"), "--pair-angles",
+                            "0,45", "-o", str(run), "--epochs", "3", "--patch", "16", "--stride", "4", "--quiet"])
+    assert r.exit_code == 0, r.output
+    split = json.loads((run / "split.json").read_text())
+    assert split["trained_deg"] == [0.0, 45.0] and split["held_out_pairs_deg"] == [90.0]
+    scores = json.loads((run / "training.json").read_text())["scores"]
+    held_low = scores["projections vs high dose, held-out angles | low dose"]
+    held_cnn = scores["projections vs high dose, held-out angles | CNN"]
+    assert held_cnn["psnr"] > held_low["psnr"] + 3  # the 90-degree projection was never seen in training
+    out = d / "rec.h5"
+    r = runner.invoke(app, ["reconstruct", str(d / "low.h5"), "--method", "lowdose", "--model", str(run), "-o",
+                            str(out), "--chunk-slices", "20"])
+    assert r.exit_code == 0, r.output
+    with h5py.File(out) as f, h5py.File(d / "low.h5") as s:
+        vol, truth = f["volume"][()], s["simulation/ground_truth"][()]
+    assert vol.shape == (48, 48, 48) and np.isfinite(vol).all()
+    assert np.corrcoef(vol.ravel(), truth.ravel())[0, 1] > 0.5
+
+
+def test_self_supervised_training_and_bad_input(lowdose_files, tmp_path):
+    d = lowdose_files
+    run = d / "n2i"
+    r = runner.invoke(app, ["train", "lowdose", str(d / "low.h5"), "--self-supervised", "-o", str(run), "--epochs",
+                            "2", "--samples", "64", "--window", "32", "--base-channels", "4", "--depth", "2",
+                            "--rows", "12", "--quiet"])
+    assert r.exit_code == 0, r.output
+    rec = json.loads((run / "training.json").read_text())
+    assert rec["mode"] == "noise2inverse" and rec["data"]["rows"] == 12
+    assert "slices vs reference | Noise2Inverse" in rec["scores"]
+    out = tmp_path / "n2i.h5"
+    r = runner.invoke(app, ["reconstruct", str(d / "low.h5"), "--method", "lowdose", "--model",
+                            str(run / "lowdose.safetensors"), "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    cases = [
+        (["--pairs", str(d / "high.h5"), "--self-supervised"], "exactly one"),
+        ([], "neither"),
+        (["--pairs", str(d / "high.h5"), "--pair-angles", "10"], "no partner"),
+        (["--pairs", str(d / "nothing.h5")], "no such file"),
+    ]
+    for extra, msg in cases:
+        r = runner.invoke(app, ["train", "lowdose", str(d / "low.h5"), *extra, "-o", str(tmp_path / "bad")])
+        assert r.exit_code == 2 and msg in r.output, (extra, r.output)
+    other = tmp_path / "other.h5"  # a pairs file of another sample size
+    assert runner.invoke(app, ["simulate", "-o", str(other), "--size", "32", "--angles", "60"]).exit_code == 0
+    r = runner.invoke(app, ["train", "lowdose", str(d / "low.h5"), "--pairs", str(other), "-o", str(tmp_path / "b2")])
+    assert r.exit_code == 2 and "scan's size" in r.output
+    r = runner.invoke(app, ["reconstruct", str(d / "low.h5"), "--method", "lowdose", "--model", str(tmp_path),
+                            "-o", str(tmp_path / "x.h5")])
+    assert r.exit_code == 2 and "holds no lowdose.safetensors" in r.output
