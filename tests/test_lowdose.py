@@ -215,3 +215,20 @@ def test_self_supervised_training_and_bad_input(lowdose_files, tmp_path):
     r = runner.invoke(app, ["reconstruct", str(d / "low.h5"), "--method", "lowdose", "--model", str(tmp_path),
                             "-o", str(tmp_path / "x.h5")])
     assert r.exit_code == 2 and "holds no lowdose.safetensors" in r.output
+
+
+def test_projection_denoisers_of_the_baselines():
+    from tomolearn.workflow.lowdose_study import denoise_projections, noise_sigma, tune_denoiser
+
+    rng = np.random.default_rng(0)
+    assert noise_sigma(rng.normal(0, 0.3, (64, 64))) == pytest.approx(0.3, rel=0.1)
+    yy, xx = np.mgrid[:32, :48]
+    clean = np.stack([((yy - 16) ** 2 + (xx - 24) ** 2 < 100).astype(np.float32)] * 2)
+    noisy = (clean + rng.normal(0, 0.3, clean.shape)).astype(np.float32)
+    for kind in ("median", "tv", "nlm"):
+        strength, score = tune_denoiser(kind, noisy, clean)
+        den = denoise_projections(noisy, kind, strength)
+        assert den.shape == noisy.shape
+        assert np.abs(den - clean).mean() < 0.6 * np.abs(noisy - clean).mean(), kind
+    with pytest.raises(ValueError, match="kind"):
+        denoise_projections(noisy, "wiener", 1)

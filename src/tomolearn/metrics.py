@@ -93,6 +93,35 @@ def image_metrics(reference, image, data_range: float | None = None) -> dict:
             "nrmse": nrmse(reference, image), "pcc": pcc(reference, image)}
 
 
+def stack_scores(reference, images: dict) -> dict:
+    """PSNR, SSIM, NRMSE and PCC of image stacks ``(N, H, W)`` against one reference stack.
+
+    PSNR, NRMSE and PCC over the whole stack, SSIM the mean of the N images' 2D SSIM (as seed
+    002 scores whole reconstructed volumes); one data range, the reference stack's, for every
+    image so the numbers compare across methods.
+
+    Parameters
+    ----------
+    reference : ndarray, shape (N, H, W)
+    images : dict of str -> ndarray, shape (N, H, W)
+
+    Returns
+    -------
+    dict
+        name -> {"psnr", "ssim", "nrmse", "pcc"}, rounded to 4 decimals.
+    """
+    ref = np.asarray(reference, np.float32)
+    ref = ref[None] if ref.ndim == 2 else ref
+    rng = float(ref.max() - ref.min()) or 1.0
+    out = {}
+    for name, stack in images.items():
+        st = np.asarray(stack, np.float32).reshape(ref.shape)
+        out[name] = {"psnr": psnr(ref, st, rng), "ssim": float(np.mean([ssim(r, im, rng) for r, im in zip(ref, st)])),
+                     "nrmse": nrmse(ref, st), "pcc": pcc(ref, st)}
+        out[name] = {k: round(float(v), 4) for k, v in out[name].items()}
+    return out
+
+
 def ms_ssim(reference, image, data_range: float | None = None) -> float:
     """Multi-scale SSIM (Wang, Simoncelli & Bovik 2003) of 2D images or 3D volumes (torchmetrics).
 

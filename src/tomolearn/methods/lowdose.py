@@ -35,7 +35,7 @@ class LowDoseTraining(BaseModel):
     splits: int = Field(4, ge=2, description="self-supervised: interleaved angle subsets K")
     filter: str = Field("parzen", description="self-supervised: FBP window of the sub-reconstructions")
     window: int = Field(64, ge=16, description="self-supervised: training patch side")
-    samples: int = Field(2048, ge=1, description="self-supervised: patches per epoch")
+    samples: int = Field(2048, ge=1, description="patches per epoch (drawn anew each epoch)")
     base_channels: int = Field(16, ge=1, description="self-supervised: U-Net channels of the first level")
     depth: int = Field(3, ge=1, description="self-supervised: U-Net poolings")
     epochs: int = Field(20, ge=1, description="training epochs")

@@ -37,6 +37,11 @@ class PairedProjectionPatches(Dataset):
         Patch side (the network's fixed input).
     stride : int
         Step between patches (seed: overlapping patches, "10^5 small images" from a few projections).
+    samples : int, optional
+        Patches per epoch, drawn at random (position on the stride grid and orientation; new
+        ones each epoch): the cost of an epoch no longer grows with the projection size. None:
+        every patch in every orientation.
+    seed : int
 
     Raises
     ------
@@ -48,7 +53,8 @@ class PairedProjectionPatches(Dataset):
     X. Yang et al., Sci. Rep. 8, 2575 (2018), "Normalization and patch extraction".
     """
 
-    def __init__(self, low: np.ndarray, high: np.ndarray, patch: int, stride: int) -> None:
+    def __init__(self, low: np.ndarray, high: np.ndarray, patch: int, stride: int, samples: int | None = None,
+                 seed: int = 0) -> None:
         low, high = np.asarray(low, np.float32), np.asarray(high, np.float32)
         if low.shape != high.shape or low.ndim != 3:
             raise fail("pairs", "low- and high-dose stacks of one shape (P, V, U)", f"{low.shape} and {high.shape}")
@@ -57,14 +63,22 @@ class PairedProjectionPatches(Dataset):
         self.low, self.high, self.patch = low, high, int(patch)
         self.index = [(p, r, c) for p in range(low.shape[0]) for r in patch_starts(low.shape[1], patch, stride)
                       for c in patch_starts(low.shape[2], patch, stride)]
+        self.samples, self.seed, self.epoch = samples, int(seed), 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
 
     def __len__(self) -> int:
-        return 8 * len(self.index)
+        return 8 * len(self.index) if self.samples is None else int(self.samples)
 
     def __getitem__(self, i: int):
-        p, r, c = self.index[i // 8]
+        if self.samples is None:
+            j, k = divmod(i, 8)
+        else:
+            rng = np.random.default_rng([self.seed, self.epoch, i])
+            j, k = int(rng.integers(len(self.index))), int(rng.integers(8))
+        p, r, c = self.index[j]
         s = (p, slice(r, r + self.patch), slice(c, c + self.patch))
-        k = i % 8
         return (torch.from_numpy(_dihedral(self.low[s], k)[None]), torch.from_numpy(_dihedral(self.high[s], k)[None]))
 
 

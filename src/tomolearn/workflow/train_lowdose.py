@@ -9,6 +9,7 @@ import torch
 
 from .. import __version__
 from .._checks import fail
+from ..metrics import stack_scores
 from ..models.card import Architecture, GeometryRange, ModelCard, Pipeline, input_scale
 from ..models.weights import load_weights, save_weights
 from ..recipes.lowdose import (WEIGHTS_NAME, enhance_projections, minmax_normalise, pad_to, pair_by_angle,
@@ -54,27 +55,9 @@ def matched_pairs(scan, pairs, pair_angles_deg=None) -> tuple[np.ndarray, np.nda
     return chosen, pair_by_angle(scan.geometry.angles, pairs.geometry.angles[chosen])
 
 
-def _scores(reference: np.ndarray, images: dict) -> dict:
-    """PSNR, SSIM, NRMSE, PCC of each image stack against ``reference`` ``(N, H, W)``.
-
-    PSNR, NRMSE and PCC over the whole stack, SSIM the mean of the N images' 2D SSIM; one data
-    range (the reference stack's) for all, so the numbers compare across methods.
-    """
-    from ..metrics import nrmse, pcc, psnr, ssim
-
-    rng = float(reference.max() - reference.min()) or 1.0
-    out = {}
-    for name, stack in images.items():
-        out[name] = {"psnr": psnr(reference, stack, rng),
-                     "ssim": float(np.mean([ssim(r, im, rng) for r, im in zip(reference, stack)])),
-                     "nrmse": nrmse(reference, stack), "pcc": pcc(reference, stack)}
-        out[name] = {k: round(float(v), 4) for k, v in out[name].items()}
-    return out
-
-
 def train_lowdose(config, out_dir, overwrite: bool = False, resume: bool = False, device: str = "cpu",
                   show_progress: bool = True, log=print, command: str = "", devices: int = 1,
-                  strategy: str = "auto", precision: str = "32-true") -> dict:
+                  strategy: str = "auto", precision: str = "32-true", scan=None, pairs=None) -> dict:
     """Train the low-dose network of one scan: on high/low-dose pairs, or self-supervised.
 
     Paired (``config.pairs``): the high-dose projections are matched to the scan's by angle;
@@ -91,6 +74,9 @@ def train_lowdose(config, out_dir, overwrite: bool = False, resume: bool = False
     out_dir : path
     overwrite, resume, device, show_progress, log, command, devices, strategy, precision
         As :func:`tomolearn.workflow.train_missing_wedge.train_missing_wedge`.
+    scan, pairs : Scan, optional
+        Scans already in memory (e.g. a real scan thinned to a lower dose) instead of reading
+        ``config.scan`` / ``config.pairs``; the config's paths then only name them in the record.
 
     Returns
     -------
@@ -112,17 +98,18 @@ def train_lowdose(config, out_dir, overwrite: bool = False, resume: bool = False
     X. Yang et al., Sci. Rep. 8, 2575 (2018); A. A. Hendriksen et al., IEEE TCI 6, 1320 (2020).
     """
     c = config
-    if (c.pairs is None) == (not c.self_supervised):
+    if (c.pairs is None and pairs is None) == (not c.self_supervised):
         raise fail("--pairs/--self-supervised", "exactly one: high-dose pairs (--pairs HIGH.h5) or --self-supervised",
                    "both" if c.self_supervised else "neither")
-    if c.pair_angles and c.pairs is None:
+    if c.pair_angles and c.pairs is None and pairs is None:
         raise fail("--pair-angles", "a selection of --pairs", "no --pairs")
     if c.patch % 8:
         raise fail("--patch", "a multiple of 8 (three stride-2 layers)", c.patch)
     if c.export is not None and Path(c.export).exists() and not overwrite:
         raise FileExistsError(f"export: {str(c.export)!r} exists; choose another name or pass --overwrite")
-    scan = _load(c.scan, "scan")
-    train = _paired_setup(scan, c) if c.pairs is not None else _self_supervised_setup(scan, c, log)
+    scan = scan if scan is not None else _load(c.scan, "scan")
+    train = _self_supervised_setup(scan, c, log) if c.self_supervised else _paired_setup(
+        scan, c, pairs if pairs is not None else _load(c.pairs, "--pairs"))
     out = prepare_run_dir(out_dir, overwrite, resume)
     write_json(out / "split.json", train["split"])
     card = train["card"]
@@ -157,8 +144,7 @@ def train_lowdose(config, out_dir, overwrite: bool = False, resume: bool = False
     return {**record, "weights": [str(w) for w in weights], "summary_lines": lines}
 
 
-def _paired_setup(scan, c) -> dict:
-    pairs = _load(c.pairs, "--pairs")
+def _paired_setup(scan, c, pairs) -> dict:
     chosen, idx = matched_pairs(scan, pairs, c.pair_angles)
     high_all = np.asarray(pairs.projections, np.float32)
     low = np.stack([np.asarray(scan.projections[int(i)], np.float32) for i in idx])
@@ -166,7 +152,7 @@ def _paired_setup(scan, c) -> dict:
     value_range = (float(low.min()), float(low.max()))
     x = pad_to(minmax_normalise(low, value_range), c.patch)
     y = pad_to(minmax_normalise(high, value_range), c.patch)
-    dataset = PairedProjectionPatches(x, y, c.patch, c.stride)
+    dataset = PairedProjectionPatches(x, y, c.patch, c.stride, c.samples, c.seed)
     held = np.setdiff1d(np.arange(pairs.geometry.n_angles), chosen)
     held_idx = pair_by_angle(scan.geometry.angles, pairs.geometry.angles[held]) if held.size else np.array([], int)
     deg = np.degrees(pairs.geometry.angles)
@@ -191,7 +177,7 @@ def _paired_setup(scan, c) -> dict:
             lo = np.stack([np.asarray(scan.projections[int(i)], np.float32) for i in s_idx])
             hi = high_all[p_idx]
             enhanced = enhance_projections(net, card, lo)
-            out[f"projections vs high dose, {name}"] = _scores(hi, {"low dose": lo, "CNN": enhanced})
+            out[f"projections vs high dose, {name}"] = stack_scores(hi, {"low dose": lo, "CNN": enhanced})
         return {f"{where} | {m}": s for where, group in out.items() for m, s in group.items()}
 
     return {"dataset": dataset, "card": card, "split": split, "loss": "inverse_psnr", "evaluate": evaluate,
@@ -231,7 +217,7 @@ def _self_supervised_setup(scan, c, log) -> dict:
         ref = np.stack([np.asarray(scan.reference[int(r)], np.float32) for r in rows])
         fbp_all = fbp(proj, op, filter=c.filter)
         n2i = noise2inverse(net, card, proj, op)
-        return {f"slices vs reference | {k}": v for k, v in _scores(ref, {"FBP": fbp_all, "Noise2Inverse": n2i}).items()}
+        return {f"slices vs reference | {k}": v for k, v in stack_scores(ref, {"FBP": fbp_all, "Noise2Inverse": n2i}).items()}
 
     return {"dataset": dataset, "card": card, "split": split, "loss": "mse", "evaluate": evaluate,
             "data": {"splits": c.splits, "rows": int(rows.size), "scale": scale}}
