@@ -165,9 +165,25 @@ def _check_method_options(method: str, given: dict) -> None:
     registry.parameters(method, given)  # bad values fail before the scan is read
 
 
+def _with_exposure(s, speed_deg_s: Optional[float], exposure_s: Optional[float]):
+    """The scan with its fly-scan exposure arc set from ``--speed-deg-s`` x ``--exposure-s`` (if given)."""
+    import dataclasses
+
+    if speed_deg_s is None and exposure_s is None:
+        return s
+    if speed_deg_s is None or exposure_s is None:
+        raise ValueError("--speed-deg-s/--exposure-s: expected both for a fly scan, got only one")
+    for flag, v in (("--speed-deg-s", speed_deg_s), ("--exposure-s", exposure_s)):
+        if not (np.isfinite(v) and v >= 0):
+            raise ValueError(f"{flag}: expected a number >= 0, got {v}")
+    arc = np.deg2rad(speed_deg_s * exposure_s)
+    return dataclasses.replace(s, geometry=s.geometry.replace(exposure_arc=arc),
+                               metadata={**s.metadata, "exposure_arc_deg": float(np.degrees(arc))})
+
+
 def _reconstruct(scan: Path, method: Method, output: Path, segment: bool, align: bool, overwrite: bool, device: str,
                  chunk_slices: Optional[int], resume: bool, dry_run: bool, scheduler: Optional[str], workers: int,
-                 **method_options) -> None:
+                 speed_deg_s: Optional[float] = None, exposure_s: Optional[float] = None, **method_options) -> None:
     try:
         from . import load_scan
         from .io.chunked import CHUNKED_FORMATS
@@ -187,6 +203,7 @@ def _reconstruct(scan: Path, method: Method, output: Path, segment: bool, align:
             _reconstruct_ptycho(s, scan, method, output, given, dev, overwrite, align=align, resume=resume,
                                 dry_run=dry_run, scheduler=scheduler, segment=segment)
             return
+        s = _with_exposure(s, speed_deg_s, exposure_s)
         if align:
             s = align_scan(s)
             typer.echo(f"aligned: largest shift {np.abs(s.metadata['alignment_shifts_px']).max():.1f} px, "
@@ -245,7 +262,8 @@ def _build_reconstruct():
     def command(**kwargs) -> None:
         """Reconstruct a scan with a registered method (`tomolearn methods`) and write the volume."""
         fixed = {k: kwargs.pop(k) for k in ("scan", "method", "output", "segment", "align", "overwrite", "device",
-                                            "chunk_slices", "resume", "dry_run", "scheduler", "workers")}
+                                            "chunk_slices", "resume", "dry_run", "scheduler", "workers",
+                                            "speed_deg_s", "exposure_s")}
         _reconstruct(**fixed, **kwargs)
 
     P = inspect.Parameter
@@ -272,6 +290,10 @@ def _build_reconstruct():
                        "(tcp://host:8786)")),
         P("workers", P.KEYWORD_ONLY, annotation=int, default=typer.Option(
             1, min=1, help="LocalCluster workers (--scheduler threads|processes)")),
+        P("speed_deg_s", P.KEYWORD_ONLY, annotation=Optional[float], default=typer.Option(
+            None, help="fly scan: rotation speed in deg/s (with --exposure-s; default: what the file says)")),
+        P("exposure_s", P.KEYWORD_ONLY, annotation=Optional[float], default=typer.Option(
+            None, help="fly scan: exposure time per projection in s (with --speed-deg-s)")),
     ]
     for fname, (annotation, opt, help_, metavar) in METHOD_OPTIONS.items():
         params.append(P(fname, P.KEYWORD_ONLY, annotation=annotation, default=typer.Option(

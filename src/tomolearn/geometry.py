@@ -41,6 +41,8 @@ class _Geometry:
     voxel_size: float = 1.0
     unit: str = "px"
     cor_offset: float = 0.0
+    #: fly scan: rotation during one exposure (speed x exposure time), radians; 0 for a step scan
+    exposure_arc: float = 0.0
 
     #: period after which projections repeat (used to select arcs); set by subclasses
     period: float = field(default=2 * np.pi, init=False, repr=False)
@@ -53,6 +55,8 @@ class _Geometry:
         positive(self.voxel_size, "voxel_size")
         if not np.isfinite(self.cor_offset):
             raise fail("cor_offset", "a finite offset in detector columns", self.cor_offset)
+        if not (np.isfinite(self.exposure_arc) and self.exposure_arc >= 0):
+            raise fail("exposure_arc", "a rotation >= 0 radians during one exposure", self.exposure_arc)
         shape = self.volume_shape
         if shape is None:
             shape = (self.n_detector, self.n_detector)
@@ -146,7 +150,8 @@ class _Geometry:
         d.update(kind=type(self).__name__, n_angles=self.n_angles,
                  angles_deg=[round(float(np.degrees(self.angles.min())), 3),
                              round(float(np.degrees(self.angles.max())), 3)],
-                 angular_range_deg=round(float(np.degrees(self.angular_range)), 3))
+                 angular_range_deg=round(float(np.degrees(self.angular_range)), 3),
+                 exposure_arc_deg=round(float(np.degrees(self.exposure_arc)), 6))
         d["volume_shape"] = list(d["volume_shape"])
         return d
 

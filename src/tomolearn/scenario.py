@@ -81,7 +81,8 @@ class Scenario:
         n = self.n_angles or 180
         angles = np.deg2rad(self.start_deg) + (uniform_angles(n, rng) if self.range_deg is None
                                                else np.linspace(0, rng, n))
-        return ParallelGeometry(angles, size, n_rows=n_rows, volume_shape=(size, size))
+        return ParallelGeometry(angles, size, n_rows=n_rows, volume_shape=(size, size),
+                                exposure_arc=np.deg2rad(self.exposure_arc_deg or 0.0))
 
 
 def sparse_view(n_angles: int) -> Scenario:

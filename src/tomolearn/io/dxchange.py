@@ -73,6 +73,7 @@ def load_dxchange(path, cor_offset: float | None = None, find_center: bool = Tru
         if "exchange/theta" not in f:
             raise fail("path", "angles in exchange/theta (degrees)", "no exchange/theta")
         theta_deg = np.asarray(f["exchange/theta"][...], dtype=np.float64).ravel()
+        arc_deg = _exposure_arc_attr(f)
         truth = None
         if "simulation/ground_truth" in f:
             truth = LazyDataset(path, "simulation/ground_truth") if lazy else f["simulation/ground_truth"][...]
@@ -82,7 +83,24 @@ def load_dxchange(path, cor_offset: float | None = None, find_center: bool = Tru
                             cor_offset, find_center, center_row, voxel_size, unit)
     if truth is not None and truth.shape == scan.geometry.volume_shape_3d:
         scan = dataclasses.replace(scan, reference=truth)
+    if arc_deg:
+        scan = dataclasses.replace(scan, geometry=scan.geometry.replace(exposure_arc=np.deg2rad(arc_deg)),
+                                   metadata={**scan.metadata, "exposure_arc_deg": arc_deg})
     return scan
+
+
+def _exposure_arc_attr(f) -> float:
+    """A fly scan's rotation per exposure (degrees) from ``exchange`` or the simulation's attributes; 0 if absent."""
+    for group in ("exchange", "simulation/ground_truth"):
+        if group in f and "exposure_arc_deg" in f[group].attrs:
+            try:
+                value = float(f[group].attrs["exposure_arc_deg"])
+            except (TypeError, ValueError):  # "" when the simulation was a step scan
+                continue
+            if not (np.isfinite(value) and value >= 0):
+                raise fail("exposure_arc_deg", "a rotation >= 0 degrees per exposure", value)
+            return value
+    return 0.0
 
 
 class DataExchangeWriter:

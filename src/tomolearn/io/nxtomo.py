@@ -1,6 +1,7 @@
 """NeXus NXtomo files (e.g. Diamond fly scans): image_key separates projections, flats, darks."""
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import h5py
@@ -16,6 +17,34 @@ KEY_PATHS = ("entry/instrument/imaging/image_key", "entry/instrument/detector/im
              "entry1/tomo_entry/instrument/detector/image_key")
 ANGLE_PATHS = ("entry/imaging/gts_theta_value", "entry/data/rotation_angle", "entry/sample/rotation_angle",
                "entry1/tomo_entry/data/rotation_angle")
+COUNT_TIME_PATHS = ("entry/instrument/detector/count_time", "entry/instrument/imaging/count_time",
+                    "entry1/tomo_entry/instrument/detector/count_time")
+DURATION_PATHS = ("entry/diamond_scan/duration",)
+
+
+def _scalar(f: h5py.File, paths: tuple[str, ...]) -> tuple[float | None, str]:
+    for p in paths:
+        try:
+            if p in f and f[p].size == 1:
+                units = f[p].attrs.get("units", "")
+                units = units.decode() if isinstance(units, bytes) else str(units)
+                return float(np.asarray(f[p][()]).ravel()[0]), units
+        except (KeyError, OSError, TypeError, ValueError):
+            continue
+    return None, ""
+
+
+def exposure_arc_deg(step_deg: float, count_time_s: float | None, frame_period_s: float | None) -> float:
+    """Rotation during one exposure of a continuous scan: ``step × count_time / frame period``.
+
+    Without the frame period the exposure is taken to fill the whole step (the most blur a
+    continuous scan can have); without a count time the scan is taken as a step scan (0).
+    """
+    if count_time_s is None or count_time_s <= 0 or step_deg <= 0:
+        return 0.0
+    if frame_period_s is None or frame_period_s <= 0:
+        return float(step_deg)
+    return float(step_deg * min(1.0, count_time_s / frame_period_s))
 
 
 def _first_path(f: h5py.File, paths: tuple[str, ...], what: str) -> str:
@@ -41,7 +70,9 @@ def load_nxtomo(path, cor_offset: float | None = None, find_center: bool = True,
 
     Per-frame angles are taken from the file (encoder readings in a fly scan), so an uneven
     rotation is represented exactly. The median angular step is stored in the metadata as
-    ``angular_step_deg``: in a continuous scan the exposure arc is at most that step.
+    ``angular_step_deg``; the geometry's ``exposure_arc`` (the rotation during one exposure,
+    the blur of a fly scan) is ``step × count_time / frame period`` (:func:`exposure_arc_deg`),
+    the frame period being the scan duration over the frames where the file has it.
 
     Parameters
     ----------
@@ -80,8 +111,15 @@ def load_nxtomo(path, cor_offset: float | None = None, find_center: bool = True,
             flats = data_ds[np.flatnonzero(key == 1)] if n_flats else None
             darks = data_ds[np.flatnonzero(key == 2)] if n_darks else None
             data = data_ds[proj_idx[0]:proj_idx[-1] + 1][proj_idx - proj_idx[0]].astype(np.float32)
+        count_time, _ = _scalar(f, COUNT_TIME_PATHS)
+        duration, units = _scalar(f, DURATION_PATHS)
     theta = angles[proj_idx]
     step = float(np.median(np.abs(np.diff(theta)))) if theta.size > 1 else 0.0
+    # Diamond's scan duration is in ms (no units attribute): the frame period is duration / frames
+    period = None if duration is None else duration * (1e-3 if units in ("", "ms") else 1.0) / key.size
+    arc = exposure_arc_deg(step, count_time, period)
     meta = {"format": "nxtomo", "source": str(path), "angular_step_deg": step,
-            "n_flats": n_flats, "n_darks": n_darks}
-    return scan_from_counts(data, flats, darks, theta, meta, cor_offset, find_center, center_row, voxel_size, unit)
+            "n_flats": n_flats, "n_darks": n_darks, "count_time_s": count_time, "frame_period_s": period,
+            "exposure_arc_deg": arc}
+    scan = scan_from_counts(data, flats, darks, theta, meta, cor_offset, find_center, center_row, voxel_size, unit)
+    return dataclasses.replace(scan, geometry=scan.geometry.replace(exposure_arc=np.deg2rad(arc)))

@@ -11,8 +11,23 @@ from ..result import Result
 
 
 def scan_operator(scan):
-    """The slice-wise operator of a scan: the ray transform of one detector row's geometry."""
-    return make_operator(scan.geometry.replace(n_rows=1))
+    """The slice-wise operator of a scan (:func:`geometry_operator` of its geometry)."""
+    return geometry_operator(scan.geometry)
+
+
+def geometry_operator(geometry):
+    """The slice-wise operator of a geometry: the ray transform of one detector row.
+
+    A fly scan (``geometry.exposure_arc > 0``) gets the blurred ray transform
+    (:class:`~tomolearn.physics.flyscan.FlyScanTransform`, seed 003's Eq. 5), so every
+    model-based method (MLEM becomes the seed's modified MLEM, SIRT, TV, ...) models the blur.
+    """
+    g = geometry.replace(n_rows=1)
+    if getattr(g, "exposure_arc", 0.0) > 0:
+        from ..physics.flyscan import FlyScanTransform
+
+        return FlyScanTransform(g, g.exposure_arc)
+    return make_operator(g)
 
 
 def geometry_kind(geometry) -> str:
@@ -123,4 +138,4 @@ def reconstruct(scan, method: str = "fbp", params=None, *, device: str = "cpu", 
                             seconds=round(time.perf_counter() - t0, 3))
 
 
-__all__ = ["check_geometry", "geometry_kind", "reconstruct", "run_cropped", "scan_operator", "slabs"]
+__all__ = ["check_geometry", "geometry_kind", "geometry_operator", "reconstruct", "run_cropped", "scan_operator", "slabs"]

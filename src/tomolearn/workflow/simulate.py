@@ -92,6 +92,8 @@ def simulate_to_file(out, family: str, size: int, scenario: Scenario, n_slices: 
             sim = simulate(chunk, scenario, np.random.default_rng([seed, start]), oversample, n_flats or 10,
                            noise_maximum=peak)
             writer.write_rows(start, sim["projections"], sim["flats"], sim["darks"], sim["ground_truth"])
+        if scenario.exposure_arc_deg:  # a fly scan: readers give its geometry the exposure arc
+            writer.attrs({"exposure_arc_deg": float(scenario.exposure_arc_deg)})
     if pair_angles is not None:
         high = Scenario(n_angles=scenario.n_angles, range_deg=scenario.range_deg, start_deg=scenario.start_deg,
                         i0=pairs_i0, exposure_arc_deg=scenario.exposure_arc_deg)

@@ -18,9 +18,8 @@ import numpy as np
 from .._checks import positive_int
 from ..io.chunked import ChunkedVolume
 from ..methods import base as registry
-from ..physics.projector import make_operator
 from ..result import Result
-from .reconstruct import check_geometry, run_cropped, scan_operator, slabs
+from .reconstruct import check_geometry, geometry_operator, run_cropped, scan_operator, slabs
 
 #: fraction of the available memory a run plans to use (the rest is the OS, caches, dask)
 MEMORY_BUDGET = 0.5
@@ -139,7 +138,7 @@ def _prepared(method: str, params_json: str, device: str, geometry):
     if key not in _CACHE:
         _CACHE.clear()  # one reconstruction at a time per process: do not keep old models
         instance = registry.build(method, json.loads(params_json), device=device).prepare(geometry)
-        _CACHE[key] = (instance, make_operator(geometry.replace(n_rows=1)))
+        _CACHE[key] = (instance, geometry_operator(geometry))
     return _CACHE[key]
 
 
