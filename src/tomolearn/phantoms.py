@@ -376,6 +376,8 @@ def layered_ic(size: int, seed, n_layers: int = 13, plate_fraction: float = 0.3,
 FAMILIES = {"ellipses_polygons": ellipses_polygons, "holed_disc": holed_disc, "heterogeneous": heterogeneous,
             "cracked_particles": cracked_particles, "crack_network": crack_network, "radial_cracks": radial_cracks}
 FAMILIES_3D = {"spheres_in_cube": spheres_in_cube, "layered_ic": layered_ic}
+#: seed 003's four fly-scan families plus ellipses and polygons
+FLYSCAN_FAMILIES = ("heterogeneous", "cracked_particles", "crack_network", "radial_cracks", "ellipses_polygons")
 
 
 def make_phantom(family: str, size: int, seed) -> np.ndarray:

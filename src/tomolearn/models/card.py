@@ -23,7 +23,7 @@ class _Card(BaseModel):
 class Architecture(_Card):
     """Network shape: enough to rebuild the module before loading its weights."""
 
-    name: Literal["unet", "unetpp", "rapid", "encdec"]
+    name: Literal["unet", "unetpp", "rapid", "encdec", "rrdb"]
     spatial_dims: Literal[2, 3] = 2
     in_channels: int = Field(1, ge=1)
     out_channels: int = Field(1, ge=1)
@@ -40,12 +40,21 @@ class Architecture(_Card):
     #: encoder–decoder of seed 002 (``name="encdec"``): patch side and fully connected images
     patch: int = Field(32, ge=8)
     fc_channels: int = Field(1, ge=1)
+    #: RRDB of seed 003 (``name="rrdb"``; ``base_channels`` are its trunk features): growth, blocks
+    growth: int = Field(16, ge=1)
+    n_blocks: int = Field(3, ge=1)
+    res_scale: float = Field(0.2, gt=0, le=1)
 
     def build(self):
         """A freshly initialised network of this architecture (``torch.nn.Module``)."""
         from .unet import UNet
         from .unetpp import UNetPlusPlus
 
+        if self.name == "rrdb":
+            from .rrdb import RRDBNet
+
+            return RRDBNet(self.in_channels, self.base_channels, self.growth, self.n_blocks, self.res_scale,
+                           global_residual=self.residual)
         if self.name == "encdec":
             from .encdec import EncoderDecoder
 

@@ -166,6 +166,9 @@ class RayTransform(SliceOperator):
 def make_operator(geometry_or_op, model: str = "linear") -> LinearOperator:
     """The operator of a geometry (ASTRA ray transform), or ``geometry_or_op`` itself if it is one.
 
+    A fly-scan geometry (``exposure_arc > 0``) gets the blurred ray transform
+    (:class:`~tomolearn.physics.flyscan.FlyScanTransform`), so every solver models the blur.
+
     Every solver and recipe accepts either and calls this, so a fly-scan or third-party
     operator passed in is used as it is and a bare geometry gets the standard ray transform.
 
@@ -187,6 +190,10 @@ def make_operator(geometry_or_op, model: str = "linear") -> LinearOperator:
     if isinstance(geometry_or_op, LinearOperator):
         return geometry_or_op
     if isinstance(geometry_or_op, (ParallelGeometry, FanGeometry)):
+        if geometry_or_op.exposure_arc > 0:  # a fly scan: the blurred ray transform (seed 003, Eq. 5)
+            from .flyscan import FlyScanTransform
+
+            return FlyScanTransform(geometry_or_op, geometry_or_op.exposure_arc, model=model)
         return RayTransform(geometry_or_op, model)
     raise TypeError(f"op: expected a LinearOperator or a ParallelGeometry/FanGeometry, got "
                     f"{type(geometry_or_op).__name__}")

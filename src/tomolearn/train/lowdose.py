@@ -1,13 +1,11 @@
 """Training data and Lightning module of the low-dose recipe (seed 002 + Noise2Inverse)."""
 from __future__ import annotations
 
-import lightning as L
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
 from .._checks import fail
-from .losses import inverse_psnr_loss
 
 
 def _dihedral(patch: np.ndarray, k: int) -> np.ndarray:
@@ -133,45 +131,4 @@ class Noise2InversePatches(Dataset):
         return torch.from_numpy(_dihedral(source, k)[None]), torch.from_numpy(_dihedral(target, k)[None])
 
 
-class LowDoseModule(L.LightningModule):
-    """Trains the network of a low-dose model card: 1/PSNR (paired, seed 002) or MSE (Noise2Inverse).
-
-    Parameters
-    ----------
-    card : dict
-        The :class:`~tomolearn.models.card.ModelCard` (its architecture builds the network; saved
-        with every checkpoint).
-    loss : {"inverse_psnr", "mse"}
-    lr : float
-        Adam learning rate.
-    """
-
-    def __init__(self, card: dict, loss: str = "inverse_psnr", lr: float = 1e-3) -> None:
-        super().__init__()
-        if loss not in ("inverse_psnr", "mse"):
-            raise fail("loss", "inverse_psnr or mse", repr(loss))
-        self.save_hyperparameters()
-        from ..models.card import ModelCard
-
-        self.net = ModelCard.model_validate(card).architecture.build()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
-
-    def _loss(self, pred, target):
-        if self.hparams.loss == "inverse_psnr":
-            return inverse_psnr_loss(pred, target)
-        return torch.mean((pred - target) ** 2)
-
-    def training_step(self, batch, _):
-        x, y = batch
-        loss = self._loss(self(x), y)
-        self.log(f"train_{self.hparams.loss}", loss, prog_bar=True, on_epoch=True, on_step=False,
-                 batch_size=x.shape[0])
-        return loss
-
-    def configure_optimizers(self):
-        return torch.optim.Adam(self.parameters(), lr=self.hparams.lr)
-
-
-__all__ = ["LowDoseModule", "Noise2InversePatches", "PairedProjectionPatches", "patch_starts"]
+__all__ = ["Noise2InversePatches", "PairedProjectionPatches", "patch_starts"]

@@ -16,18 +16,14 @@ def scan_operator(scan):
 
 
 def geometry_operator(geometry):
-    """The slice-wise operator of a geometry: the ray transform of one detector row.
+    """The slice-wise operator of a geometry: its ray transform for one detector row.
 
     A fly scan (``geometry.exposure_arc > 0``) gets the blurred ray transform
-    (:class:`~tomolearn.physics.flyscan.FlyScanTransform`, seed 003's Eq. 5), so every
-    model-based method (MLEM becomes the seed's modified MLEM, SIRT, TV, ...) models the blur.
+    (:class:`~tomolearn.physics.flyscan.FlyScanTransform`, seed 003's Eq. 5, via
+    :func:`~tomolearn.physics.projector.make_operator`), so every model-based method (MLEM
+    becomes the seed's modified MLEM, SIRT, TV, ...) models the blur.
     """
-    g = geometry.replace(n_rows=1)
-    if getattr(g, "exposure_arc", 0.0) > 0:
-        from ..physics.flyscan import FlyScanTransform
-
-        return FlyScanTransform(g, g.exposure_arc)
-    return make_operator(g)
+    return make_operator(geometry.replace(n_rows=1))
 
 
 def geometry_kind(geometry) -> str:

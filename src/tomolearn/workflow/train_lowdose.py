@@ -15,7 +15,8 @@ from ..models.weights import load_weights, save_weights
 from ..recipes.lowdose import (WEIGHTS_NAME, enhance_projections, minmax_normalise, pad_to, pair_by_angle,
                                split_angles, sub_reconstructions)
 from ..train.fit import fit, is_main_process
-from ..train.lowdose import LowDoseModule, Noise2InversePatches, PairedProjectionPatches
+from ..train.lowdose import Noise2InversePatches, PairedProjectionPatches
+from ..train.module import CardModule
 from .common import git_hash, prepare_run_dir, write_json
 from .reconstruct import geometry_kind, scan_operator
 
@@ -113,7 +114,7 @@ def train_lowdose(config, out_dir, overwrite: bool = False, resume: bool = False
     out = prepare_run_dir(out_dir, overwrite, resume)
     write_json(out / "split.json", train["split"])
     card = train["card"]
-    module = LowDoseModule(card.model_dump(mode="json"), train["loss"], c.lr)
+    module = CardModule(card.model_dump(mode="json"), train["loss"], c.lr)
     accelerator = "gpu" if device.startswith("cuda") else "cpu"
     t0 = time.perf_counter()
     last = fit(module, train["dataset"], None, out, c.epochs, c.batch_size, c.seed, accelerator, show_progress,

@@ -1,0 +1,128 @@
+"""Fly-scan recipe, learned part (seed 003): RRDB blocks, library, exposure arc from files, train -> reconstruct."""
+import json
+
+import h5py
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from tomolearn.cli import app
+from tomolearn.models.rrdb import RRDB, DenseBlock, RRDBNet
+from tomolearn.physics.flyscan import FlyScanTransform
+from tomolearn.train.flyscan_library import FlyScanLibrary
+
+runner = CliRunner()
+
+
+def _zero(module):
+    for p in module.parameters():
+        torch.nn.init.zeros_(p)
+
+
+def test_dense_block_and_rrdb_scale_their_residuals():
+    x = torch.randn(2, 8, 10, 12)
+    block = DenseBlock(features=8, growth=4, res_scale=0.2)
+    assert len(block.convs) == 5 and block.convs[3].in_channels == 8 + 3 * 4 and block.convs[4].out_channels == 8
+    _zero(block)
+    torch.nn.init.constant_(block.convs[4].bias, 1.0)  # the block's branch outputs 1 everywhere
+    assert torch.allclose(block(x), x + 0.2)  # residual scaled by 0.2 (ESRGAN)
+    rrdb = RRDB(features=8, growth=4, res_scale=0.5)
+    _zero(rrdb)
+    # zero dense branches make each dense block the identity, so (ESRGAN) x + 0.5 * x
+    assert torch.allclose(rrdb(x), 1.5 * x)
+    assert len(rrdb.blocks) == 3
+
+
+def test_rrdb_network_shapes_and_global_residual():
+    net = RRDBNet(features=8, growth=4, n_blocks=3)
+    assert len(net.trunk) == 3
+    assert not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in net.modules())  # no BN
+    x = torch.randn(2, 1, 17, 23)
+    assert net(x).shape == (2, 1, 17, 23)
+    _zero(net.last)
+    assert torch.allclose(net(x), x)  # the approximant passes through: the trunk learns its correction
+    with pytest.raises(ValueError, match="res_scale"):
+        RRDBNet(res_scale=0)
+
+
+def test_library_draws_fly_scans_within_the_ranges():
+    lib = FlyScanLibrary(3, 32, angles=(30, 40), speed_deg_s=(100.0, 200.0), exposure_s=(0.05, 0.1), seed=1,
+                         fixed=True)
+    for i in range(3):
+        s = lib.sample(i)
+        assert 30 <= s["n_angles"] <= 40
+        assert s["exposure_arc_deg"] <= 180.0 / s["n_angles"] + 1e-9  # capped at the angular step
+        assert s["input"].shape == s["target"].shape == (32, 32)
+    assert np.array_equal(lib.sample(0)["input"], lib.sample(0)["input"])  # fixed: reproducible
+    x, y = lib[0]
+    assert x.shape == y.shape == (1, 32, 32)
+    with pytest.raises(ValueError, match="families"):
+        FlyScanLibrary(1, 32, families=("shepp",))
+    with pytest.raises(ValueError, match="approximant"):
+        FlyScanLibrary(1, 32, approximant="sart")
+
+
+def test_exposure_arc_is_read_from_simulated_and_nxtomo_files(tmp_path):
+    from conftest import data_file
+
+    from tomolearn import load_scan
+    from tomolearn.workflow.reconstruct import scan_operator
+
+    fly = tmp_path / "fly.h5"
+    r = runner.invoke(app, ["simulate", "-o", str(fly), "--size", "32", "--angles", "60", "--speed-deg-s", "30",
+                            "--exposure-s", "0.05", "--i0", "1e4"])
+    assert r.exit_code == 0, r.output
+    scan = load_scan(fly)
+    assert np.degrees(scan.geometry.exposure_arc) == pytest.approx(1.5)
+    op = scan_operator(scan)
+    assert isinstance(op, FlyScanTransform) and np.degrees(op.exposure_arc) == pytest.approx(1.5)
+    info = json.loads(runner.invoke(app, ["info", str(fly)]).output)
+    assert info["geometry"]["exposure_arc_deg"] == pytest.approx(1.5)
+    step = tmp_path / "step.h5"
+    assert runner.invoke(app, ["simulate", "-o", str(step), "--size", "32", "--angles", "60"]).exit_code == 0
+    assert load_scan(step).geometry.exposure_arc == 0.0
+    k11 = load_scan(data_file("k11_flyscan", "k11-18014.nxs"), find_center=False)
+    # 0.02 s exposures every 30.9 ms (98.907 s over 3201 frames), 0.06 deg per frame
+    assert k11.metadata["count_time_s"] == pytest.approx(0.02)
+    assert np.degrees(k11.geometry.exposure_arc) == pytest.approx(0.06 * 0.02 / 0.0309, rel=0.05)
+
+
+def test_reconstruct_reads_or_overrides_the_exposure_arc(tmp_path):
+    fly = tmp_path / "fly.h5"
+    assert runner.invoke(app, ["simulate", "-o", str(fly), "--size", "48", "--angles", "60", "--speed-deg-s", "60",
+                               "--exposure-s", "0.05", "--i0", "1e5"]).exit_code == 0
+    outs = {}
+    for name, extra in (("modified", []), ("naive", ["--speed-deg-s", "0", "--exposure-s", "0.05"])):
+        out = tmp_path / f"{name}.h5"
+        r = runner.invoke(app, ["reconstruct", str(fly), "--method", "mlem", "--n-iter", "20", "-o", str(out), *extra])
+        assert r.exit_code == 0, r.output
+        outs[name] = h5py.File(out)["volume"][()]
+    truth = h5py.File(fly)["simulation/ground_truth"][()]
+    err = {k: float(np.abs(v - truth).mean()) for k, v in outs.items()}
+    assert err["modified"] < err["naive"]  # the file's 3 deg blur is modelled without any option
+    r = runner.invoke(app, ["reconstruct", str(fly), "--method", "mlem", "-o", str(tmp_path / "x.h5"),
+                            "--speed-deg-s", "30"])
+    assert r.exit_code == 2 and "expected both" in r.output
+    r = runner.invoke(app, ["reconstruct", str(fly), "--method", "mlem", "-o", str(tmp_path / "x.h5"),
+                            "--speed-deg-s", "1000", "--exposure-s", "1"])
+    assert r.exit_code == 2 and "angular step" in r.output
+
+
+def test_tiny_train_then_reconstruct(tmp_path):
+    run = tmp_path / "run"
+    r = runner.invoke(app, ["train", "flyscan", "-o", str(run), "--size", "32", "--samples-per-epoch", "4",
+                            "--n-val", "2", "--epochs", "1", "--features", "4", "--growth", "2", "--n-blocks", "1",
+                            "--batch-size", "2", "--quiet"])
+    assert r.exit_code == 0, r.output
+    rec = json.loads((run / "training.json").read_text())
+    assert set(rec["validation"]["scores"]) == {"FBP", "modified MLEM", "RRDB"}
+    card = json.loads((run / "flyscan.json").read_text())
+    assert card["architecture"]["name"] == "rrdb" and card["training"]["exposure_arc_deg_range"][1] == pytest.approx(3.0)
+    fly = tmp_path / "fly.h5"
+    assert runner.invoke(app, ["simulate", "-o", str(fly), "--size", "32", "--angles", "60", "--speed-deg-s", "30",
+                               "--exposure-s", "0.05", "--i0", "1e4"]).exit_code == 0
+    out = tmp_path / "out.h5"
+    r = runner.invoke(app, ["reconstruct", str(fly), "--method", "flyscan", "--model", str(run), "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    assert h5py.File(out)["volume"].shape == (1, 32, 32)
