@@ -49,7 +49,7 @@ def configs(epochs: int, n2i_epochs: int, quick: bool):
     return paired, n2i
 
 
-def synthetic(work: Path, size: int, angles: int, levels, cfgs, log) -> dict:
+def synthetic(work: Path, size: int, angles: int, levels, cfgs, log, tuning: dict) -> dict:
     from tomolearn import load_scan
     from tomolearn.io import load_scan as read
     from tomolearn.workflow.lowdose_study import compare
@@ -72,7 +72,7 @@ def synthetic(work: Path, size: int, angles: int, levels, cfgs, log) -> dict:
         log(f"== synthetic {p} %")
         out[f"{p} %"] = compare(load_scan(low).load(), reference, work / f"runs_{p}", pairs=read(high).load(),
                                 train_deg=(0.0, 45.0), paired=cfgs[0], self_supervised=cfgs[1], truth=truth,
-                                log=log)
+                                log=log, **tuning)
     return out
 
 
@@ -95,7 +95,7 @@ def raw_i13():
     return data, flat, dark, theta
 
 
-def real(work: Path, name: str, raw, fractions, cfgs, log, seed: int = 0) -> dict:
+def real(work: Path, name: str, raw, fractions, cfgs, log, tuning: dict, seed: int = 0) -> dict:
     from tomolearn.alignment import centre_scan
     from tomolearn.io._raw import scan_from_counts
     from tomolearn.physics.noise import thin_counts
@@ -122,7 +122,7 @@ def real(work: Path, name: str, raw, fractions, cfgs, log, seed: int = 0) -> dic
         label = f"{name} 1/{round(1 / frac)}"
         log(f"== {label}")
         out[label] = compare(low, reference, work / f"runs_{name}_{k}", pairs=pairs, train_deg=train_deg,
-                             paired=cfgs[0], self_supervised=cfgs[1], log=log)
+                             paired=cfgs[0], self_supervised=cfgs[1], log=log, **tuning)
         out[label]["setup"] = {"cor_offset_px": cor, "train_deg": list(train_deg),
                                "held_out_deg": float(np.degrees(full.geometry.angles[held_idx[0]])),
                                "counts_per_pixel_flat": float(np.mean(low_flats - dark))}
@@ -139,6 +139,9 @@ def main() -> None:
     ap.add_argument("--levels", default="5,10,20,30")
     ap.add_argument("--cases", default="synthetic,aps_tooth,i13_wire")
     ap.add_argument("--name", default="lowdose", help="results file stem (results/NAME.json, .md)")
+    ap.add_argument("--tv-grid", default="0.003,0.01,0.03,0.1,0.3,1", help="TV reconstruction weights tried")
+    ap.add_argument("--sirt-grid", default="10,30,100", help="SIRT iteration counts tried")
+    ap.add_argument("--tune-slices", type=int, default=2, help="slices TV and SIRT are tuned on")
     ap.add_argument("--quick", action="store_true", help="tiny smoke run (results not written to results/)")
     args = ap.parse_args()
     import torch
@@ -151,17 +154,20 @@ def main() -> None:
     args.work.mkdir(parents=True, exist_ok=True)
     out_dir = args.work / "results" if args.quick else OUT
     cfgs = configs(args.epochs, args.n2i_epochs, args.quick)
+    tuning = {"tv_grid": tuple(float(v) for v in args.tv_grid.split(",")),
+              "sirt_grid": tuple(int(v) for v in args.sirt_grid.split(",")), "tv_slices": args.tune_slices}
     log = lambda m: print(m, flush=True)  # noqa: E731
     cases = args.cases.split(",")
     t0 = time.perf_counter()
     results = {}
     if "synthetic" in cases:
         levels = [int(v) for v in args.levels.split(",")]
-        results.update(synthetic(args.work / "synthetic", args.size, args.angles, levels, cfgs, log))
+        results.update(synthetic(args.work / "synthetic", args.size, args.angles, levels, cfgs, log, tuning))
     for name, loader, fracs in (("aps_tooth", raw_tooth, (0.1, 1 / 30)), ("i13_wire", raw_i13, (0.1, 1 / 30))):
         if name in cases:
             (args.work / name).mkdir(parents=True, exist_ok=True)
-            results.update(real(args.work / name, name, loader(), fracs if not args.quick else fracs[:1], cfgs, log))
+            results.update(real(args.work / name, name, loader(), fracs if not args.quick else fracs[:1], cfgs, log,
+                                tuning))
     out_dir.mkdir(parents=True, exist_ok=True)
     figures = []
     scores = {c: r["scores"] for c, r in results.items()}
@@ -187,6 +193,7 @@ def main() -> None:
               "machine": {"cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads()},
               "scale": {"size": args.size, "angles": args.angles, "seed_size": 512, "seed_angles": 721},
               "epochs": {"paired": args.epochs, "noise2inverse": args.n2i_epochs},
+              "tuning": {k: list(v) if isinstance(v, tuple) else v for k, v in tuning.items()},
               "total_seconds": round(time.perf_counter() - t0, 1),
               "cases": {c: {k: v for k, v in r.items() if k not in ("volumes", "enhanced", "reference")}
                         for c, r in results.items()},

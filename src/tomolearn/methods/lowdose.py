@@ -32,6 +32,10 @@ class LowDoseTraining(BaseModel):
     patch: int = Field(32, ge=8, description="paired: patch side, a multiple of 8 (fixed by the FC layer)")
     stride: int = Field(4, ge=1, description="paired: step between overlapping training patches")
     fc_channels: int = Field(1, ge=1, description="paired: images of the fully connected layer (seed: 1)")
+    residual: bool = Field(False, description="paired: the network adds its input (learns the noise; not in the "
+                                              "seed)")
+    self_ensemble: bool = Field(False, description="paired: average each patch over its 8 flips/rotations at "
+                                                   "inference")
     splits: int = Field(4, ge=2, description="self-supervised: interleaved angle subsets K")
     filter: str = Field("parzen", description="self-supervised: FBP window of the sub-reconstructions")
     window: int = Field(64, ge=16, description="self-supervised: training patch side")

@@ -58,7 +58,7 @@ class Architecture(_Card):
         if self.name == "encdec":
             from .encdec import EncoderDecoder
 
-            return EncoderDecoder(self.patch, self.fc_channels)
+            return EncoderDecoder(self.patch, self.fc_channels, self.residual)
         if self.name == "rapid":
             from .rapid import RAPIDNet
 
@@ -120,6 +120,8 @@ class Pipeline(_Card):
     #: paired low dose: the low-dose training projections' (min, max); the seed's standardise-then-
     #: min–max normalisation equals a min–max, fixed per scan so every slab is normalised alike
     value_range: tuple[float, float] | None = None
+    #: paired low dose: average the network over the 8 flips/rotations of each patch at inference
+    self_ensemble: bool = False
 
     def input_scale(self, approximant: np.ndarray) -> float:
         """The divisor of this approximant (and of the network's output)."""

@@ -35,6 +35,9 @@ class EncoderDecoder(nn.Module):
         Side of the input patch in pixels; a multiple of 8 (three stride-2 layers).
     fc_channels : int
         Images the fully connected layer's output is reshaped into at W/8 × H/8 (seed: 1).
+    residual : bool
+        Add the input patch to the output, so the network learns the noise to remove (residual
+        learning as in DnCNN; not in the seed, whose network outputs the image itself).
 
     Notes
     -----
@@ -55,13 +58,13 @@ class EncoderDecoder(nn.Module):
     2575 (2018), Fig. 9.
     """
 
-    def __init__(self, patch: int = 32, fc_channels: int = 1) -> None:
+    def __init__(self, patch: int = 32, fc_channels: int = 1, residual: bool = False) -> None:
         super().__init__()
         if isinstance(patch, bool) or int(patch) < 8 or int(patch) % 8:
             raise fail("patch", "a positive multiple of 8 (three stride-2 layers)", patch)
         if int(fc_channels) < 1:
             raise fail("fc_channels", "an integer >= 1", fc_channels)
-        self.patch, self.fc_channels = int(patch), int(fc_channels)
+        self.patch, self.fc_channels, self.residual = int(patch), int(fc_channels), bool(residual)
         self.encoder = nn.ModuleList()
         cin = 1
         for cout, stride in ENCODER:
@@ -95,7 +98,7 @@ class EncoderDecoder(nn.Module):
             h = tconv(h)
             if i < last:
                 h = self.act(h)
-        return h
+        return h + x if self.residual else h
 
 
 __all__ = ["DECODER", "ENCODER", "MERGES", "EncoderDecoder"]

@@ -162,10 +162,10 @@ def _paired_setup(scan, c, pairs) -> dict:
              "held_out_scan_indices": held_idx.tolist(),
              "note": "only the trained angles' high-dose projections were seen in training; every other "
                      "projection of the scan is unpaired"}
-    arch = Architecture(name="encdec", patch=c.patch, fc_channels=c.fc_channels)
+    arch = Architecture(name="encdec", patch=c.patch, fc_channels=c.fc_channels, residual=c.residual)
     card = ModelCard(method="lowdose", architecture=arch,
                      pipeline=Pipeline(mode="paired", value_range=value_range, window=c.patch, overlap=0.5,
-                                       canonical=False),
+                                       canonical=False, self_ensemble=c.self_ensemble),
                      geometry=GeometryRange(kinds=[geometry_kind(scan.geometry)]),
                      training={"scan": str(c.scan), "pairs": str(c.pairs), "trained_deg": split["trained_deg"],
                                "patch": c.patch, "stride": c.stride})
