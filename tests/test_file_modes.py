@@ -35,3 +35,20 @@ def test_outputs_follow_the_umask(tmp_path, umask_027):
     for name in ("v.h5", "m.json", "s.h5", "p.h5"):
         assert _mode(tmp_path / name) == 0o640, name  # 0666 & ~027
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary file left
+
+
+def test_unwritable_outputs_fail_before_work_and_storage_errors_are_one_line(tmp_path):
+    import errno
+
+    import pytest
+
+    from tomolearn._files import check_writable, storage_message
+
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        check_writable(tmp_path / "missing" / "out.h5")
+    check_writable(tmp_path / "out.h5")  # a writable folder passes and keeps nothing
+    assert list(tmp_path.iterdir()) == []
+    msg = storage_message(OSError(errno.ENOSPC, "No space left on device", str(tmp_path / ".x.h5.tmp")))
+    assert msg.startswith("output: could not write into") and "No space left on device" in msg
+    assert storage_message(OSError(errno.EROFS, "Read-only file system")) is not None
+    assert storage_message(OSError(errno.EINVAL, "other")) is None

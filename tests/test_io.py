@@ -123,3 +123,18 @@ def test_dead_flat_pixels_get_transmission_one():
     darks = np.array([[[0.0, 10.0, 0.0]]])
     t = normalize(data, flats, darks)
     assert np.allclose(t[:, 0], [[0.5, 1.0, 0.5]] * 2)
+
+
+def test_htc_reader_refuses_non_mat_files_and_missing_geometry_in_one_line(tmp_path):
+    import scipy.io
+    from typer.testing import CliRunner
+
+    from tomolearn.cli import app
+
+    text = tmp_path / "notes.mat"
+    text.write_text("not a MATLAB file\n")
+    nogeom = tmp_path / "nogeom.mat"
+    scipy.io.savemat(nogeom, {"CtDataFull": {"sinogram": np.zeros((10, 20)), "parameters": {"angles": np.arange(10.0)}}})
+    for path, msg in ((text, "a MATLAB .mat file"), (nogeom, "without effectivePixelSizePost")):
+        r = CliRunner().invoke(app, ["info", str(path)])
+        assert r.exit_code == 2 and msg in r.output and "Traceback" not in r.output, r.output

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import os
 import sys
 import types
 import typing
@@ -24,7 +25,9 @@ from .methods import base as registry
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Deep-learning-aided tomographic reconstruction from limited data.")
 
-USER_ERRORS = (ValueError, TypeError, FileNotFoundError, FileExistsError, PermissionError)
+#: errors shown as one line (exit 2); OSError last: a file system that cannot take the output
+#: (read-only, full) or a file the libraries cannot open, never a traceback
+USER_ERRORS = (ValueError, TypeError, FileNotFoundError, FileExistsError, PermissionError, OSError)
 
 
 Method = Enum("Method", {name: name for name in registry.available()}, type=str)
@@ -56,8 +59,25 @@ def _numbers(option: str, text: str, kind, positive: bool = True):
     return values
 
 
+def _quiet_hdf5_finalisers(unraisable, _default=sys.unraisablehook) -> None:
+    """Hide HDF5 handle finalisers that fail after a write error (a full disk): the error line says it."""
+    if "h5py" in repr(getattr(unraisable, "object", "")) or "h5py" in str(getattr(unraisable, "err_msg", "")):
+        return
+    _default(unraisable)
+
+
+sys.unraisablehook = _quiet_hdf5_finalisers
+
+
 def _fail(err: Exception) -> None:
-    typer.echo(f"error: {err}".replace("\n", " "), err=True)
+    from ._files import storage_message
+
+    msg = storage_message(err) if isinstance(err, OSError) and not isinstance(err, USER_ERRORS[:4]) else None
+    typer.echo(f"error: {msg or err}".replace("\n", " "), err=True)
+    if msg and "pytest" not in sys.modules:
+        # HDF5 handles that failed to close can crash the interpreter's shutdown: leave now, status 2
+        sys.stderr.flush()
+        os._exit(2)
     raise typer.Exit(2)
 
 
@@ -197,6 +217,10 @@ def _reconstruct(scan: Path, method: Method, output: Path, segment: bool, align:
             raise ValueError(f"{flag}: expected a chunked output ({', '.join(CHUNKED_FORMATS)}), got {output.name!r}")
         if output.exists() and not overwrite and not dry_run:
             raise FileExistsError(f"output: {str(output)!r} exists; choose another name or pass --overwrite")
+        if not dry_run:
+            from ._files import check_writable
+
+            check_writable(output)  # before hours of reconstruction, not after
         dev = _device(device)
         s = load_scan(scan)
         if s.kind == "diffraction":
@@ -394,6 +418,9 @@ def simulate(output: Path = typer.Option(..., "-o", "--output", help="output Dat
     ``--angles`` (default 21).
     """
     try:
+        from ._files import check_writable
+
+        check_writable(output, "--output")
         if modality not in ("projections", "ptycho"):
             raise ValueError(f"--modality: expected projections or ptycho, got {modality!r}")
         if modality == "ptycho":

@@ -9,7 +9,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from .._files import make_user_readable
+from .._files import make_user_readable, quiet_release
 from .._checks import fail
 from ..scan import Scan
 from ._raw import scan_from_counts
@@ -181,6 +181,8 @@ class DataExchangeWriter:
             self._f.close()  # may raise itself (a full disk): the temporary file must still go
         except BaseException:
             Path(self._tmp).unlink(missing_ok=True)
+            f, self._f = self._f, None
+            quiet_release(f)
             raise
         if exc_type is None:
             os.replace(self._tmp, self.path)

@@ -21,8 +21,22 @@ from ..scan import Scan
 GRID = (512, 512)
 
 
+#: the geometry fields of ``parameters`` the reader uses
+FIELDS = ("angles", "effectivePixelSizePost", "pixelSizePost", "distanceUnit", "distanceSourceOrigin",
+          "distanceSourceDetector")
+
+
+def _loadmat(path: Path, what: str = "path") -> dict:
+    """``scipy.io.loadmat`` with a one-line error for files that are not MATLAB files (text, truncated, HDF5 v7.3)."""
+    try:
+        return scipy.io.loadmat(path, squeeze_me=True, struct_as_record=False)
+    except (ValueError, TypeError, OSError, NotImplementedError, scipy.io.matlab.MatReadError) as err:
+        raise fail(what, "a MATLAB .mat file (v5/v7, as HTC2022 ships)", f"{path.name!r} ({err})",
+                   "check the download; v7.3 files are HDF5 and need converting") from None
+
+
 def _struct(path: Path):
-    data = scipy.io.loadmat(path, squeeze_me=True, struct_as_record=False)
+    data = _loadmat(path)
     for key in ("CtDataFull", "CtDataLimited"):
         if key in data:
             return key, data[key]
@@ -50,7 +64,8 @@ def load_htc(path, volume_shape: tuple[int, int] = GRID, with_reference: bool = 
     Raises
     ------
     ValueError
-        If the file is not an HTC2022 data file.
+        If the file is not a MATLAB file, or not an HTC2022 data file (struct or geometry
+        fields missing).
 
     References
     ----------
@@ -59,7 +74,14 @@ def load_htc(path, volume_shape: tuple[int, int] = GRID, with_reference: bool = 
     """
     path = Path(path)
     key, s = _struct(path)
+    for name in ("sinogram", "parameters"):
+        if not hasattr(s, name):
+            raise fail("path", f"an HTC2022 {key} struct with .sinogram and .parameters", f"no .{name}")
     p = s.parameters
+    missing = [f for f in FIELDS if not hasattr(p, f)]
+    if missing:
+        raise fail("path", f"{key}.parameters with the geometry fields {', '.join(FIELDS)}",
+                   f"{path.name!r} without {', '.join(missing)}")
     sino = np.atleast_2d(np.asarray(s.sinogram, dtype=np.float32))
     angles = np.deg2rad(np.atleast_1d(np.asarray(p.angles, dtype=np.float64)))
     if sino.shape[0] != angles.size:
@@ -75,9 +97,9 @@ def load_htc(path, volume_shape: tuple[int, int] = GRID, with_reference: bool = 
         seg_file = path.with_name(stem + "_recon_fbp_seg.mat")
         rec_file = path.with_name(stem + "_recon_fbp.mat")
         if seg_file.exists():
-            seg = scipy.io.loadmat(seg_file)["reconFullFbpSeg"].astype(np.float32)
+            seg = _loadmat(seg_file, "reference")["reconFullFbpSeg"].astype(np.float32)
         if rec_file.exists():  # official values are per pixel: convert to per mm
-            ref = scipy.io.loadmat(rec_file)["reconFullFbp"].astype(np.float32) / voxel
+            ref = _loadmat(rec_file, "reference")["reconFullFbp"].astype(np.float32) / voxel
     meta = {"format": "htc2022", "source": str(path), "struct": key, "project": str(p.projectName),
             "unit": "1/mm"}
     return Scan(sino[:, None], geometry, reference=ref, reference_segmentation=seg, metadata=meta)
