@@ -67,3 +67,16 @@ def test_simulate_a_3d_family(tmp_path):
 
     scan = load_scan(simulate_to_file(tmp_path / "spheres.h5", "spheres_in_cube", 32, sparse_view(20), seed=1))
     assert scan.projections.shape == (20, 32, 32) and scan.reference.shape == (32, 32, 32)
+
+
+def test_simulations_that_cannot_fit_are_refused_before_any_work(tmp_path):
+    import pytest
+
+    from tomolearn.workflow.simulate import check_resources
+
+    est = check_resources(tmp_path, 180, 256, 256, True, available_bytes=2**40, free_disk=2**40)
+    assert est["file_bytes"] == pytest.approx(180 * 256 * 256 * 4 + 256**3 * 4)
+    with pytest.raises(ValueError, match="fits in memory"):
+        check_resources(tmp_path, 180, 100_000, 100_000, True, available_bytes=24 * 2**30, free_disk=2**50)
+    with pytest.raises(ValueError, match="fits on the disk"):
+        check_resources(tmp_path, 10_000_000, 1, 256, False, available_bytes=2**50, free_disk=2**30)

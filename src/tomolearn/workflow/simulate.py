@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._checks import positive_int
+from .._checks import fail, positive_int
 from ..io.dxchange import DataExchangeWriter
 from ..phantoms import FAMILIES_3D, make_phantom
 from ..scenario import Scenario, simulate
@@ -59,7 +59,8 @@ def simulate_to_file(out, family: str, size: int, scenario: Scenario, n_slices: 
     FileExistsError
         If ``out`` (or ``pairs_out``) exists and ``overwrite`` is False.
     ValueError
-        On an unknown family or an impossible scenario, or pair angles that are not scan angles.
+        On an unknown family or an impossible scenario, pair angles that are not scan angles, or
+        a simulation that needs more memory or disk than there is (:func:`check_resources`).
 
     References
     ----------
@@ -70,6 +71,8 @@ def simulate_to_file(out, family: str, size: int, scenario: Scenario, n_slices: 
     pair_angles = _pair_angles(scenario, pairs_deg, pairs_i0, pairs_out, out, overwrite)
     is_3d = family in FAMILIES_3D
     n_rows = n if is_3d else positive_int(n_slices, "n_slices")
+    check_resources(Path(out).parent if str(Path(out).parent) else Path("."), scenario.n_angles or 180, n_rows, n,
+                    is_3d, chunk_rows, oversample)
     volume = make_phantom(family, n, seed) * mu_max if is_3d else None  # 3D: its Z slices are detector rows
     geometry = scenario.validated().geometry(n, n_rows)
     attrs = {"family": family, "seed": seed, "mu_max": mu_max, "oversample": oversample, "chunk_rows": chunk_rows,
@@ -107,6 +110,42 @@ def simulate_to_file(out, family: str, size: int, scenario: Scenario, n_slices: 
                 writer.write_rows(start, sim["projections"], sim["flats"], sim["darks"])
             writer.attrs(pair_attrs)
     return Path(out)
+
+
+def check_resources(folder, n_angles: int, n_rows: int, size: int, is_3d: bool, chunk_rows: int = 16,
+                    oversample: int = 2, available_bytes: int | None = None, free_disk: int | None = None) -> dict:
+    """Refuse a simulation that cannot fit, before any work: memory for the phantom and one slab, disk for the file.
+
+    Returns
+    -------
+    dict
+        ``memory_bytes`` and ``file_bytes`` estimated.
+
+    Raises
+    ------
+    ValueError
+        If the estimate exceeds the available memory or the free disk space (the message
+        gives both numbers and what to reduce).
+    """
+    import shutil
+
+    import psutil
+
+    gib = 2.0**30
+    fine = (size * oversample) ** 2 * 4.0  # one oversampled slice
+    slab = min(chunk_rows, n_rows) * (n_angles * size * oversample * 4.0 * 3 + fine * 2)
+    memory = (size**3 * 4.0 * 2 if is_3d else 0.0) + slab
+    file_bytes = n_angles * n_rows * size * 4.0 + n_rows * size * size * 4.0  # projections + ground truth
+    available = psutil.virtual_memory().available if available_bytes is None else available_bytes
+    if memory > 0.8 * available:
+        raise fail("--size/--angles", f"a simulation that fits in memory ({0.8 * available / gib:.1f} GiB available)",
+                   f"about {memory / gib:.1f} GiB for size {size} and {n_angles} angles",
+                   "reduce --size or --angles")
+    free = shutil.disk_usage(folder).free if free_disk is None else free_disk
+    if file_bytes > free:
+        raise fail("--size/--angles", f"an output that fits on the disk ({free / gib:.1f} GiB free)",
+                   f"about {file_bytes / gib:.1f} GiB (uncompressed)", "free space, or reduce --size or --angles")
+    return {"memory_bytes": memory, "file_bytes": file_bytes}
 
 
 def _pair_angles(scenario: Scenario, pairs_deg, pairs_i0, pairs_out, out, overwrite: bool):
