@@ -52,3 +52,21 @@ def test_unwritable_outputs_fail_before_work_and_storage_errors_are_one_line(tmp
     assert msg.startswith("output: could not write into") and "No space left on device" in msg
     assert storage_message(OSError(errno.EROFS, "Read-only file system")) is not None
     assert storage_message(OSError(errno.EINVAL, "other")) is None
+
+
+def test_sigterm_leaves_no_temporary_file(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "sig.h5"
+    exe = [sys.executable, "-m", "tomolearn.cli", "simulate", "-o", str(out), "--phantom", "spheres_in_cube",
+           "--size", "160", "--angles", "360"]
+    proc = subprocess.Popen(exe, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.time() + 60
+    while time.time() < deadline and not any(p.name.startswith(".sig.h5.") for p in tmp_path.iterdir()):
+        time.sleep(0.1)  # wait until the temporary file exists
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(60) == 128 + signal.SIGTERM
+    assert list(tmp_path.iterdir()) == []  # neither the output nor a hidden temporary file

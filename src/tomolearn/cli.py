@@ -10,7 +10,9 @@ from __future__ import annotations
 import inspect
 import json
 import os
+import signal
 import sys
+import threading
 import types
 import typing
 from enum import Enum
@@ -67,6 +69,15 @@ def _quiet_hdf5_finalisers(unraisable, _default=sys.unraisablehook) -> None:
 
 
 sys.unraisablehook = _quiet_hdf5_finalisers
+
+
+def _terminate(signum, _frame) -> None:
+    """SIGTERM (a batch scheduler's time limit) unwinds like Ctrl-C: atomic writers remove their temporary files."""
+    raise SystemExit(128 + signum)
+
+
+if threading.current_thread() is threading.main_thread():
+    signal.signal(signal.SIGTERM, _terminate)
 
 
 def _fail(err: Exception) -> None:
