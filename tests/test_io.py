@@ -1,4 +1,6 @@
+import json
 import numpy as np
+import json
 import pytest
 
 from conftest import data_file, write_htc_limited
@@ -138,3 +140,17 @@ def test_htc_reader_refuses_non_mat_files_and_missing_geometry_in_one_line(tmp_p
     for path, msg in ((text, "a MATLAB .mat file"), (nogeom, "without effectivePixelSizePost")):
         r = CliRunner().invoke(app, ["info", str(path)])
         assert r.exit_code == 2 and msg in r.output and "Traceback" not in r.output, r.output
+
+
+def test_cli_reads_tiff_folders_with_an_angle_offset():
+    from typer.testing import CliRunner
+
+    from conftest import data_file
+    from tomolearn.cli import app
+
+    folder = data_file("i13_wire", "tiffs")
+    r = CliRunner().invoke(app, ["info", str(folder)])
+    assert r.exit_code == 2 and "--angle-offset" in r.output  # the fix names the CLI option, not Python
+    r = CliRunner().invoke(app, ["info", str(folder), "--angle-offset", "10"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.output)["projections_shape_AVU"] == [91, 135, 160]

@@ -212,9 +212,20 @@ def _with_exposure(s, speed_deg_s: Optional[float], exposure_s: Optional[float])
                                metadata={**s.metadata, "exposure_arc_deg": float(np.degrees(arc))})
 
 
+def _reader_hints(angles_file: Optional[Path], angle_offset: Optional[int]) -> dict:
+    """Reader options given on the command line (TIFF folders, MRC tilt series)."""
+    hints = {}
+    if angles_file is not None:
+        hints["angles_file"] = angles_file
+    if angle_offset is not None:
+        hints["angle_offset"] = angle_offset
+    return hints
+
+
 def _reconstruct(scan: Path, method: Method, output: Path, segment: bool, align: bool, overwrite: bool, device: str,
                  chunk_slices: Optional[int], resume: bool, dry_run: bool, scheduler: Optional[str], workers: int,
-                 speed_deg_s: Optional[float] = None, exposure_s: Optional[float] = None, **method_options) -> None:
+                 speed_deg_s: Optional[float] = None, exposure_s: Optional[float] = None,
+                 angles_file: Optional[Path] = None, angle_offset: Optional[int] = None, **method_options) -> None:
     try:
         from . import load_scan
         from .io.chunked import CHUNKED_FORMATS
@@ -233,7 +244,7 @@ def _reconstruct(scan: Path, method: Method, output: Path, segment: bool, align:
 
             check_writable(output)  # before hours of reconstruction, not after
         dev = _device(device)
-        s = load_scan(scan)
+        s = load_scan(scan, **_reader_hints(angles_file, angle_offset))
         if s.kind == "diffraction":
             _reconstruct_ptycho(s, scan, method, output, given, dev, overwrite, align=align, resume=resume,
                                 dry_run=dry_run, scheduler=scheduler, segment=segment)
@@ -298,7 +309,7 @@ def _build_reconstruct():
         """Reconstruct a scan with a registered method (`tomolearn methods`) and write the volume."""
         fixed = {k: kwargs.pop(k) for k in ("scan", "method", "output", "segment", "align", "overwrite", "device",
                                             "chunk_slices", "resume", "dry_run", "scheduler", "workers",
-                                            "speed_deg_s", "exposure_s")}
+                                            "speed_deg_s", "exposure_s", "angles_file", "angle_offset")}
         _reconstruct(**fixed, **kwargs)
 
     P = inspect.Parameter
@@ -329,6 +340,10 @@ def _build_reconstruct():
             None, help="fly scan: rotation speed in deg/s (with --exposure-s; default: what the file says)")),
         P("exposure_s", P.KEYWORD_ONLY, annotation=Optional[float], default=typer.Option(
             None, help="fly scan: exposure time per projection in s (with --speed-deg-s)")),
+        P("angles_file", P.KEYWORD_ONLY, annotation=Optional[Path], default=typer.Option(
+            None, help="TIFF folder / MRC tilt series: the file of angles in degrees (default angles.txt / .rawtlt)")),
+        P("angle_offset", P.KEYWORD_ONLY, annotation=Optional[int], default=typer.Option(
+            None, help="TIFF folder: index of the first projection's angle in a longer angles file")),
     ]
     for fname, (annotation, opt, help_, metavar) in METHOD_OPTIONS.items():
         params.append(P(fname, P.KEYWORD_ONLY, annotation=annotation, default=typer.Option(
@@ -564,12 +579,17 @@ for _name, _cls in registry.trainable().items():
 
 
 @app.command()
-def info(scan: Path = typer.Argument(..., help="scan file")) -> None:
+def info(scan: Path = typer.Argument(..., help="scan file"),
+         angles_file: Optional[Path] = typer.Option(None, help="TIFF folder / MRC: the file of angles in degrees"),
+         angle_offset: Optional[int] = typer.Option(None, help="TIFF folder: index of the first projection's angle")
+         ) -> None:
     """Print what a scan file holds: shapes, angles, geometry."""
     try:
         from . import load_scan
 
-        s = load_scan(scan, find_center=False) if scan.suffix.lower() in (".h5", ".hdf5", ".hdf") else load_scan(scan)
+        hints = _reader_hints(angles_file, angle_offset)
+        s = load_scan(scan, find_center=False, **hints) if scan.suffix.lower() in (".h5", ".hdf5", ".hdf") \
+            else load_scan(scan, **hints)
     except USER_ERRORS as err:
         _fail(err)
     typer.echo(json.dumps(s.describe(), indent=2, default=str))

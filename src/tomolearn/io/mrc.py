@@ -50,7 +50,7 @@ def load_mrc_tilt_series(path, angles_file=None, tilt_axis: str = "rows",
         found = [c for c in candidates if c.exists()]
         if not found:
             raise FileNotFoundError(f"angles_file: no {candidates[0].name} or {candidates[1].name} beside "
-                                    f"{path.name}; pass angles_file=")
+                                    f"{path.name}; pass --angles-file (Python: angles_file=)")
         angles_file = found[0]
     angles_deg = np.loadtxt(angles_file, dtype=np.float64).ravel()
     with warnings.catch_warnings():  # many instruments write non-standard headers

@@ -62,13 +62,14 @@ def load_tiff_stack(folder, angles_file=None, angle_offset: int | None = None, p
         raise FileNotFoundError(f"folder: no {projection_prefix}*.tif(f) projections in {str(folder)!r}")
     angles_path = Path(angles_file) if angles_file else _find(folder, "angles.txt")
     if angles_path is None or not angles_path.exists():
-        raise FileNotFoundError(f"angles_file: no angles.txt in {str(folder)!r} or its parent; pass angles_file=")
+        raise FileNotFoundError(f"angles_file: no angles.txt in {str(folder)!r} or its parent; pass --angles-file "
+                                "(Python: angles_file=)")
     angles = np.loadtxt(angles_path, dtype=np.float64).ravel()
     if angle_offset is None:
         if angles.size != len(files):
             raise fail("angle_offset", f"the index of the first projection's angle, since {angles_path.name} "
                        f"lists {angles.size} angles for {len(files)} projections", "none",
-                       "pass angle_offset= (load_scan(folder, angle_offset=...))")
+                       "pass --angle-offset N (Python: load_scan(folder, angle_offset=N))")
         angle_offset = 0
     if angle_offset < 0 or angle_offset + len(files) > angles.size:
         raise fail("angle_offset", f"an offset with {len(files)} angles after it in {angles_path.name} "
