@@ -1,6 +1,6 @@
 import json
+
 import numpy as np
-import json
 import pytest
 
 from conftest import data_file, write_htc_limited
