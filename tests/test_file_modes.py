@@ -70,3 +70,16 @@ def test_sigterm_leaves_no_temporary_file(tmp_path):
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(60) == 128 + signal.SIGTERM
     assert list(tmp_path.iterdir()) == []  # neither the output nor a hidden temporary file
+
+
+def test_reconstruct_never_replaces_its_own_input(tmp_path):
+    from typer.testing import CliRunner
+
+    from tomolearn.cli import app
+
+    scan = tmp_path / "scan.h5"
+    assert CliRunner().invoke(app, ["simulate", "-o", str(scan), "--size", "32", "--angles", "20"]).exit_code == 0
+    before = scan.read_bytes()
+    r = CliRunner().invoke(app, ["reconstruct", str(scan), "-o", str(scan), "--overwrite"])
+    assert r.exit_code == 2 and "own input" in r.output
+    assert scan.read_bytes() == before

@@ -237,6 +237,9 @@ def _reconstruct(scan: Path, method: Method, output: Path, segment: bool, align:
         if not chunked and (resume or scheduler or segment):
             flag = "--resume" if resume else "--scheduler" if scheduler else "--segment"
             raise ValueError(f"{flag}: expected a chunked output ({', '.join(CHUNKED_FORMATS)}), got {output.name!r}")
+        if output.resolve() == scan.resolve():
+            raise ValueError(f"output: expected a file other than the scan it reconstructs, got {str(output)!r}; "
+                             "--overwrite never replaces a command's own input")
         if output.exists() and not overwrite and not dry_run:
             raise FileExistsError(f"output: {str(output)!r} exists; choose another name or pass --overwrite")
         if not dry_run:
