@@ -154,3 +154,22 @@ def test_cli_reads_tiff_folders_with_an_angle_offset():
     r = CliRunner().invoke(app, ["info", str(folder), "--angle-offset", "10"])
     assert r.exit_code == 0, r.output
     assert json.loads(r.output)["projections_shape_AVU"] == [91, 135, 160]
+
+
+def test_data_exchange_reader_rejects_ambiguous_data(tmp_path):
+    import h5py
+
+    from tomolearn.io import load_scan as read
+
+    flat2d = tmp_path / "flat2d.h5"
+    with h5py.File(flat2d, "w") as f:
+        f["exchange/data"] = np.zeros((10, 16), np.float32)
+        f["exchange/theta"] = np.arange(10.0)
+    counts = tmp_path / "counts.h5"
+    with h5py.File(counts, "w") as f:
+        f["exchange/data"] = np.full((10, 2, 16), 1000, np.uint16)
+        f["exchange/theta"] = np.arange(10.0)
+    with pytest.raises(ValueError, match=r"exchange/data: expected projections \(A, V, U\)"):
+        read(flat2d)
+    with pytest.raises(ValueError, match="without flat fields"):
+        read(counts)

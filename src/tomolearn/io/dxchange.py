@@ -59,6 +59,15 @@ def load_dxchange(path, cor_offset: float | None = None, find_center: bool = Tru
     with h5py.File(path, "r") as f:
         if "exchange/data" not in f:
             raise fail("path", "a Data Exchange file with exchange/data", f"groups {list(f.keys())}")
+        ds = f["exchange/data"]
+        if ds.ndim != 3:
+            raise fail("exchange/data", "projections (A, V, U): angle, detector row, column",
+                       f"a {ds.ndim}D dataset of shape {ds.shape} in {path.name!r}",
+                       "a single sinogram is (A, 1, U): add the row axis")
+        if np.issubdtype(ds.dtype, np.integer) and "exchange/data_white" not in f:
+            raise fail("exchange/data", "line integrals (float) or raw counts WITH flat fields (exchange/data_white)",
+                       f"{ds.dtype} counts without flat fields in {path.name!r}",
+                       "add the flat and dark fields, or store -log(I/I0) as float32")
         if lazy:  # flats and darks averaged block by block; projections read slab by slab later
             flat, _ = (averaged_fields_from_file(path, "exchange/data_white", np.arange(len(f["exchange/data_white"])),
                                                  None) if "exchange/data_white" in f else (None, None))
