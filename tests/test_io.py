@@ -173,3 +173,24 @@ def test_data_exchange_reader_rejects_ambiguous_data(tmp_path):
         read(flat2d)
     with pytest.raises(ValueError, match="without flat fields"):
         read(counts)
+
+
+def test_angle_files_and_mrc_files_errors_name_the_file(tmp_path):
+    import shutil
+
+    from conftest import data_file
+    from tomolearn.io import load_scan as read
+
+    src = data_file("et_needle_haadf", "HAADF.mrc")
+    mrc = tmp_path / "s.mrc"
+    shutil.copy(src, mrc)
+    lines = (src.with_suffix(".rawtlt")).read_text().splitlines()
+    lines[3] = "abc"
+    (tmp_path / "s.rawtlt").write_text("\n".join(lines))
+    with pytest.raises(ValueError, match=r"angles_file: .*'s.rawtlt'.*'abc' on line 4"):
+        read(mrc)
+    tiny = tmp_path / "tiny.mrc"
+    tiny.write_bytes(b"\x00\x01\x02\x03")
+    (tmp_path / "tiny.rawtlt").write_text("0\n1\n")
+    with pytest.raises(ValueError, match="'tiny.mrc'"):
+        read(tiny)

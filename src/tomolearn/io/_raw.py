@@ -9,6 +9,37 @@ from ..preprocess import minus_log, normalize
 from ..scan import Scan
 
 
+def read_angles_file(path, param: str = "angles_file") -> np.ndarray:
+    """Angles in degrees from a text file (one or more per line): a one-line error naming the file and line.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the file does not exist.
+    ValueError
+        If a line holds something other than numbers, or no angle is finite.
+    """
+    from pathlib import Path
+
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"{param}: no such file {str(p)!r}")
+    values = []
+    for k, line in enumerate(p.read_text(errors="replace").splitlines(), start=1):
+        text = line.split("#", 1)[0].strip()
+        if not text:
+            continue
+        try:
+            values.extend(float(v) for v in text.replace(",", " ").split())
+        except ValueError:
+            raise fail(param, f"angles in degrees, numbers only, in {p.name!r}", f"{line.strip()[:40]!r} on line {k}",
+                       "fix or remove that line") from None
+    arr = np.asarray(values, dtype=np.float64)
+    if arr.size == 0 or not np.isfinite(arr).all():
+        raise fail(param, f"finite angles in degrees in {p.name!r}", "none" if arr.size == 0 else "NaN/inf values")
+    return arr
+
+
 def scan_from_counts(data, flats, darks, theta_deg, metadata: dict, cor_offset: float | None = None,
                      find_center: bool = True, center_row: int | None = None, voxel_size: float = 1.0,
                      unit: str = "px") -> Scan:

@@ -8,6 +8,7 @@ import mrcfile
 import numpy as np
 
 from .._checks import fail
+from ._raw import read_angles_file
 from ..geometry import ParallelGeometry
 from ..scan import Scan
 
@@ -52,12 +53,15 @@ def load_mrc_tilt_series(path, angles_file=None, tilt_axis: str = "rows",
             raise FileNotFoundError(f"angles_file: no {candidates[0].name} or {candidates[1].name} beside "
                                     f"{path.name}; pass --angles-file (Python: angles_file=)")
         angles_file = found[0]
-    angles_deg = np.loadtxt(angles_file, dtype=np.float64).ravel()
+    angles_deg = read_angles_file(angles_file)
     with warnings.catch_warnings():  # many instruments write non-standard headers
         warnings.simplefilter("ignore", RuntimeWarning)
-        with mrcfile.open(path, permissive=True) as m:
-            data = np.asarray(m.data, dtype=np.float32)
-            header_px = float(m.voxel_size.x)
+        try:
+            with mrcfile.open(path, permissive=True) as m:
+                data = None if m.data is None else np.asarray(m.data, dtype=np.float32)
+                header_px = float(m.voxel_size.x)
+        except (ValueError, OSError, EOFError) as err:
+            raise fail("path", "an MRC file (a header of 1024 bytes and image data)", f"{path.name!r} ({err})") from None
     if data is None or data.size == 0:
         raise fail("path", "an MRC file holding image data", "no data")
     if data.ndim != 3:

@@ -8,7 +8,7 @@ import tifffile
 
 from .._checks import fail
 from ..scan import Scan
-from ._raw import scan_from_counts
+from ._raw import read_angles_file, scan_from_counts
 
 TIFF = ("*.tif", "*.tiff")
 
@@ -64,7 +64,7 @@ def load_tiff_stack(folder, angles_file=None, angle_offset: int | None = None, p
     if angles_path is None or not angles_path.exists():
         raise FileNotFoundError(f"angles_file: no angles.txt in {str(folder)!r} or its parent; pass --angles-file "
                                 "(Python: angles_file=)")
-    angles = np.loadtxt(angles_path, dtype=np.float64).ravel()
+    angles = read_angles_file(angles_path)
     if angle_offset is None:
         if angles.size != len(files):
             raise fail("angle_offset", f"the index of the first projection's angle, since {angles_path.name} "
