@@ -194,3 +194,16 @@ def test_angle_files_and_mrc_files_errors_name_the_file(tmp_path):
     (tmp_path / "tiny.rawtlt").write_text("0\n1\n")
     with pytest.raises(ValueError, match="'tiny.mrc'"):
         read(tiny)
+
+
+def test_malformed_theta_is_named(tmp_path):
+    import h5py
+
+    from tomolearn.io import load_scan as read
+
+    bad = tmp_path / "bad.h5"
+    with h5py.File(bad, "w") as f:
+        f["exchange/data"] = np.zeros((3, 1, 8), np.float32)
+        f["exchange/theta"] = np.array([b"0", b"abc", b"2"])
+    with pytest.raises(ValueError, match=r"exchange/theta: .*'bad.h5'"):
+        read(bad)

@@ -81,7 +81,13 @@ def load_dxchange(path, cor_offset: float | None = None, find_center: bool = Tru
             data = f["exchange/data"][...].astype(np.float32)
         if "exchange/theta" not in f:
             raise fail("path", "angles in exchange/theta (degrees)", "no exchange/theta")
-        theta_deg = np.asarray(f["exchange/theta"][...], dtype=np.float64).ravel()
+        try:
+            theta_deg = np.asarray(f["exchange/theta"][...], dtype=np.float64).ravel()
+        except (TypeError, ValueError) as err:
+            raise fail("exchange/theta", f"rotation angles in degrees (numbers) in {path.name!r}",
+                       f"{f['exchange/theta'].dtype} values ({err})") from None
+        if not np.isfinite(theta_deg).all():
+            raise fail("exchange/theta", f"finite angles in degrees in {path.name!r}", "NaN/inf values")
         arc_deg = _exposure_arc_attr(f)
         truth = None
         if "simulation/ground_truth" in f:
