@@ -16,7 +16,7 @@ class DataConfig(_Strict):
     source: str = Field("synthetic", description="study type (tomolearn.workflow.study.STUDIES): synthetic, htc2022, "
                         "rapid_ic")
     family: Literal["ellipses_polygons", "holed_disc"] = "ellipses_polygons"
-    size: int = Field(128, ge=32, description="slice size in pixels (synthetic)")
+    size: int = Field(128, ge=32, le=2048, description="slice size in pixels (synthetic; at most 2048)")
     n_train: int = Field(320, ge=1)
     n_val: int = Field(16, ge=1)
     n_test: int = Field(16, ge=1)
@@ -28,7 +28,7 @@ class DataConfig(_Strict):
     htc_dir: str = "../shared/data/htc2022"
     arcs_deg: list[float] = [90, 80, 70, 60, 50, 40, 30]
     train_arcs_deg: tuple[float, float] = (30.0, 90.0)
-    grid: int = Field(256, description="network grid (HTC: 512 / grid binning)")
+    grid: int = Field(256, ge=16, le=2048, description="network grid (HTC: 512 / grid binning)")
     n_real_per_phantom: int = Field(120, ge=0, description="random arcs drawn from each real training phantom")
     n_synthetic: int = Field(600, ge=0, description="synthetic holed discs")
     solid_fraction: float = Field(0.0, ge=0, le=1, description="fraction of synthetic discs without holes")
