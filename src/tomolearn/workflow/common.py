@@ -24,9 +24,15 @@ def prepare_run_dir(out_dir, overwrite: bool, resume: bool) -> Path:
     Raises
     ------
     FileExistsError
-        If ``out_dir`` holds files and neither ``overwrite`` nor ``resume`` is set.
+        If ``out_dir`` holds files and neither ``overwrite`` nor ``resume`` is set, or is a file.
+    ValueError
+        If both ``overwrite`` and ``resume`` are set.
     """
     out = Path(out_dir)
+    if overwrite and resume:
+        raise ValueError("--resume/--overwrite: expected one of them (continue the run, or replace it), got both")
+    if out.exists() and not out.is_dir():
+        raise FileExistsError(f"out: {str(out)!r} is a file, not a run folder; choose another -o")
     if not is_main_process():  # a DDP worker re-running the command: rank 0 owns the folder
         out.mkdir(parents=True, exist_ok=True)
         return out
