@@ -136,3 +136,19 @@ def test_reconstruct_misaligned_tilt_series_with_the_missing_wedge_recipe(tmp_pa
     assert "aligned" in res.output
     vol = load_volume(tmp_path / "v.h5")
     assert vol.shape == (4, 64, 64) and np.isfinite(vol).all()
+
+
+def test_resume_with_another_study_is_refused_before_any_file_changes(tmp_path):
+    import pytest
+
+    from tomolearn.config import StudyConfig
+    from tomolearn.workflow.common import write_run_record
+
+    cfg = StudyConfig()
+    write_run_record(tmp_path, cfg)
+    before = (tmp_path / "config.yaml").read_text()
+    write_run_record(tmp_path, cfg)  # the same study resumes
+    other = cfg.model_copy(update={"seed": cfg.seed + 1})
+    with pytest.raises(ValueError, match=r"--resume: expected the study .*seed: 0 -> 1"):
+        write_run_record(tmp_path, other)
+    assert (tmp_path / "config.yaml").read_text() == before

@@ -67,9 +67,39 @@ def write_json(path: Path, data) -> None:
         raise
 
 
+def _flatten(d, prefix: str = "") -> dict:
+    out = {}
+    for k, v in (d or {}).items():
+        key = f"{prefix}{k}"
+        out.update(_flatten(v, key + ".") if isinstance(v, dict) else {key: v})
+    return out
+
+
 def write_run_record(out: Path, config, extra: dict | None = None) -> None:
-    """Resolved config, seed, package version and git hash of the run."""
-    (out / "config.yaml").write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
+    """Resolved config, seed, package version and git hash of the run.
+
+    A resumed run (``config.yaml`` already there) must have the same study: a different one
+    would mix two studies' files in one folder.
+
+    Raises
+    ------
+    ValueError
+        If the folder's ``config.yaml`` differs from ``config`` (the first differences named).
+    """
+    new = config.model_dump(mode="json")
+    path = out / "config.yaml"
+    if path.exists():
+        old = _flatten(yaml.safe_load(path.read_text()) or {})
+        cur = _flatten(new)
+        diff = [f"{k}: {old.get(k)!r} -> {cur.get(k)!r}" for k in sorted(set(old) | set(cur)) if old.get(k) != cur.get(k)]
+        if diff:
+            raise ValueError(f"--resume: expected the study of {str(out)!r} (its config.yaml), got another one "
+                             f"({'; '.join(diff[:3])}{'; ...' if len(diff) > 3 else ''}); use another -o or "
+                             "the original study file")
+    tmp = out / ".config.yaml.part"
+    tmp.write_text(yaml.safe_dump(new, sort_keys=False))
+    make_user_readable(tmp)
+    os.replace(tmp, path)
     write_json(out / "run.json", {"tomolearn_version": __version__, "git": git_hash(), "seed": config.seed,
                                   **(extra or {})})
 
