@@ -83,3 +83,26 @@ def test_reconstruct_never_replaces_its_own_input(tmp_path):
     r = CliRunner().invoke(app, ["reconstruct", str(scan), "-o", str(scan), "--overwrite"])
     assert r.exit_code == 2 and "own input" in r.output
     assert scan.read_bytes() == before
+
+
+def test_two_writers_of_one_output_the_second_stops_and_stale_locks_are_taken_over(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from typer.testing import CliRunner
+
+    from tomolearn.cli import app
+
+    scan = tmp_path / "scan.h5"
+    assert CliRunner().invoke(app, ["simulate", "-o", str(scan), "--size", "32", "--angles", "20"]).exit_code == 0
+    out = tmp_path / "rec.h5"
+    lock = tmp_path / ".rec.h5.lock"
+    lock.write_text(str(os.getpid()))  # a live writer (this process)
+    r = CliRunner().invoke(app, ["reconstruct", str(scan), "-o", str(out)])
+    assert r.exit_code == 2 and "being written by process" in r.output and not out.exists()
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    lock.write_text(dead.stdout.strip())  # its writer is gone: stale
+    r = CliRunner().invoke(app, ["reconstruct", str(scan), "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    assert out.exists() and not lock.exists()

@@ -74,6 +74,58 @@ def storage_message(err: OSError) -> str | None:
             "space or choose another folder")
 
 
+class output_lock:
+    """Hold ``.NAME.lock`` beside an output while a command writes it: a second writer stops at once.
+
+    The lock holds the writer's process id; a lock whose process is gone (a killed run) is
+    stale and taken over. Used as a context manager; the lock is removed on exit, whatever happens.
+
+    Raises
+    ------
+    FileExistsError
+        If another live process is writing the same output.
+    """
+
+    def __init__(self, path) -> None:
+        p = Path(path)
+        self.lock = p.with_name(f".{p.name}.lock")
+        self.held = False
+
+    def __enter__(self) -> "output_lock":
+        for _ in range(2):
+            try:
+                fd = os.open(self.lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                try:
+                    pid = int(self.lock.read_text().strip() or 0)
+                except (OSError, ValueError):
+                    pid = 0
+                if pid and _alive(pid):
+                    raise FileExistsError(f"output: {self.lock.name[1:-5]!r} is being written by process {pid}; "
+                                          "wait for it or choose another name") from None
+                self.lock.unlink(missing_ok=True)  # stale: its writer is gone
+                continue
+            with os.fdopen(fd, "w") as f:
+                f.write(str(os.getpid()))
+            self.held = True
+            return self
+        raise FileExistsError(f"output: could not lock {str(self.lock)!r}")
+
+    def __exit__(self, *exc) -> None:
+        if self.held:
+            self.lock.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def quiet_release(obj) -> None:
     """Drop ``obj`` (an h5py file whose close failed) without the finaliser noise of its dead handles."""
     import gc
@@ -88,4 +140,4 @@ def quiet_release(obj) -> None:
         sys.unraisablehook = hook
 
 
-__all__ = ["STORAGE_ERRNOS", "check_writable", "quiet_release", "make_user_readable", "storage_message", "user_mode"]
+__all__ = ["STORAGE_ERRNOS", "check_writable", "output_lock", "quiet_release", "make_user_readable", "storage_message", "user_mode"]

@@ -222,10 +222,25 @@ def _reader_hints(angles_file: Optional[Path], angle_offset: Optional[int]) -> d
     return hints
 
 
-def _reconstruct(scan: Path, method: Method, output: Path, segment: bool, align: bool, overwrite: bool, device: str,
-                 chunk_slices: Optional[int], resume: bool, dry_run: bool, scheduler: Optional[str], workers: int,
-                 speed_deg_s: Optional[float] = None, exposure_s: Optional[float] = None,
-                 angles_file: Optional[Path] = None, angle_offset: Optional[int] = None, **method_options) -> None:
+def _reconstruct(scan: Path, method: Method, output: Path, *args, dry_run: bool = False, **kwargs) -> None:
+    """``reconstruct`` holding a lock on its output: two commands never write the same file."""
+    import contextlib
+
+    from ._files import output_lock
+
+    try:
+        lock = contextlib.nullcontext() if dry_run or not output.parent.exists() else output_lock(output)
+        with lock:
+            _reconstruct_unlocked(scan, method, output, *args, dry_run=dry_run, **kwargs)
+    except FileExistsError as err:
+        _fail(err)
+
+
+def _reconstruct_unlocked(scan: Path, method: Method, output: Path, segment: bool, align: bool, overwrite: bool,
+                          device: str, chunk_slices: Optional[int], resume: bool, dry_run: bool,
+                          scheduler: Optional[str], workers: int, speed_deg_s: Optional[float] = None,
+                          exposure_s: Optional[float] = None, angles_file: Optional[Path] = None,
+                          angle_offset: Optional[int] = None, **method_options) -> None:
     try:
         from . import load_scan
         from .io.chunked import CHUNKED_FORMATS
