@@ -103,6 +103,9 @@ def test_two_writers_of_one_output_the_second_stops_and_stale_locks_are_taken_ov
     assert r.exit_code == 2 and "being written by process" in r.output and not out.exists()
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     lock.write_text(dead.stdout.strip())  # its writer is gone: stale
+    leftover = tmp_path / ".rec.h5.abcd1234.h5"  # the temporary file of that killed writer
+    leftover.write_bytes(b"partial")
     r = CliRunner().invoke(app, ["reconstruct", str(scan), "-o", str(out)])
     assert r.exit_code == 0, r.output
-    assert out.exists() and not lock.exists()
+    assert out.exists() and not lock.exists() and not leftover.exists()
+    assert "removed 1 temporary file" in r.output

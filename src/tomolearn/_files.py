@@ -108,12 +108,32 @@ class output_lock:
             with os.fdopen(fd, "w") as f:
                 f.write(str(os.getpid()))
             self.held = True
+            self.removed = remove_stale_temporaries(self.lock.with_name(self.lock.name[1:-5]))
             return self
         raise FileExistsError(f"output: could not lock {str(self.lock)!r}")
 
     def __exit__(self, *exc) -> None:
         if self.held:
             self.lock.unlink(missing_ok=True)
+
+
+def remove_stale_temporaries(path) -> list[str]:
+    """Remove the temporary files (``.NAME.XXXXXXXX.ext``) an earlier, killed writer of ``path`` left behind.
+
+    Only called while holding :class:`output_lock`, so no live writer owns them; the resumable
+    partial output (``.NAME.partial``) and the lock itself are kept.
+    """
+    p = Path(path)
+    removed = []
+    for cand in p.parent.glob(f".{p.name}.*"):
+        if cand.name.endswith((".lock", ".partial")) or not cand.is_file():
+            continue
+        try:
+            cand.unlink()
+            removed.append(cand.name)
+        except OSError:
+            pass
+    return removed
 
 
 def _alive(pid: int) -> bool:
@@ -140,4 +160,4 @@ def quiet_release(obj) -> None:
         sys.unraisablehook = hook
 
 
-__all__ = ["STORAGE_ERRNOS", "check_writable", "output_lock", "quiet_release", "make_user_readable", "storage_message", "user_mode"]
+__all__ = ["STORAGE_ERRNOS", "check_writable", "output_lock", "remove_stale_temporaries", "quiet_release", "make_user_readable", "storage_message", "user_mode"]

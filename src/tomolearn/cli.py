@@ -230,7 +230,10 @@ def _reconstruct(scan: Path, method: Method, output: Path, *args, dry_run: bool 
 
     try:
         lock = contextlib.nullcontext() if dry_run or not output.parent.exists() else output_lock(output)
-        with lock:
+        with lock as held:
+            if getattr(held, "removed", None):
+                typer.echo(f"removed {len(held.removed)} temporary file(s) an earlier, interrupted run left: "
+                           f"{', '.join(held.removed)}", err=True)
             _reconstruct_unlocked(scan, method, output, *args, dry_run=dry_run, **kwargs)
     except FileExistsError as err:
         _fail(err)
