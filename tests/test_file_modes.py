@@ -54,7 +54,11 @@ def test_unwritable_outputs_fail_before_work_and_storage_errors_are_one_line(tmp
     assert storage_message(OSError(errno.EINVAL, "other")) is None
 
 
-def test_sigterm_leaves_no_temporary_file(tmp_path):
+import pytest  # noqa: E402
+
+
+@pytest.mark.parametrize("signame", ["SIGTERM", "SIGINT"])
+def test_sigterm_and_ctrl_c_leave_no_temporary_file(tmp_path, signame):
     import signal
     import subprocess
     import sys
@@ -67,9 +71,11 @@ def test_sigterm_leaves_no_temporary_file(tmp_path):
     deadline = time.time() + 60
     while time.time() < deadline and not any(p.name.startswith(".sig.h5.") for p in tmp_path.iterdir()):
         time.sleep(0.1)  # wait until the temporary file exists
-    proc.send_signal(signal.SIGTERM)
-    assert proc.wait(60) == 128 + signal.SIGTERM
+    sig = getattr(signal, signame)
+    proc.send_signal(sig)
+    assert proc.wait(60) == 128 + sig
     assert list(tmp_path.iterdir()) == []  # neither the output nor a hidden temporary file
+    assert "interrupted" in proc.stderr.read().decode()
 
 
 def test_reconstruct_never_replaces_its_own_input(tmp_path):

@@ -72,12 +72,17 @@ sys.unraisablehook = _quiet_hdf5_finalisers
 
 
 def _terminate(signum, _frame) -> None:
-    """SIGTERM (a batch scheduler's time limit) unwinds like Ctrl-C: atomic writers remove their temporary files."""
+    """Ctrl-C or SIGTERM (a batch scheduler's time limit): unwind, so atomic writers remove their
+    temporary files, say how to continue, exit ``128 + signal`` (130, 143)."""
+    name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
+    sys.stderr.write(f"\nerror: interrupted ({name}); no output was replaced and no temporary file is left; "
+                     "`run`, `train` and chunked `reconstruct` continue with --resume\n")
     raise SystemExit(128 + signum)
 
 
 if threading.current_thread() is threading.main_thread():
     signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGINT, _terminate)
 
 
 def _fail(err: Exception) -> None:
