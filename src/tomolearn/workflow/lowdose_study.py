@@ -285,7 +285,7 @@ def ssim_map_figure(enhanced: dict, path, title: str = "") -> Path:
 
     high = enhanced["high"]
     rng = float(high.max() - high.min()) or 1.0
-    names = [k for k in ("low", "median", "tv", "CNN") if k in enhanced]
+    names = [k for k in ("low", "median", "TV denoise", "CNN") if k in enhanced]
     fig, axes = plt.subplots(1, 1 + len(names), figsize=(3.2 * (1 + len(names)), 3.4))
     axes[0].imshow(high, cmap="gray", aspect="auto")
     axes[0].set_title(f"high dose, {enhanced['angle_deg']:g}°")
