@@ -176,7 +176,7 @@ def main() -> None:
         figures.append(bars_figure(synth, out_dir / "lowdose_synthetic_bars.png"))
     realsc = {c: s for c, s in scores.items() if not c.endswith("%")}
     if realsc:
-        figures.append(bars_figure(realsc, out_dir / "lowdose_real_bars.png"))
+        figures.append(bars_figure(realsc, out_dir / f"{args.name}_bars.png"))
     for case, r in results.items():
         tag = case.replace(" ", "_").replace("/", "-").replace("%", "pct")
         vols = r["volumes"]

@@ -89,3 +89,15 @@ def test_power_spectrum_planes_show_the_missing_wedge():
     cut = np.fft.ifftn(np.fft.ifftshift(f)).real
     p = power_spectrum_planes(cut)["kx-ky"]
     assert p[wedge].max() < 1e-12 * p.max() + 1e-9
+
+
+def test_ssim_of_thin_images_is_computed_row_by_row():
+    from tomolearn.metrics import ssim
+
+    rng = np.random.default_rng(0)
+    a = rng.random((2, 300))
+    b = a + 0.05 * rng.random((2, 300))
+    score, smap = ssim(a, b, data_range=1.0, return_map=True)
+    assert 0 < score < 1 and smap.shape == (2, 300)
+    assert ssim(a.T, b.T, data_range=1.0) == score
+    assert ssim(a, a, data_range=1.0) == 1.0
