@@ -156,9 +156,23 @@ class DataExchangeWriter:
         if theta.size != n_angles:
             raise fail("theta_deg", f"{n_angles} angles, one per projection", f"{theta.size}")
         fd, self._tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".h5", dir=self.path.parent)
-        os.close(fd)
-        make_user_readable(self._tmp)
-        self._f = h5py.File(self._tmp, "w")
+        self._f = None
+        try:  # anything (a signal, a full disk) before the `with` block owns the file must remove it
+            os.close(fd)
+            make_user_readable(self._tmp)
+            self._f = h5py.File(self._tmp, "w")
+            self._layout(n_angles, n_rows, n_cols, theta, n_flats, with_ground_truth, attrs)
+        except BaseException:
+            if self._f is not None:
+                f, self._f = self._f, None
+                try:
+                    f.close()
+                except Exception:
+                    quiet_release(f)
+            Path(self._tmp).unlink(missing_ok=True)
+            raise
+
+    def _layout(self, n_angles, n_rows, n_cols, theta, n_flats, with_ground_truth, attrs) -> None:
         f = self._f
         f.attrs["implements"] = "exchange:simulation" if with_ground_truth else "exchange"
         opts = {"compression": "gzip", "compression_opts": 3}
