@@ -46,6 +46,27 @@ def prepare_run_dir(out_dir, overwrite: bool, resume: bool) -> Path:
     return out
 
 
+def check_export(export, overwrite: bool) -> None:
+    """Refuse, before training, an ``--export`` path that exists (unless ``overwrite``).
+
+    Raises
+    ------
+    FileExistsError
+    """
+    if export is not None and Path(export).exists() and not overwrite:
+        raise FileExistsError(f"export: {str(export)!r} exists; choose another name or pass --overwrite")
+
+
+def save_run_weights(net, card, out: Path, name: str, export=None, overwrite: bool = False) -> list[str]:
+    """Write a training run's weights + card as ``out/name`` and, if given, to ``export``; their paths."""
+    from ..models.weights import save_weights
+
+    paths = [save_weights(net, card, out / name, overwrite=True)]
+    if export is not None:
+        paths.append(save_weights(net, card, export, overwrite=overwrite))
+    return [str(p) for p in paths]
+
+
 def git_hash() -> str:
     try:
         return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,

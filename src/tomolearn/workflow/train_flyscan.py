@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -11,12 +10,12 @@ from .. import __version__
 from ..methods import base as registry
 from ..metrics import image_metrics
 from ..models.card import Architecture, GeometryRange, ModelCard, Pipeline
-from ..models.weights import load_weights, save_weights
+from ..models.weights import load_weights
 from ..recipes.flyscan import flyscan_slice
 from ..train.fit import fit, is_main_process
 from ..train.flyscan_library import FlyScanLibrary
 from ..train.module import CardModule
-from .common import git_hash, prepare_run_dir, write_json
+from .common import check_export, save_run_weights, git_hash, prepare_run_dir, write_json
 
 WEIGHTS_NAME = "flyscan.safetensors"
 
@@ -76,8 +75,7 @@ def train_flyscan(config, out_dir, overwrite: bool = False, resume: bool = False
     Seed 003 (fly-scan nano-CT), Fig. 2a; X. Wang et al., ESRGAN, ECCV-W 2018 (RRDB, L1 loss).
     """
     c = config
-    if c.export is not None and Path(c.export).exists() and not overwrite:
-        raise FileExistsError(f"export: {str(c.export)!r} exists; choose another name or pass --overwrite")
+    check_export(c.export, overwrite)
     train = library(c, c.samples_per_epoch, c.seed)
     val = library(c, c.n_val, c.seed + 10_000, fixed=True)  # objects and scans the training never draws
     out = prepare_run_dir(out_dir, overwrite, resume)
@@ -114,8 +112,6 @@ def train_flyscan(config, out_dir, overwrite: bool = False, resume: bool = False
     card = card.model_copy(update={"training": {**card.training, "command": command, "seconds": round(seconds, 1),
                                                 "epochs": c.epochs, "git": record["git"]},
                                    "metrics": {"validation": scores}})
-    weights = [save_weights(net, card, out / WEIGHTS_NAME, overwrite=True)]
-    if c.export is not None:
-        weights.append(save_weights(net, card, c.export, overwrite=overwrite))
+    weights = save_run_weights(net, card, out, WEIGHTS_NAME, c.export, overwrite)
     lines = [f"held-out validation, {m}: " + ", ".join(f"{k} {v:.3f}" for k, v in s.items()) for m, s in scores.items()]
-    return {**record, "weights": [str(w) for w in weights], "summary_lines": lines}
+    return {**record, "weights": weights, "summary_lines": lines}

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -11,13 +10,13 @@ from .. import __version__
 from .._checks import fail
 from ..metrics import stack_scores
 from ..models.card import Architecture, GeometryRange, ModelCard, Pipeline, input_scale
-from ..models.weights import load_weights, save_weights
+from ..models.weights import load_weights
 from ..recipes.lowdose import (WEIGHTS_NAME, enhance_projections, minmax_normalise, pad_to, pair_by_angle,
                                split_angles, sub_reconstructions)
 from ..train.fit import fit, is_main_process
 from ..train.lowdose import Noise2InversePatches, PairedProjectionPatches
 from ..train.module import CardModule
-from .common import git_hash, prepare_run_dir, write_json
+from .common import check_export, save_run_weights, git_hash, prepare_run_dir, write_json
 from .reconstruct import geometry_kind, scan_operator
 
 
@@ -106,8 +105,7 @@ def train_lowdose(config, out_dir, overwrite: bool = False, resume: bool = False
         raise fail("--pair-angles", "a selection of --pairs", "no --pairs")
     if c.patch % 8:
         raise fail("--patch", "a multiple of 8 (three stride-2 layers)", c.patch)
-    if c.export is not None and Path(c.export).exists() and not overwrite:
-        raise FileExistsError(f"export: {str(c.export)!r} exists; choose another name or pass --overwrite")
+    check_export(c.export, overwrite)
     scan = scan if scan is not None else _load(c.scan, "scan")
     train = _self_supervised_setup(scan, c, log) if c.self_supervised else _paired_setup(
         scan, c, pairs if pairs is not None else _load(c.pairs, "--pairs"))
@@ -138,11 +136,9 @@ def train_lowdose(config, out_dir, overwrite: bool = False, resume: bool = False
     write_json(out / "training.json", record)
     card = card.model_copy(update={"training": {**card.training, **{k: v for k, v in record.items() if k != "scores"}},
                                    "metrics": scores})
-    weights = [save_weights(net, card, out / WEIGHTS_NAME, overwrite=True)]
-    if c.export is not None:
-        weights.append(save_weights(net, card, c.export, overwrite=overwrite))
+    weights = save_run_weights(net, card, out, WEIGHTS_NAME, c.export, overwrite)
     lines = [f"{where}: " + ", ".join(f"{k} {v:.3f}" for k, v in s.items()) for where, s in scores.items()]
-    return {**record, "weights": [str(w) for w in weights], "summary_lines": lines}
+    return {**record, "weights": weights, "summary_lines": lines}
 
 
 def _paired_setup(scan, c, pairs) -> dict:

@@ -10,13 +10,13 @@ import torch
 from .. import __version__
 from ..metrics import image_metrics
 from ..models.card import Architecture, GeometryRange, ModelCard, Pipeline
-from ..models.weights import load_weights, save_weights
+from ..models.weights import load_weights
 from ..recon import fbp
 from ..recipes.missing_wedge import irdm_slice
 from ..train.fit import fit, is_main_process
 from ..train.gan import IRDMModule
 from ..train.library import MissingWedgeLibrary, wedge_sinogram
-from .common import git_hash, prepare_run_dir, write_json
+from .common import check_export, save_run_weights, git_hash, prepare_run_dir, write_json
 
 WEIGHTS_NAME = "missing_wedge_2d.safetensors"
 
@@ -104,8 +104,7 @@ def train_missing_wedge(config, out_dir, overwrite: bool = False, resume: bool =
     information recovery" (IRDM), seed 004.
     """
     c = config
-    if c.export is not None and Path(c.export).exists() and not overwrite:
-        raise FileExistsError(f"export: {str(c.export)!r} exists; choose another name or pass --overwrite")
+    check_export(c.export, overwrite)
     images = _load_images(c.images)
     out = prepare_run_dir(out_dir, overwrite, resume)
     lo, hi = map(float, c.wedge_range)
@@ -139,9 +138,7 @@ def train_missing_wedge(config, out_dir, overwrite: bool = False, resume: bool =
     write_json(out / "training.json", record)
     card = card.model_copy(update={"training": {k: v for k, v in record.items() if k != "validation"},
                                    "metrics": record["validation"]})
-    weights = [save_weights(generator, card, out / WEIGHTS_NAME, overwrite=True)]
-    if c.export is not None:
-        weights.append(save_weights(generator, card, c.export, overwrite=overwrite))
+    weights = save_run_weights(generator, card, out, WEIGHTS_NAME, c.export, overwrite)
     lines = [f"wedge {w} deg: " + ", ".join(f"{m} PSNR {v['psnr']:.2f} SSIM {v['ssim']:.3f}" for m, v in row.items())
              for w, row in metrics.items()]
-    return {**record, "weights": [str(w) for w in weights], "summary_lines": lines}
+    return {**record, "weights": weights, "summary_lines": lines}

@@ -13,13 +13,13 @@ from .. import __version__
 from .._checks import fail
 from ..metrics import volume_scores
 from ..models.card import Architecture, GeometryRange, ModelCard, Pipeline
-from ..models.weights import load_weights, save_weights
+from ..models.weights import load_weights
 from ..recon.ptycho import approximant, two_step
 from ..recipes.rapid import apply_network
 from ..train.fit import fit, is_main_process
 from ..train.rapid import RAPIDModule
 from ..train.regions import PatchPairs, region_split
-from .common import git_hash, prepare_run_dir, write_json
+from .common import check_export, save_run_weights, git_hash, prepare_run_dir, write_json
 
 WEIGHTS_NAME = "rapid.safetensors"
 
@@ -109,8 +109,7 @@ def train_rapid(config, out_dir, overwrite: bool = False, resume: bool = False, 
     from ..io import load_scan
 
     c = config
-    if c.export is not None and Path(c.export).exists() and not overwrite:
-        raise FileExistsError(f"export: {str(c.export)!r} exists; choose another name or pass --overwrite")
+    check_export(c.export, overwrite)
     scan = load_scan(c.scan)
     if getattr(scan, "kind", "") != "diffraction":
         raise fail("scan", "a ptycho-tomography scan (tomolearn simulate --modality ptycho)", repr(str(c.scan)))
@@ -191,9 +190,7 @@ def train_rapid(config, out_dir, overwrite: bool = False, resume: bool = False, 
     card = card.model_copy(update={"training": {**card.training, **{k: v for k, v in record.items()
                                                                     if k not in ("test_vs_golden", "test_vs_truth")}},
                                    "metrics": {"test_vs_golden": scores, "test_vs_truth": scores_truth}})
-    weights = [save_weights(net, card, out / WEIGHTS_NAME, overwrite=True)]
-    if c.export is not None:
-        weights.append(save_weights(net, card, c.export, overwrite=overwrite))
+    weights = save_run_weights(net, card, out, WEIGHTS_NAME, c.export, overwrite)
     lines = [f"test region vs golden standard, {m}: " + ", ".join(f"{k} {v:.3f}" for k, v in s.items())
              for m, s in scores.items()]
-    return {**record, "weights": [str(w) for w in weights], "summary_lines": lines}
+    return {**record, "weights": weights, "summary_lines": lines}
