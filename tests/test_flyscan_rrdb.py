@@ -59,6 +59,30 @@ def test_library_draws_fly_scans_within_the_ranges():
     assert x.shape == y.shape == (1, 32, 32)
     with pytest.raises(ValueError, match="families"):
         FlyScanLibrary(1, 32, families=("shepp",))
+    with pytest.raises(ValueError, match="patch"):
+        FlyScanLibrary(1, 32, patch=48)
+
+
+def test_library_reuses_kept_scans_with_fresh_crops_and_whole_image_scale():
+    lib = FlyScanLibrary(6, 32, angles=(30, 30), seed=2, patch=16, n_scans=2)
+    whole = lib._scaled(lib.sample(0))  # epoch 0 draw of scan 0, scaled as inference scales a slice
+    x0, y0 = lib[0]
+    assert x0.shape == y0.shape == (1, 16, 16)
+    assert set(lib._cache) == {0}
+    lib[2]  # index 2 is scan 0 again: nothing new simulated
+    assert set(lib._cache) == {0}
+    lib.set_epoch(3)
+    x1, _ = lib[0]
+    assert set(lib._cache) == {0} and not torch.equal(x0, x1)  # same scan, a fresh crop / flip
+    # every crop is a flip/turn of a window of the whole scaled image, not rescaled on its own
+    found = False
+    for k in range(8):
+        img = np.rot90(whole["input"], k % 4)
+        img = img[:, ::-1] if k >= 4 else img
+        for y in range(17):
+            for x in range(17):
+                found |= np.allclose(img[y:y + 16, x:x + 16], x1[0].numpy())
+    assert found
     with pytest.raises(ValueError, match="approximant"):
         FlyScanLibrary(1, 32, approximant="sart")
 
@@ -111,8 +135,10 @@ def test_reconstruct_reads_or_overrides_the_exposure_arc(tmp_path):
 
 def test_tiny_train_then_reconstruct(tmp_path):
     run = tmp_path / "run"
-    r = runner.invoke(app, ["train", "flyscan", "-o", str(run), "--size", "32", "--samples-per-epoch", "4",
-                            "--n-val", "2", "--epochs", "1", "--features", "4", "--growth", "2", "--n-blocks", "1",
+    r = runner.invoke(app, ["train", "flyscan", "-o", str(run), "--size", "32", "--patch", "64"])
+    assert r.exit_code == 2 and "--patch: expected a crop side <= --size 32" in r.output
+    r = runner.invoke(app, ["train", "flyscan", "-o", str(run), "--size", "32", "--patch", "16", "--n-scans", "2",
+                            "--samples-per-epoch", "4", "--n-val", "2", "--epochs", "1", "--features", "4", "--growth", "2", "--n-blocks", "1",
                             "--batch-size", "2", "--quiet"])
     assert r.exit_code == 0, r.output
     rec = json.loads((run / "training.json").read_text())

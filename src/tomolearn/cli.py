@@ -551,8 +551,10 @@ def _build_train(name: str, spec):
                 config = spec.config.model_validate(values)
             except ValidationError as err:
                 e = err.errors()[0]
-                opt = _option_name(str(e["loc"][0]), fields[str(e["loc"][0])]) if e["loc"] else "options"
-                raise ValueError(f"{opt}: {e['msg'].lower()}, got {kwargs.get(e['loc'][0]) if e['loc'] else ''!r}") from None
+                if not e["loc"]:  # a check across options words its own message
+                    raise ValueError(e["msg"].removeprefix("Value error, ")) from None
+                opt = _option_name(str(e["loc"][0]), fields[str(e["loc"][0])])
+                raise ValueError(f"{opt}: {e['msg'].lower()}, got {kwargs.get(e['loc'][0])!r}") from None
             dev = _device(common["device"])
             record = spec.load()(config, common["out"] or Path("runs") / name, overwrite=common["overwrite"],
                                  resume=common["resume"], device=dev, show_progress=not common["quiet"],

@@ -5,7 +5,7 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ..result import Result
 from ..phantoms import FLYSCAN_FAMILIES
@@ -21,7 +21,10 @@ class FlyScanTraining(BaseModel):
     """Settings of ``tomolearn train flyscan`` (RRDB on the on-the-fly fly-scan library)."""
 
     model_config = ConfigDict(extra="forbid", protected_namespaces=())
-    size: int = Field(128, ge=32, description="training image side, pixels")
+    size: int = Field(256, ge=32, description="simulated image side, pixels")
+    patch: int = Field(128, ge=0, description="side of the crops trained on (0: whole images)")
+    n_scans: int = Field(320, ge=0, description="distinct scans simulated once and reused with fresh crops and "
+                                                "flips every epoch (0: a fresh scan per sample)")
     families: list[str] = Field(list(FLYSCAN_FAMILIES), description="phantom families of the library")
     angles: tuple[int, int] = Field((60, 180), description="projections over 180 deg drawn in training: LOW,HIGH")
     speed_deg_s: tuple[float, float] = Field((5.0, 40.0), description="rotation speeds, deg/s: LOW,HIGH")
@@ -31,9 +34,9 @@ class FlyScanTraining(BaseModel):
                                                                    "(fly-scan-aware modified MLEM)")
     mlem_iter: int = Field(20, ge=1, description="mlem approximant: full passes")
     mlem_subsets: int = Field(10, ge=1, description="mlem approximant: ordered subsets")
-    samples_per_epoch: int = Field(256, ge=1, description="fresh library samples per epoch")
+    samples_per_epoch: int = Field(256, ge=1, description="training crops per epoch")
     n_val: int = Field(10, ge=1, description="fixed held-out validation samples")
-    epochs: int = Field(20, ge=1, description="epochs (cosine-annealed learning rate)")
+    epochs: int = Field(30, ge=1, description="epochs (cosine-annealed learning rate)")
     batch_size: int = Field(8, ge=1, description="minibatch size")
     features: int = Field(24, ge=1, description="RRDB trunk features (ESRGAN: 64)")
     growth: int = Field(12, ge=1, description="dense-block growth channels (ESRGAN: 32)")
@@ -41,6 +44,13 @@ class FlyScanTraining(BaseModel):
     lr: float = Field(2e-4, gt=0, description="Adam learning rate (ESRGAN: 2e-4)")
     seed: int = Field(0, description="random seed")
     export: Path | None = Field(None, description="also write the weights here (.safetensors, card beside)")
+
+    @model_validator(mode="after")
+    def _patch_fits(self):
+        if self.patch > self.size:
+            raise ValueError(f"--patch: expected a crop side <= --size {self.size} (or 0 for whole images), "
+                             f"got {self.patch}")
+        return self
 
 
 @register

@@ -19,7 +19,7 @@ from ..models.card import input_scale
 from ..phantoms import FLYSCAN_FAMILIES, make_phantom
 from ..preprocess import minus_log, normalize
 from ..scenario import Scenario, simulate
-
+from .augment import dihedral
 
 
 def fly_sinogram(obj: np.ndarray, n_angles: int, exposure_arc_deg: float, i0: float, seed) -> tuple:
@@ -61,9 +61,26 @@ class FlyScanLibrary(Dataset):
     seed : int
     fixed : bool
         The same samples every epoch (validation).
+    patch : int, optional
+        Side of the square crop each item returns (default: the whole image). The network is
+        convolutional: it learns from crops and runs on whole images.
+    n_scans : int, optional
+        Simulate only this many distinct scans, keep them in memory and return a fresh random
+        crop and flip/rotation of one of them per item every epoch (default: every item a fresh
+        scan). Simulating one 256² fly scan (2× finer grid, several sub-angles per exposure)
+        costs about 100× a training step on it, so a CPU run reuses scans.
 
-    Items are ``(input, target)`` tensors ``(1, size, size)``, both divided by
-    :func:`~tomolearn.models.card.input_scale` of the input (the rule inference applies).
+    Items are ``(input, target)`` tensors ``(1, patch, patch)``, both divided by
+    :func:`~tomolearn.models.card.input_scale` of the WHOLE input image (the rule inference
+    applies to the whole slice).
+
+    Notes
+    -----
+    The blur is tangential, ``r·δ`` pixels at radius ``r`` for an exposure arc ``δ``: a crop sees
+    the blur of its place in the slice, and the range of arcs drawn at one image size covers other
+    sizes (a 256² library with arcs up to 3° holds the 6.7-pixel edge blur of 512² at 1.5°).
+    Flips and quarter turns map a scan over 180° onto a scan of the turned object (angles shifted
+    or reversed), so they are samples of the same physics.
 
     References
     ----------
@@ -73,9 +90,14 @@ class FlyScanLibrary(Dataset):
     def __init__(self, n_samples: int, size: int = 128, families=FLYSCAN_FAMILIES, angles=(60, 180),
                  speed_deg_s=(5.0, 40.0), exposure_s=(0.02, 0.1), i0=(1e3, 1e5), attenuation: float = 2.5,
                  approximant: str = "fbp", approximant_params: dict | None = None, seed: int = 0,
-                 fixed: bool = False) -> None:
+                 fixed: bool = False, patch: int | None = None, n_scans: int | None = None) -> None:
         self.n_samples = positive_int(n_samples, "n_samples")
         self.size = positive_int(size, "size")
+        self.patch = None if patch is None else positive_int(patch, "patch")
+        if self.patch is not None and self.patch > self.size:
+            raise fail("patch", f"a crop side <= size {self.size}", self.patch)
+        self.n_scans = None if n_scans is None else positive_int(n_scans, "n_scans")
+        self._cache: dict[int, dict] = {}
         unknown = [f for f in families if f not in FLYSCAN_FAMILIES]
         if unknown or not families:
             raise fail("families", f"names from {', '.join(FLYSCAN_FAMILIES)}", list(families))
@@ -117,10 +139,37 @@ class FlyScanLibrary(Dataset):
         approx = registry.build(self.approximant, self.approximant_params).image(sino, g)
         return {"input": approx.astype(np.float32), "target": obj, "family": family, **acq}
 
-    def __getitem__(self, index: int):
-        s = self.sample(index)
+    def _scan(self, index: int) -> dict:
+        """The (scaled input, scaled target) of item ``index``: simulated, or reused from memory."""
+        if self.n_scans is None:
+            return self._scaled(self.sample(index))
+        key = (int(index) + self.epoch * self.n_samples) % self.n_scans  # epochs walk through all kept scans
+        if key not in self._cache:
+            epoch, self.epoch = self.epoch, 0  # a kept scan is the same whichever epoch first asks for it
+            try:
+                self._cache[key] = self._scaled(self.sample(key))
+            finally:
+                self.epoch = epoch
+        return self._cache[key]
+
+    @staticmethod
+    def _scaled(s: dict) -> dict:
         scale = input_scale(s["input"])
-        return (torch.from_numpy(s["input"] / scale)[None].float(), torch.from_numpy(s["target"] / scale)[None].float())
+        return {"input": (s["input"] / scale).astype(np.float32), "target": (s["target"] / scale).astype(np.float32)}
+
+    def __getitem__(self, index: int):
+        s = self._scan(index)
+        inp, tgt = s["input"], s["target"]
+        if self.patch is not None or self.n_scans is not None:
+            rng = np.random.default_rng([self.seed, int(index), 0 if self.fixed else self.epoch, 1])
+            if self.patch is not None:
+                y, x = rng.integers(0, self.size - self.patch + 1, size=2)
+                inp = inp[y:y + self.patch, x:x + self.patch]
+                tgt = tgt[y:y + self.patch, x:x + self.patch]
+            if self.n_scans is not None:
+                k = int(rng.integers(8))
+                inp, tgt = dihedral(inp, k), dihedral(tgt, k)
+        return torch.from_numpy(np.ascontiguousarray(inp))[None].float(), torch.from_numpy(np.ascontiguousarray(tgt))[None].float()
 
 
 __all__ = ["FLYSCAN_FAMILIES", "FlyScanLibrary", "fly_sinogram"]

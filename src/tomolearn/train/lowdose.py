@@ -6,12 +6,7 @@ import torch
 from torch.utils.data import Dataset
 
 from .._checks import fail
-
-
-def _dihedral(patch: np.ndarray, k: int) -> np.ndarray:
-    """One of the 8 flips/rotations of a square patch (``k`` in 0..7): noise and features have no orientation."""
-    out = np.rot90(patch, k % 4, axes=(-2, -1))
-    return np.ascontiguousarray(out[..., ::-1] if k >= 4 else out)
+from .augment import dihedral
 
 
 def patch_starts(length: int, patch: int, stride: int) -> list[int]:
@@ -77,7 +72,7 @@ class PairedProjectionPatches(Dataset):
             j, k = int(rng.integers(len(self.index))), int(rng.integers(8))
         p, r, c = self.index[j]
         s = (p, slice(r, r + self.patch), slice(c, c + self.patch))
-        return (torch.from_numpy(_dihedral(self.low[s], k)[None]), torch.from_numpy(_dihedral(self.high[s], k)[None]))
+        return (torch.from_numpy(dihedral(self.low[s], k)[None]), torch.from_numpy(dihedral(self.high[s], k)[None]))
 
 
 class Noise2InversePatches(Dataset):
@@ -128,7 +123,7 @@ class Noise2InversePatches(Dataset):
         target = self.subs[j, z][s]
         source = (self.total[z][s] - target) / (K - 1)
         k = int(rng.integers(8)) if self.patch[0] == self.patch[1] else int(rng.integers(2)) * 2
-        return torch.from_numpy(_dihedral(source, k)[None]), torch.from_numpy(_dihedral(target, k)[None])
+        return torch.from_numpy(dihedral(source, k)[None]), torch.from_numpy(dihedral(target, k)[None])
 
 
 __all__ = ["Noise2InversePatches", "PairedProjectionPatches", "patch_starts"]

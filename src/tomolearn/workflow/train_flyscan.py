@@ -21,10 +21,14 @@ WEIGHTS_NAME = "flyscan.safetensors"
 
 
 def library(c, n: int, seed: int, fixed: bool = False) -> FlyScanLibrary:
-    """The library of a :class:`~tomolearn.methods.flyscan.FlyScanTraining` config."""
+    """The library of a :class:`~tomolearn.methods.flyscan.FlyScanTraining` config.
+
+    Training draws crops of kept scans; validation (``fixed``) whole images of its own scans.
+    """
     params = {"n_iter": c.mlem_iter, "n_subsets": c.mlem_subsets} if c.approximant == "mlem" else {}
+    crops = {} if fixed else {"patch": c.patch or None, "n_scans": c.n_scans or None}
     return FlyScanLibrary(n, c.size, c.families, c.angles, c.speed_deg_s, c.exposure_s, c.i0,
-                          approximant=c.approximant, approximant_params=params, seed=seed, fixed=fixed)
+                          approximant=c.approximant, approximant_params=params, seed=seed, fixed=fixed, **crops)
 
 
 def validate(net, card, lib: FlyScanLibrary) -> dict:
@@ -86,7 +90,7 @@ def train_flyscan(config, out_dir, overwrite: bool = False, resume: bool = False
                      pipeline=Pipeline(approximant=c.approximant, approximant_params=params, canonical=False,
                                        window=256, overlap=0.25),
                      geometry=GeometryRange(kinds=["parallel"]),
-                     training={"size": c.size, "families": list(c.families), "angles": list(c.angles),
+                     training={"size": c.size, "patch": c.patch, "n_scans": c.n_scans, "families": list(c.families), "angles": list(c.angles),
                                "speed_deg_s": list(c.speed_deg_s), "exposure_s": list(c.exposure_s),
                                "i0": list(c.i0), "exposure_arc_deg_range": list(arcs)})
     module = CardModule(card.model_dump(mode="json"), "l1", c.lr, c.epochs)
