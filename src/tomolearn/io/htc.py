@@ -30,7 +30,8 @@ def _loadmat(path: Path, what: str = "path") -> dict:
     """``scipy.io.loadmat`` with a one-line error for files that are not MATLAB files (text, truncated, HDF5 v7.3)."""
     try:
         return scipy.io.loadmat(path, squeeze_me=True, struct_as_record=False)
-    except (ValueError, TypeError, OSError, NotImplementedError, scipy.io.matlab.MatReadError) as err:
+    except (ValueError, TypeError, OSError, NotImplementedError, IndexError, KeyError, EOFError,
+            scipy.io.matlab.MatReadError) as err:  # scipy raises any of these on a file it cannot parse
         raise fail(what, "a MATLAB .mat file (v5/v7, as HTC2022 ships)", f"{path.name!r} ({err})",
                    "check the download; v7.3 files are HDF5 and need converting") from None
 
