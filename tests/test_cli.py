@@ -100,7 +100,7 @@ def test_reconstruct_errors(limited_file, tmp_path):
     assert res.exit_code == 2 and "--refine" in res.output and "missing_wedge" in res.output
     res = runner.invoke(app, ["reconstruct", str(limited_file), "--method", "sirt", "--n-iter", "zero",
                               "-o", str(tmp_path / "e.h5")])
-    assert res.exit_code == 2 and "n_iter" in res.output and "Traceback" not in res.output
+    assert res.exit_code == 2 and "--n-iter" in res.output and "Traceback" not in res.output
     res = runner.invoke(app, ["reconstruct", str(limited_file), "--method", "nope", "-o", str(tmp_path / "f.h5")])
     assert res.exit_code == 2 and "nope" in res.output
 

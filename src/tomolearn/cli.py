@@ -24,7 +24,7 @@ import typer
 
 from .methods import base as registry
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None,
                   help="Deep-learning-aided tomographic reconstruction from limited data.")
 
 #: errors shown as one line (exit 2); OSError last: a file system that cannot take the output
@@ -85,8 +85,22 @@ if threading.current_thread() is threading.main_thread():
     signal.signal(signal.SIGINT, _terminate)
 
 
+#: ``--debug`` (or TOMOLEARN_DEBUG=1): an error shows its traceback, for a bug report
+_DEBUG = {"on": False}
+
+
+@app.callback()
+def _options(debug: bool = typer.Option(False, "--debug", help="show an error's full traceback (for a bug report) "
+                                                            "instead of one line")) -> None:
+    """Deep-learning-aided tomographic reconstruction from limited data."""
+    _DEBUG["on"] = debug or os.environ.get("TOMOLEARN_DEBUG", "") not in ("", "0")
+
+
 def _fail(err: Exception) -> None:
     from ._files import storage_message
+
+    if _DEBUG["on"]:
+        raise err
 
     msg = storage_message(err) if isinstance(err, OSError) and not isinstance(err, USER_ERRORS[:4]) else None
     typer.echo(f"error: {msg or err}".replace("\n", " "), err=True)
@@ -198,7 +212,14 @@ def _check_method_options(method: str, given: dict) -> None:
             users = [m for m, c in registry.available().items() if k in c.Params.model_fields]
             raise ValueError(f"{METHOD_OPTIONS[k][1].split('/')[0]}: expected an option of --method {method} "
                              f"({', '.join(accepted) or 'none'}), got one for {', '.join(users)}")
-    registry.parameters(method, given)  # bad values fail before the scan is read
+    try:
+        registry.parameters(method, given)  # bad values fail before the scan is read
+    except ValueError as err:  # "sirt.n_iter: ..." -> "--n-iter: ..." (the name the user typed)
+        head, sep, rest = str(err).partition(": ")
+        field = head.removeprefix(f"{method}.")
+        if sep and field in METHOD_OPTIONS:
+            raise ValueError(f"{METHOD_OPTIONS[field][1].split('/')[0]}: {rest}") from None
+        raise
 
 
 def _with_exposure(s, speed_deg_s: Optional[float], exposure_s: Optional[float]):
@@ -256,6 +277,8 @@ def _reconstruct_unlocked(scan: Path, method: Method, output: Path, segment: boo
 
         given = {k: v for k, v in method_options.items() if v is not None}
         _check_method_options(method.value, given)
+        if chunk_slices is not None and chunk_slices < 1:
+            raise ValueError(f"--chunk-slices: expected detector rows per slab >= 1, got {chunk_slices}")
         chunked = output.suffix.lower() in CHUNKED_FORMATS
         if not chunked and (resume or scheduler or segment):
             flag = "--resume" if resume else "--scheduler" if scheduler else "--segment"
@@ -343,7 +366,8 @@ def _build_reconstruct():
         P("scan", P.KEYWORD_ONLY, annotation=Path, default=typer.Argument(
             ..., help="scan file (.mat HTC2022, .h5 Data Exchange / NXtomo, .mrc tilt series) or TIFF folder")),
         P("method", P.KEYWORD_ONLY, annotation=Method, default=typer.Option(
-            "fbp", help="reconstruction method (`tomolearn methods` lists them with their needs)")),
+            "fbp", metavar="<method>", help="reconstruction method, one of: " + ", ".join(registry.available())
+            + " (`tomolearn methods` lists them with their needs)")),
         P("output", P.KEYWORD_ONLY, annotation=Path, default=typer.Option(
             ..., "-o", "--output", help="output volume: .h5 or .zarr (OME-Zarr), written slab by slab; or .tif")),
         P("segment", P.KEYWORD_ONLY, annotation=bool, default=typer.Option(False, help="also store an Otsu segmentation")),
@@ -379,10 +403,10 @@ def _build_reconstruct():
     return command
 
 
-app.command("reconstruct")(_build_reconstruct())
+app.command("reconstruct", short_help="Reconstruct a scan with any registered method.")(_build_reconstruct())
 
 
-@app.command("methods")
+@app.command("methods", short_help="List the methods: kind, execution, needs.")
 def methods(name: Optional[str] = typer.Argument(None, help="show one method's parameters"),
             as_json: bool = typer.Option(False, "--json", help="machine-readable output")) -> None:
     """List the reconstruction methods: name, kind, execution, needs, one line each."""
@@ -419,7 +443,7 @@ def _ptycho_option(default, help: str, *names: str):
     return typer.Option(default, *names, help=help, rich_help_panel="Ptycho-tomography")
 
 
-@app.command()
+@app.command(short_help="Simulate a limited, noisy or fly scan of a phantom.")
 def simulate(output: Path = typer.Option(..., "-o", "--output", help="output Data Exchange file (.h5)"),
              phantom: str = typer.Option("ellipses_polygons", help="ellipses_polygons | holed_disc | heterogeneous | cracked_particles | crack_network | radial_cracks | shepp_logan | spheres_in_cube | layered_ic"),
              size: Optional[int] = typer.Option(None, help="slice size in pixels (default 256; ptycho: 64)"),
@@ -472,6 +496,11 @@ def simulate(output: Path = typer.Option(..., "-o", "--output", help="output Dat
     try:
         from ._files import check_writable
 
+        for flag, value in (("--size", size), ("--angles", angles), ("--n-slices", n_slices)):
+            if value is not None and value < 1:  # 0 is not "the default"
+                raise ValueError(f"{flag}: expected a whole number >= 1, got {value}")
+        if not sweep and output.suffix.lower() not in (".h5", ".hdf5"):
+            raise ValueError(f"--output: expected an HDF5 file name ending in .h5 (Data Exchange), got {output.name!r}")
         check_writable(output, "--output")
         if modality not in ("projections", "ptycho"):
             raise ValueError(f"--modality: expected projections or ptycho, got {modality!r}")
@@ -484,7 +513,7 @@ def simulate(output: Path = typer.Option(..., "-o", "--output", help="output Dat
                                  "options, got projection options")
             obj = load_object(object_file) if object_file is not None else None
             path = simulate_ptycho_to_file(
-                output, obj, size or 64, angles or 21, 140.8 if range_deg is None else range_deg,
+                output, obj, 64 if size is None else size, 21 if angles is None else angles, 140.8 if range_deg is None else range_deg,
                 start_deg, energy_kev, voxel_size, "nm", pattern_size, probe_diameter,
                 modes, step, scan_pattern, photons, slabs, seed, overwrite, show_progress=True, rows=rows,
                 density=wiring_density)
@@ -493,7 +522,7 @@ def simulate(output: Path = typer.Option(..., "-o", "--output", help="output Dat
         if object_file is not None or rows is not None:
             flag = "--object" if object_file is not None else "--rows"
             raise ValueError(f"{flag}: expected only with --modality ptycho, got --modality projections")
-        size = size or 256
+        size = 256 if size is None else size
         from .scenario import Scenario
         from .workflow.simulate import simulate_to_file
 
@@ -522,7 +551,8 @@ def simulate(output: Path = typer.Option(..., "-o", "--output", help="output Dat
     typer.echo(f"wrote {path}")
 
 
-train_app = typer.Typer(no_args_is_help=True, help="Train a method's network and export weights with a model card.")
+train_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="Train a method's network and export weights with a model card.",
+                        short_help="Train a method's network; export weights + card.")
 app.add_typer(train_app, name="train")
 
 
@@ -535,6 +565,12 @@ def _split_list(annotation, value: str):
     if origin in (tuple, list) and isinstance(value, str):
         return [v.strip() for v in value.split(",") if v.strip()]
     return value
+
+
+def _short(text: str, limit: int = 60) -> str:
+    """A command's one-line summary for the command list, cut at a word (click cuts mid-text at 80 columns)."""
+    text = text.split(" (")[0].split(":")[0].strip().rstrip(".")
+    return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + " ..."
 
 
 def _build_train(name: str, spec):
@@ -593,7 +629,7 @@ def _build_train(name: str, spec):
                                                       metavar=fname.upper())))
             continue
         default = f.default
-        shown = ",".join(map(str, default)) if isinstance(default, (tuple, list)) else default
+        shown = ", ".join(map(str, default)) if isinstance(default, (tuple, list)) else default
         params.append(P(fname, P.KEYWORD_ONLY, annotation=_cli_type(f.annotation), default=typer.Option(
             None, *_flag(_option_name(fname, f), _cli_type(f.annotation)),
             help=f"{f.description or fname} (default {shown})",
@@ -603,7 +639,8 @@ def _build_train(name: str, spec):
 
 
 for _name, _cls in registry.trainable().items():
-    train_app.command(_name)(_build_train(_name, _cls.training))
+    train_app.command(_name, short_help=_short(_cls.training.summary or f"Train {_name}."))(
+        _build_train(_name, _cls.training))
 
 
 @app.command()

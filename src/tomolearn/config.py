@@ -149,6 +149,9 @@ def load_study(path) -> StudyConfig:
         raw = yaml.safe_load(p.read_text()) or {}
     except yaml.YAMLError as err:
         raise ValueError(f"study: expected valid YAML, got a syntax error in {p.name}: {err}".replace("\n", " ")) from err
+    if not isinstance(raw, dict):
+        raise ValueError(f"study: expected a YAML mapping of sections (name, data, model, train, baselines) in "
+                         f"{p.name}, got a {type(raw).__name__}")
     try:
         return StudyConfig.model_validate(raw)
     except ValidationError as err:

@@ -69,11 +69,26 @@ def load_scan(path, **hints) -> Scan | PtychoScan:
             from .tiffstack import load_tiff_stack as reader
         else:
             from .mrc import load_mrc_tilt_series as reader
+        _check_hints(reader, hints, kind, p)
         return reader(p, **hints)
     except FileNotFoundError:
         raise
     except (OSError, KeyError) as err:
         raise fail("path", f"a readable {kind} file", f"{p.name!r} ({type(err).__name__}: {err})") from err
+
+
+def _check_hints(reader, hints: dict, kind: str, path: Path) -> None:
+    """A reader option this format does not take is an error naming the option, not a TypeError."""
+    import inspect
+
+    accepted = inspect.signature(reader).parameters
+    if any(p.kind is p.VAR_KEYWORD for p in accepted.values()):
+        return
+    takes = list(accepted)[1:]  # after the path
+    for name in hints:
+        if name not in takes:
+            raise fail(f"--{name.replace('_', '-')}", "a scan whose format takes this option",
+                       f"{path.name!r}, a {kind} file whose reader does not", "leave the option out for this file")
 
 
 __all__ = ["load_scan", "save_volume", "load_volume"]

@@ -221,6 +221,18 @@ class ChunkedVolume:
         os.replace(self.partial, self.path)
         return self.path
 
+    def discard_if_empty(self) -> bool:
+        """Close and delete the partial output if no row was ever finished (a failure before the first slab).
+
+        Nothing can be resumed from it, so nothing is left behind; a partial output with finished
+        rows stays for ``--resume``. Returns whether it was deleted.
+        """
+        if self._done.any():
+            return False
+        self.close()
+        _remove(self.partial)
+        return True
+
     def close(self) -> None:
         root, self._root = getattr(self, "_root", None), None
         if root is not None and hasattr(root, "close"):

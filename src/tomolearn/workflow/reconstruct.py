@@ -126,7 +126,7 @@ def reconstruct(scan, method: str = "fbp", params=None, *, device: str = "cpu", 
                                 slabs=1, seconds=round(time.perf_counter() - t0, 3))
     op = op if op is not None else scan_operator(scan)
     n_rows = scan.projections.shape[1]
-    size = n_rows if cls.execution == "volume" else positive_int(chunk_slices or 32, "chunk_slices")
+    size = n_rows if cls.execution == "volume" else positive_int(32 if chunk_slices is None else chunk_slices, "chunk_slices")
     parts = [run_cropped(instance, scan.projections[:, r0:r1], op, k0, k1)
              for r0, r1, k0, k1 in slabs(n_rows, size, cls.halo if cls.execution == "slab" else 0)]
     result = Result.concatenate(parts)

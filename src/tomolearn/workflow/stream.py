@@ -111,7 +111,7 @@ def plan(scan, method: str, params=None, chunk_slices: int | None = None, worker
     values = registry.parameters(method, params)
     a, v, u = scan.projections.shape
     z, (y, x) = v, scan.geometry.volume_shape
-    chunk = positive_int(chunk_slices, "chunk_slices") if chunk_slices else choose_chunk(scan, method, workers)
+    chunk = positive_int(chunk_slices, "chunk_slices") if chunk_slices is not None else choose_chunk(scan, method, workers)
     row_in, row_out = _row_bytes(scan, cls)
     rows = min(chunk + 2 * cls.halo, v)
     seconds = None
@@ -222,7 +222,7 @@ def reconstruct_to_file(scan, method: str, output, params=None, *, chunk_slices:
     workers = positive_int(workers, "workers")
     n_rows = scan.projections.shape[1]
     chunk = n_rows if cls.execution == "volume" else (
-        positive_int(chunk_slices, "chunk_slices") if chunk_slices else choose_chunk(scan, method, workers))
+        positive_int(chunk_slices, "chunk_slices") if chunk_slices is not None else choose_chunk(scan, method, workers))
     params_json = json.dumps(values.model_dump(mode="json"), sort_keys=True)
     maps = {m: "float32" for m in cls.maps} | ({"segmentation": "uint8"} if segment else {})
     signature = {"method": method, "parameters": json.loads(params_json), "chunk_slices": chunk,
@@ -246,6 +246,9 @@ def reconstruct_to_file(scan, method: str, output, params=None, *, chunk_slices:
                 extra["segmentation"] = np.stack([otsu(s) for s in res.volume]).astype(np.uint8)
             writer.write(start, res.volume, extra)
         path = writer.finish()
+    except BaseException:
+        writer.discard_if_empty()  # failed before any slab was done (bad data, weights): leave no file
+        raise
     finally:
         writer.close()
     return {"output": str(path), "slabs": len(parts), "computed": len(pending), "skipped": len(parts) - len(pending),
