@@ -156,3 +156,17 @@ def test_debug_shows_the_traceback(inputs):
     assert isinstance(r.exception, FileNotFoundError)
     r = runner.invoke(app, ["info", str(inputs / "absent.h5")])  # and the next command is quiet again
     assert r.exit_code == 2 and r.output.startswith("error: ")
+
+
+@pytest.mark.parametrize("command", [[], ["run"], ["reconstruct"], ["simulate"], ["info"], ["methods"], ["train"],
+                                     ["train", "flyscan"], ["train", "lowdose"], ["train", "missing_wedge"],
+                                     ["train", "rapid"]])
+def test_help_reads_at_80_columns(command):
+    r = runner.invoke(app, [*command, "--help"], terminal_width=80, env={"COLUMNS": "80"})
+    assert r.exit_code == 0, r.output
+    lines = r.output.splitlines()
+    assert max(map(len, lines)) <= 80, [ln for ln in lines if len(ln) > 80]
+    assert "…" not in r.output  # nothing cut
+    assert not [ln for ln in lines if ln.rstrip().endswith("...") and not ln.startswith("Usage:")]
+    if command[:1] in (["reconstruct"], ["train"]) and len(command) > 1 or command == ["reconstruct"]:
+        assert "default" in r.output
