@@ -9,6 +9,7 @@ from pathlib import Path
 
 from .._checks import fail
 from ..scan import PtychoScan, Scan
+from .errors import FILE_ERRORS, damaged
 from .volume import load_volume, save_volume
 
 READERS = {".mat": "htc", ".h5": "dxchange", ".hdf5": "dxchange", ".hdf": "dxchange",
@@ -73,8 +74,8 @@ def load_scan(path, **hints) -> Scan | PtychoScan:
         return reader(p, **hints)
     except FileNotFoundError:
         raise
-    except (OSError, KeyError) as err:
-        raise fail("path", f"a readable {kind} file", f"{p.name!r} ({type(err).__name__}: {err})") from err
+    except FILE_ERRORS as err:
+        raise damaged(p, err, kind) from err
 
 
 def _check_hints(reader, hints: dict, kind: str, path: Path) -> None:

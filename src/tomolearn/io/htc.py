@@ -26,14 +26,62 @@ FIELDS = ("angles", "effectivePixelSizePost", "pixelSizePost", "distanceUnit", "
           "distanceSourceDetector")
 
 
-def _loadmat(path: Path, what: str = "path") -> dict:
-    """``scipy.io.loadmat`` with a one-line error for files that are not MATLAB files (text, truncated, HDF5 v7.3)."""
+def _read_mat(path: Path) -> dict:
+    """The variables of a .mat file; whatever scipy's parser raises on it means the file is unreadable."""
     try:
         return scipy.io.loadmat(path, squeeze_me=True, struct_as_record=False)
-    except (ValueError, TypeError, OSError, NotImplementedError, IndexError, KeyError, EOFError,
-            scipy.io.matlab.MatReadError) as err:  # scipy raises any of these on a file it cannot parse
-        raise fail(what, "a MATLAB .mat file (v5/v7, as HTC2022 ships)", f"{path.name!r} ({err})",
-                   "check the download; v7.3 files are HDF5 and need converting") from None
+    except FileNotFoundError:
+        raise
+    except Exception as err:  # noqa: BLE001 - damaged files make the parser raise anything (UnboundLocalError...)
+        raise ValueError(f"{type(err).__name__}: {err}") from None
+
+
+def _loadmat(path: Path, what: str = "path") -> dict:
+    """``scipy.io.loadmat`` with a one-line error for files that are not MATLAB files (text, truncated, HDF5 v7.3).
+
+    Where the platform can fork, the file is parsed in a child process: scipy's MATLAB reader
+    can crash the interpreter (segmentation fault) on some damaged files (scipy issue 6072 and
+    its kin; found again by ``benchmarks/fuzz_readers.py``), which must end in an error line,
+    not in the loss of the caller.
+    """
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    errors = (ValueError, OSError, MemoryError)  # _read_mat's, and the pool's own
+    hint = "check the download; v7.3 files are HDF5 and need converting"
+    try:
+        if "fork" not in multiprocessing.get_all_start_methods():
+            return _read_mat(path)
+        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork")) as pool:
+            return pool.submit(_read_mat, path).result()
+    except BrokenProcessPool:
+        raise fail(what, "a MATLAB .mat file (v5/v7, as HTC2022 ships)", f"{path.name!r}, which crashed the MATLAB "
+                   "reader (damaged)", hint) from None
+    except errors as err:
+        raise fail(what, "a MATLAB .mat file (v5/v7, as HTC2022 ships)", f"{path.name!r} ({err})", hint) from None
+
+
+def _numbers(value, field: str, path: Path) -> np.ndarray:
+    """A field as a float64 array; a damaged file's text, struct or sparse matrix is a one-line error."""
+    import scipy.sparse
+
+    if scipy.sparse.issparse(value) or isinstance(value, (str, bytes)):
+        raise fail(field, "a numeric array", f"a {type(value).__name__} in {path.name!r}")
+    try:
+        out = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise fail(field, "a numeric array", f"a {type(value).__name__} in {path.name!r}") from None
+    if not np.isfinite(out).all():
+        raise fail(field, "finite numbers", f"NaN/inf in {path.name!r}")
+    return out
+
+
+def _number(value, field: str, path: Path) -> float:
+    out = _numbers(value, field, path)
+    if out.size != 1:
+        raise fail(field, "one number", f"{out.size} values in {path.name!r}")
+    return float(out.ravel()[0])
 
 
 def _struct(path: Path):
@@ -83,15 +131,16 @@ def load_htc(path, volume_shape: tuple[int, int] = GRID, with_reference: bool = 
     if missing:
         raise fail("path", f"{key}.parameters with the geometry fields {', '.join(FIELDS)}",
                    f"{path.name!r} without {', '.join(missing)}")
-    sino = np.atleast_2d(np.asarray(s.sinogram, dtype=np.float32))
-    angles = np.deg2rad(np.atleast_1d(np.asarray(p.angles, dtype=np.float64)))
-    if sino.shape[0] != angles.size:
+    sino = np.atleast_2d(_numbers(s.sinogram, f"{key}.sinogram", path)).astype(np.float32)
+    angles = np.deg2rad(np.atleast_1d(_numbers(p.angles, f"{key}.parameters.angles", path)))
+    if sino.ndim != 2 or sino.shape[0] != angles.size or angles.ndim != 1:
         raise fail("sinogram", f"{angles.size} rows (one per angle in parameters.angles)", f"shape {sino.shape}")
-    voxel = float(p.effectivePixelSizePost)
-    geometry = FanGeometry(angles=angles, n_detector=sino.shape[1], detector_spacing=float(p.pixelSizePost),
+    geo = {f: _number(getattr(p, f), f"{key}.parameters.{f}", path) for f in FIELDS if f not in ("angles", "distanceUnit")}
+    voxel = geo["effectivePixelSizePost"]
+    geometry = FanGeometry(angles=angles, n_detector=sino.shape[1], detector_spacing=geo["pixelSizePost"],
                            volume_shape=tuple(volume_shape), voxel_size=voxel, unit=str(p.distanceUnit),
-                           source_origin=float(p.distanceSourceOrigin),
-                           origin_detector=float(p.distanceSourceDetector - p.distanceSourceOrigin))
+                           source_origin=geo["distanceSourceOrigin"],
+                           origin_detector=geo["distanceSourceDetector"] - geo["distanceSourceOrigin"])
     ref = seg = None
     stem = path.name.removesuffix(".mat")
     if with_reference and tuple(volume_shape) == GRID:

@@ -13,6 +13,7 @@ import h5py
 import numpy as np
 
 from .._checks import fail
+from .errors import FILE_ERRORS, damaged
 from ..preprocess import minus_log, normalize
 
 
@@ -88,8 +89,11 @@ class LazyProjections:
             order = np.argsort(self.frames, kind="stable")
             self._gather = (order, *np.unique(self.frames[order], return_inverse=True))
         order, unique, inverse = self._gather
-        with h5py.File(self.path, "r") as f:
-            raw = f[self.dataset][unique, start:stop, :].astype(np.float32)  # h5py wants increasing indices
+        try:
+            with h5py.File(self.path, "r") as f:
+                raw = f[self.dataset][unique, start:stop, :].astype(np.float32)  # h5py wants increasing indices
+        except FILE_ERRORS as err:  # damaged after the header was read: name the file, not h5py's internals
+            raise damaged(self.path, err) from err
         data = np.empty((self.frames.size, stop - start, self.shape[2]), np.float32)
         data[order] = raw[inverse]
         self.reads.append((start, stop))
@@ -138,8 +142,11 @@ class LazyDataset:
         return self.shape[0]
 
     def __getitem__(self, key):
-        with h5py.File(self.path, "r") as f:
-            return np.asarray(f[self.dataset][key], dtype=np.float32)
+        try:
+            with h5py.File(self.path, "r") as f:
+                return np.asarray(f[self.dataset][key], dtype=np.float32)
+        except FILE_ERRORS as err:
+            raise damaged(self.path, err) from err
 
     def __array__(self, dtype=None, copy=None):
         out = self[...]

@@ -7,6 +7,7 @@ import numpy as np
 import tifffile
 
 from .._checks import fail
+from .errors import FILE_ERRORS, damaged
 from ..scan import Scan
 from ._raw import read_angles_file, scan_from_counts
 
@@ -22,6 +23,30 @@ def _find(folder: Path, name: str) -> Path | None:
         if (d / name).exists():
             return d / name
     return None
+
+
+def _read_images(files, shape=None) -> np.ndarray:
+    """The 2D images of ``files`` stacked ``(N, V, U)``; a damaged or odd-sized file is named in the error."""
+    import logging
+
+    log = logging.getLogger("tifffile")
+    level = log.level
+    log.setLevel(logging.CRITICAL)  # its warnings about damaged tags would print beside our one-line error
+    try:
+        images = []
+        for p in files:
+            try:
+                img = np.asarray(tifffile.imread(p))
+            except FILE_ERRORS + (ValueError, TypeError) as err:
+                raise damaged(p, err, "TIFF") from None
+            expected = shape if shape is not None else (images[0].shape if images else None)
+            if img.ndim != 2 or (expected is not None and img.shape != tuple(expected)):
+                raise fail("path", f"2D images of one size {tuple(expected) if expected else ''}".rstrip(),
+                           f"{p.name!r} of shape {img.shape}", "check or remove that file")
+            images.append(img)
+        return np.stack(images)
+    finally:
+        log.setLevel(level)
 
 
 def load_tiff_stack(folder, angles_file=None, angle_offset: int | None = None, projection_prefix: str = "raw_",
@@ -74,11 +99,11 @@ def load_tiff_stack(folder, angles_file=None, angle_offset: int | None = None, p
     if angle_offset < 0 or angle_offset + len(files) > angles.size:
         raise fail("angle_offset", f"an offset with {len(files)} angles after it in {angles_path.name} "
                    f"({angles.size} angles)", angle_offset)
-    data = np.stack([tifffile.imread(p) for p in files]).astype(np.float32)
+    data = _read_images(files).astype(np.float32)
     flat_files = [p for d in (folder, folder.parent) for p in _files(d, "flat")]
     dark_files = [p for d in (folder, folder.parent) for p in _files(d, "dark")]
-    flats = np.stack([tifffile.imread(p) for p in flat_files]) if flat_files else None
-    darks = np.stack([tifffile.imread(p) for p in dark_files]) if dark_files else None
+    flats = _read_images(flat_files, data.shape[1:]) if flat_files else None
+    darks = _read_images(dark_files, data.shape[1:]) if dark_files else None
     meta = {"format": "tiff", "source": str(folder), "angles_file": str(angles_path), "angle_offset": angle_offset,
             "n_flats": len(flat_files), "n_darks": len(dark_files)}
     return scan_from_counts(data, flats, darks, angles[angle_offset:angle_offset + len(files)], meta,
