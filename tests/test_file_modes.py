@@ -115,3 +115,14 @@ def test_two_writers_of_one_output_the_second_stops_and_stale_locks_are_taken_ov
     assert r.exit_code == 0, r.output
     assert out.exists() and not lock.exists() and not leftover.exists()
     assert "removed 1 temporary file" in r.output
+
+
+def test_an_interrupted_command_says_how_to_continue():
+    from tomolearn.cli import resume_hint
+
+    assert resume_hint(["tomolearn", "train", "flyscan", "-o", "runs/f", "--overwrite"]) == \
+        "continue with: tomolearn train flyscan -o runs/f --resume"
+    assert resume_hint(["tomolearn", "reconstruct", "a b.h5", "-o", "out.zarr"]) == \
+        "continue with: tomolearn reconstruct 'a b.h5' -o out.zarr --resume"
+    assert resume_hint(["tomolearn", "reconstruct", "scan.mat", "-o", "out.tif"]) == "run the command again"
+    assert resume_hint(["tomolearn", "simulate", "-o", "s.h5"]) == "run the command again"

@@ -76,8 +76,20 @@ def _terminate(signum, _frame) -> None:
     temporary files, say how to continue, exit ``128 + signal`` (130, 143)."""
     name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
     sys.stderr.write(f"\nerror: interrupted ({name}); no output was replaced and no temporary file is left; "
-                     "`run`, `train` and chunked `reconstruct` continue with --resume\n")
+                     f"{resume_hint(sys.argv)}\n")
     raise SystemExit(128 + signum)
+
+
+def resume_hint(argv: list[str]) -> str:
+    """How to continue the interrupted command ``argv``: the same command with ``--resume`` where it can."""
+    import shlex
+
+    words = [w for w in argv[1:] if w not in ("--overwrite", "--resume")]
+    command = next((w for w in words if not w.startswith("-")), "")
+    chunked = any(w.lower().endswith((".h5", ".hdf5", ".zarr")) for w in words)
+    if command in ("run", "train") or (command == "reconstruct" and chunked):
+        return "continue with: tomolearn " + " ".join(shlex.quote(w) for w in [*words, "--resume"])
+    return "run the command again"
 
 
 if threading.current_thread() is threading.main_thread():
