@@ -47,6 +47,7 @@ def inputs(tmp_path_factory):
     (d / "bad_arc.yaml").write_text("data: {arc_deg: 400}\n")
     (d / "bad_size.yaml").write_text("data: {size: 3}\n")
     (d / "not_a_mapping.yaml").write_text("- just\n- a list\n")
+    (d / "no_data.yaml").write_text(f"name: x\ndata: {{source: htc2022, htc_dir: {d / 'absent'}}}\n")
     (d / "angles.txt").write_text("0\n1\nnot-a-number\n")
     (d / "weights.safetensors").write_bytes(b"\0" * 64)
     return d
@@ -122,6 +123,7 @@ CASES = [
     ("run-arc-out-of-range", ["run", "{in}/bad_arc.yaml", "-o", "{out}/run"], "arc_deg"),
     ("run-size-too-small", ["run", "{in}/bad_size.yaml", "-o", "{out}/run"], "size"),
     ("run-not-a-mapping", ["run", "{in}/not_a_mapping.yaml", "-o", "{out}/run"], "not_a_mapping.yaml"),
+    ("run-missing-data", ["run", "{in}/no_data.yaml", "-o", "{out}/run"], "htc_dir"),
     ("run-resume-and-overwrite", ["run", "-o", "{out}/run", "--resume", "--overwrite"], "--resume"),
 ]
 

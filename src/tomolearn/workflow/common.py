@@ -46,6 +46,25 @@ def prepare_run_dir(out_dir, overwrite: bool, resume: bool) -> Path:
     return out
 
 
+#: what a run folder holds before any work is done: its settings, nothing to resume from
+RUN_RECORDS = {"config.yaml", "run.json"}
+
+
+def discard_unused_run_dir(out) -> bool:
+    """Delete a run folder that a failed command created and left holding only its records.
+
+    A folder with anything else (a checkpoint, logs of an epoch) stays, for ``--resume``.
+    Returns whether it was deleted.
+    """
+    out = Path(out)
+    if not out.is_dir() or not is_main_process():
+        return False
+    if {p.name for p in out.iterdir()} - RUN_RECORDS:
+        return False
+    shutil.rmtree(out)
+    return True
+
+
 def check_export(export, overwrite: bool) -> None:
     """Refuse, before training, an ``--export`` path that exists (unless ``overwrite``).
 

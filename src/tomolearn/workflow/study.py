@@ -6,10 +6,12 @@ show_progress, log) -> dict`` decorated by ``@register_study("name")``.
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
 from typing import Callable
 
 from .._checks import fail
 from ..config import StudyConfig
+from .common import discard_unused_run_dir
 
 #: study type -> runner
 STUDIES: dict[str, Callable] = {}
@@ -63,7 +65,14 @@ def run_study(config: StudyConfig, out_dir, overwrite: bool = False, resume: boo
         If ``config.data.source`` names no study type.
     """
     runner = study_runner(config.data.source)
-    return runner(config, out_dir, overwrite, resume, device, show_progress, log)
+    out = Path(out_dir)
+    fresh = not out.exists() or not any(out.iterdir())
+    try:
+        return runner(config, out_dir, overwrite, resume, device, show_progress, log)
+    except Exception:
+        if fresh:
+            discard_unused_run_dir(out)  # e.g. the data were missing: no half-made run folder to trip over
+        raise
 
 
 __all__ = ["STUDIES", "register_study", "run_study", "study_runner"]
