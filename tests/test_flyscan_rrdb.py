@@ -152,3 +152,20 @@ def test_tiny_train_then_reconstruct(tmp_path):
     r = runner.invoke(app, ["reconstruct", str(fly), "--method", "flyscan", "--model", str(run), "-o", str(out)])
     assert r.exit_code == 0, r.output
     assert h5py.File(out)["volume"].shape == (1, 32, 32)
+
+
+def test_deterministic_training_repeats_bit_for_bit(tmp_path, monkeypatch):
+    from safetensors.torch import load_file
+
+    monkeypatch.delenv("TOMOLEARN_DETERMINISTIC", raising=False)
+    weights = []
+    for k in range(2):
+        run = tmp_path / f"run{k}"
+        r = runner.invoke(app, ["train", "flyscan", "-o", str(run), "--size", "32", "--patch", "16", "--n-scans", "2",
+                                "--samples-per-epoch", "4", "--n-val", "1", "--epochs", "2", "--features", "4",
+                                "--growth", "2", "--n-blocks", "1", "--batch-size", "2", "--quiet", "--deterministic"])
+        assert r.exit_code == 0, r.output
+        weights.append(load_file(run / "flyscan.safetensors"))  # tensors only: the card holds times
+    monkeypatch.delenv("TOMOLEARN_DETERMINISTIC", raising=False)
+    assert weights[0].keys() == weights[1].keys()
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])

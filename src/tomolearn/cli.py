@@ -31,6 +31,9 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 #: (read-only, full) or a file the libraries cannot open, never a traceback
 USER_ERRORS = (ValueError, TypeError, FileNotFoundError, FileExistsError, PermissionError, OSError)
 
+DETERMINISTIC_HELP = ("deterministic algorithms only: a training repeats bit for bit on the same machine and thread "
+                      "count (or set TOMOLEARN_DETERMINISTIC=1)")
+
 
 Method = Enum("Method", {name: name for name in registry.available()}, type=str)
 
@@ -129,8 +132,10 @@ def run(study: Optional[Path] = typer.Argument(None, help="YAML study file; defa
         overwrite: bool = typer.Option(False, help="replace an existing run folder"),
         resume: bool = typer.Option(False, help="continue an interrupted run in the same folder"),
         device: str = typer.Option("auto", help="auto | cpu | cuda[:N]"),
-        quiet: bool = typer.Option(False, help="no progress bars")) -> None:
+        quiet: bool = typer.Option(False, help="no progress bars"),
+        deterministic: bool = typer.Option(False, help=DETERMINISTIC_HELP)) -> None:
     """Run a study (train, infer, compare with FBP/SIRT/TV, report)."""
+    _set_deterministic(deterministic)
     try:
         from .config import StudyConfig, load_study
         from .workflow import run_study
@@ -579,6 +584,12 @@ def _split_list(annotation, value: str):
     return value
 
 
+def _set_deterministic(on: bool) -> None:
+    """``--deterministic``: every training this command starts uses deterministic algorithms (``train.fit``)."""
+    if on:
+        os.environ["TOMOLEARN_DETERMINISTIC"] = "1"
+
+
 def _short(text: str, limit: int = 60) -> str:
     """A command's one-line summary for the command list, cut at a word (click cuts mid-text at 80 columns)."""
     text = text.split(" (")[0].split(":")[0].strip().rstrip(".")
@@ -590,7 +601,8 @@ def _build_train(name: str, spec):
 
     def command(**kwargs) -> None:
         common = {k: kwargs.pop(k) for k in ("out", "overwrite", "resume", "device", "quiet", "devices", "strategy",
-                                             "precision")}
+                                             "precision", "deterministic")}
+        _set_deterministic(common["deterministic"])
         try:
             from pydantic import ValidationError
 
@@ -633,6 +645,8 @@ def _build_train(name: str, spec):
             "auto", help="auto | ddp | ddp_spawn | fsdp (Lightning); ddp on CPU uses gloo")),
         P("precision", P.KEYWORD_ONLY, annotation=str, default=typer.Option(
             "32-true", help="32-true | bf16-mixed | 16-mixed (GPU)")),
+        P("deterministic", P.KEYWORD_ONLY, annotation=bool, default=typer.Option(
+            False, help=DETERMINISTIC_HELP)),
     ]
     for fname, f in fields.items():
         if (f.json_schema_extra or {}).get("argument"):  # e.g. `tomolearn train rapid SCAN.h5`

@@ -1,7 +1,9 @@
 """`fit`: Lightning training with checkpoints, resume after interruption, and progress."""
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import warnings
 from pathlib import Path
 
@@ -11,6 +13,18 @@ from torch.utils.data import DataLoader, Dataset
 
 from .._checks import fail
 from .._ranks import is_main_process  # noqa: F401  (re-exported for the training workflows)
+
+
+@contextlib.contextmanager
+def seeded(seed: int):
+    """Build a network's initial weights from ``seed`` (torch's global generator, restored after).
+
+    ``fit`` seeds the training; the weights a module starts from are drawn when it is built,
+    before ``fit``: without this they would depend on what ran earlier in the process.
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(seed))
+        yield
 
 
 def _quiet_lightning() -> None:
@@ -58,7 +72,8 @@ def check_scaling(accelerator: str, devices: int, strategy: str, precision: str)
 
 def fit(module: L.LightningModule, train: Dataset, val: Dataset | None, out_dir,
         max_epochs: int, batch_size: int = 8, seed: int = 0, accelerator: str = "auto",
-        show_progress: bool = True, devices: int = 1, strategy: str = "auto", precision: str = "32-true") -> Path:
+        show_progress: bool = True, devices: int = 1, strategy: str = "auto", precision: str = "32-true",
+        deterministic: bool | None = None) -> Path:
     """Train ``module`` and return the path of the final checkpoint.
 
     Checkpoints go to ``out_dir/checkpoints`` (``last.ckpt`` after every epoch); if one is
@@ -89,6 +104,10 @@ def fit(module: L.LightningModule, train: Dataset, val: Dataset | None, out_dir,
         "auto", "ddp", "ddp_spawn", ... (Lightning).
     precision : str
         "32-true", "bf16-mixed" (CPU or GPU), "16-mixed" (GPU).
+    deterministic : bool, optional
+        Deterministic algorithms only (torch), so a run repeats bit for bit on the same machine
+        and thread count; default: the environment variable ``TOMOLEARN_DETERMINISTIC``
+        (``--deterministic`` on the command line sets it).
 
     Returns
     -------
@@ -103,6 +122,8 @@ def fit(module: L.LightningModule, train: Dataset, val: Dataset | None, out_dir,
     if max_epochs < 1 or batch_size < 1:
         raise fail("max_epochs/batch_size", "integers >= 1", (max_epochs, batch_size))
     check_scaling(accelerator, devices, strategy, precision)
+    if deterministic is None:
+        deterministic = os.environ.get("TOMOLEARN_DETERMINISTIC", "") not in ("", "0")
     _quiet_lightning()
     L.seed_everything(seed, workers=True, verbose=False)
     out = Path(out_dir)
@@ -119,7 +140,7 @@ def fit(module: L.LightningModule, train: Dataset, val: Dataset | None, out_dir,
                         precision=precision, default_root_dir=out,
                         callbacks=[checkpoint] + ([_NewSamplesEachEpoch(train)] if hasattr(train, "set_epoch") else []), logger=L.pytorch.loggers.CSVLogger(out, name="logs"),
                         enable_progress_bar=show_progress, enable_model_summary=False,
-                        num_sanity_val_steps=0, deterministic=False, log_every_n_steps=5)
+                        num_sanity_val_steps=0, deterministic=bool(deterministic), log_every_n_steps=5)
     generator = torch.Generator().manual_seed(seed)
     train_loader = DataLoader(train, batch_size=batch_size, shuffle=True, generator=generator, drop_last=len(train) > batch_size)
     val_loader = DataLoader(val, batch_size=batch_size) if val is not None and len(val) else None

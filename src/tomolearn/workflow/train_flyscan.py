@@ -12,7 +12,7 @@ from ..metrics import image_metrics
 from ..models.card import Architecture, GeometryRange, ModelCard, Pipeline
 from ..models.weights import load_weights
 from ..recipes.flyscan import flyscan_slice
-from ..train.fit import fit, is_main_process
+from ..train.fit import fit, is_main_process, seeded
 from ..train.flyscan_library import FlyScanLibrary
 from ..train.module import CardModule
 from .common import check_export, save_run_weights, git_hash, prepare_run_dir, write_json
@@ -93,7 +93,8 @@ def train_flyscan(config, out_dir, overwrite: bool = False, resume: bool = False
                      training={"size": c.size, "patch": c.patch, "n_scans": c.n_scans, "families": list(c.families), "angles": list(c.angles),
                                "speed_deg_s": list(c.speed_deg_s), "exposure_s": list(c.exposure_s),
                                "i0": list(c.i0), "exposure_arc_deg_range": list(arcs)})
-    module = CardModule(card.model_dump(mode="json"), "l1", c.lr, c.epochs)
+    with seeded(c.seed):  # the initial weights too, not only the training
+        module = CardModule(card.model_dump(mode="json"), "l1", c.lr, c.epochs)
     accelerator = "gpu" if device.startswith("cuda") else "cpu"
     t0 = time.perf_counter()
     last = fit(module, train, None, out, c.epochs, c.batch_size, c.seed, accelerator, show_progress,

@@ -13,7 +13,7 @@ from ..models.card import Architecture, GeometryRange, ModelCard, Pipeline, inpu
 from ..models.weights import load_weights
 from ..recipes.lowdose import (WEIGHTS_NAME, enhance_projections, minmax_normalise, pad_to, pair_by_angle,
                                split_angles, sub_reconstructions)
-from ..train.fit import fit, is_main_process
+from ..train.fit import fit, is_main_process, seeded
 from ..train.lowdose import Noise2InversePatches, PairedProjectionPatches
 from ..train.module import CardModule
 from .common import check_export, save_run_weights, git_hash, prepare_run_dir, write_json
@@ -112,7 +112,8 @@ def train_lowdose(config, out_dir, overwrite: bool = False, resume: bool = False
     out = prepare_run_dir(out_dir, overwrite, resume)
     write_json(out / "split.json", train["split"])
     card = train["card"]
-    module = CardModule(card.model_dump(mode="json"), train["loss"], c.lr)
+    with seeded(c.seed):  # the initial weights too, not only the training
+        module = CardModule(card.model_dump(mode="json"), train["loss"], c.lr)
     accelerator = "gpu" if device.startswith("cuda") else "cpu"
     t0 = time.perf_counter()
     last = fit(module, train["dataset"], None, out, c.epochs, c.batch_size, c.seed, accelerator, show_progress,

@@ -13,7 +13,7 @@ from ..models.card import Architecture, GeometryRange, ModelCard, Pipeline
 from ..models.weights import load_weights
 from ..recon import fbp
 from ..recipes.missing_wedge import irdm_slice
-from ..train.fit import fit, is_main_process
+from ..train.fit import fit, is_main_process, seeded
 from ..train.gan import IRDMModule
 from ..train.library import MissingWedgeLibrary, wedge_sinogram
 from .common import check_export, save_run_weights, git_hash, prepare_run_dir, write_json
@@ -111,8 +111,9 @@ def train_missing_wedge(config, out_dir, overwrite: bool = False, resume: bool =
     card = irdm_card(c, 0 if images is None else int(len(images)))
     train = MissingWedgeLibrary(c.samples_per_epoch, c.size, (lo, hi), c.families, images, seed=c.seed)
     val = MissingWedgeLibrary(c.n_val, c.size, (lo, hi), c.families, images, seed=c.seed + 1, fixed=True)
-    module = IRDMModule(2, c.base_channels, c.depth, not c.supervised, c.adversarial_weight, max_epochs=c.epochs,
-                        card=card.model_dump(mode="json"))
+    with seeded(c.seed):  # the initial weights too, not only the training
+        module = IRDMModule(2, c.base_channels, c.depth, not c.supervised, c.adversarial_weight, max_epochs=c.epochs,
+                            card=card.model_dump(mode="json"))
     accelerator = "gpu" if device.startswith("cuda") else "cpu"
     t0 = time.perf_counter()
     last = fit(module, train, val, out, c.epochs, c.batch_size, c.seed, accelerator, show_progress,

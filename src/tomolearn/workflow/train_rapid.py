@@ -16,7 +16,7 @@ from ..models.card import Architecture, GeometryRange, ModelCard, Pipeline
 from ..models.weights import load_weights
 from ..recon.ptycho import approximant, two_step
 from ..recipes.rapid import apply_network
-from ..train.fit import fit, is_main_process
+from ..train.fit import fit, is_main_process, seeded
 from ..train.rapid import RAPIDModule
 from ..train.regions import PatchPairs, region_split
 from .common import check_export, save_run_weights, git_hash, prepare_run_dir, write_json
@@ -145,7 +145,8 @@ def train_rapid(config, out_dir, overwrite: bool = False, resume: bool = False, 
     target = (golden - gt_mean) / gt_std
     train = PatchPairs(source, target, split.train, split.patch, flips=True, seed=c.seed)
     steps = max(1, c.epochs * int(np.ceil(len(train) / c.batch_size)))
-    module = RAPIDModule(card.model_dump(mode="json"), c.lr_start, c.lr_end, 0.5, total_steps=steps)
+    with seeded(c.seed):  # the initial weights too, not only the training
+        module = RAPIDModule(card.model_dump(mode="json"), c.lr_start, c.lr_end, 0.5, total_steps=steps)
     accelerator = "gpu" if device.startswith("cuda") else "cpu"
     t0 = time.perf_counter()
     last = fit(module, train, None, out, c.epochs, c.batch_size, c.seed, accelerator, show_progress,
