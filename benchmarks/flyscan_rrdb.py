@@ -33,8 +33,8 @@ OUT = Path(__file__).parent / "results"
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
-def methods(model, model_mlem):
-    """name -> reconstruct(sinogram (A, U), fly geometry) -> image."""
+def methods(model, model_mlem, only=None):
+    """name -> reconstruct(sinogram (A, U), fly geometry) -> image (``only``: these names)."""
     from tomolearn.methods import base as registry
     from tomolearn.recipes.flyscan import flyscan_slice, load_default
 
@@ -47,6 +47,11 @@ def methods(model, model_mlem):
     if model_mlem is not None:
         net2, card2 = load_default(model_mlem)
         out[f"RRDB({card2.pipeline.approximant})"] = lambda s, g: flyscan_slice(net2, card2, s, g)
+    if only:
+        unknown = set(only) - set(out)
+        if unknown:
+            raise SystemExit(f"--methods: expected names from {', '.join(out)}, got {', '.join(sorted(unknown))}")
+        out = {k: v for k, v in out.items() if k in only}
     return out
 
 
@@ -99,7 +104,7 @@ def grid(size: int, n_images: int, i0s, angles, recons: dict, seed: int = 30_000
     return {m: {k: np.round(v, 4).tolist() for k, v in d.items()} for m, d in out.items()}
 
 
-def real_k11(recons: dict, out_dir: Path) -> dict:
+def real_k11(recons: dict, out_dir: Path, name: str = "flyscan_rrdb") -> dict:
     from tomolearn import load_scan
     from tomolearn.report import figure_grid
     from tomolearn.trust import held_out_projection_check
@@ -119,9 +124,10 @@ def real_k11(recons: dict, out_dir: Path) -> dict:
         res[m] = {"seconds": round(dt, 2), "held_out_nrmse": round(check["nrmse"], 4), "held_out_pcc": round(check["pcc"], 4)}
         images[m] = vol[vol.shape[0] // 2]
         print("k11", m, res[m], flush=True)
-    ref = images["modified MLEM"]
-    figure_grid(ref, {k: v for k, v in images.items() if k != "modified MLEM"}, out_dir / "flyscan_k11_slices.png",
-                "k11 fly scan (middle row); reference panel: modified MLEM", vmax=float(np.percentile(ref, 99.5)))
+    ref_name = "modified MLEM" if "modified MLEM" in images else next(iter(images))
+    ref = images[ref_name]
+    figure_grid(ref, {k: v for k, v in images.items() if k != ref_name}, out_dir / f"{name}_k11_slices.png",
+                f"k11 fly scan (middle row); reference panel: {ref_name}", vmax=float(np.percentile(ref, 99.5)))
     return {"exposure_arc_deg": float(np.degrees(g.exposure_arc)), "angles": int(g.n_angles),
             "shape": list(proj.shape), "methods": res}
 
@@ -137,18 +143,29 @@ def main() -> None:
     ap.add_argument("--grid-images", type=int, default=5)
     ap.add_argument("--parts", default="table1,grid,real")
     ap.add_argument("--name", default="flyscan_rrdb")
+    ap.add_argument("--methods", default="", help="only these methods, comma-separated (same scans, same seeds), "
+                                                  "e.g. 'RRDB(mlem)' for a model trained later")
     args = ap.parse_args()
     import torch
 
     from tomolearn import __version__
 
-    recons = methods(args.model, args.model_mlem)
+    recons = methods(args.model, args.model_mlem, [m for m in args.methods.split(",") if m])
     parts = args.parts.split(",")
     t0 = time.perf_counter()
-    record = {"command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]), "tomolearn_version": __version__,
+    record = {"name": args.name, "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+              "tomolearn_version": __version__,
               "machine": {"cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads()},
               "settings": {"size": args.size, "images_per_family": args.images, "i0": args.i0, "angles": 120,
                            "exposure_arc_deg": 1.5, "grid_size": args.grid_size, "grid_images": args.grid_images}}
+    from tomolearn.recipes.flyscan import load_default
+
+    record["models"] = {}
+    for label, path in (("model", args.model), ("model_mlem", args.model_mlem)):
+        if label == "model" or path is not None:
+            _, card = load_default(path)
+            record["models"][label] = {"path": str(path or "shipped"), "approximant": card.pipeline.approximant,
+                                       "training": card.training, "validation": card.metrics.get("validation")}
     OUT.mkdir(exist_ok=True)
     if "table1" in parts:
         record["table1"] = table1(args.size, args.images, args.i0, recons)
@@ -157,7 +174,7 @@ def main() -> None:
         record["grid"] = {"i0": i0s, "angles": angles,
                           "scores": grid(args.grid_size, args.grid_images, i0s, angles, recons)}
     if "real" in parts and (DATA / "k11_flyscan").exists():
-        record["k11"] = real_k11(recons, OUT)
+        record["k11"] = real_k11(recons, OUT, args.name)
     record["total_seconds"] = round(time.perf_counter() - t0, 1)
     (OUT / f"{args.name}.json").write_text(json.dumps(record, indent=2, default=float))
     (OUT / f"{args.name}.md").write_text(markdown(record))
@@ -195,7 +212,7 @@ def markdown(r: dict) -> str:
                   "| method | held-out NRMSE | held-out PCC | seconds |", "|---|---|---|---|"]
         for m, v in k["methods"].items():
             lines.append(f"| {m} | {v['held_out_nrmse']:.4f} | {v['held_out_pcc']:.4f} | {v['seconds']} |")
-        lines += ["", "Figure: flyscan_k11_slices.png", ""]
+        lines += ["", f"Figure: {r.get('name', 'flyscan_rrdb')}_k11_slices.png", ""]
     return "\n".join(lines)
 
 
