@@ -7,7 +7,7 @@ import numpy as np
 import tifffile
 
 from .._checks import fail
-from .errors import FILE_ERRORS, damaged
+from .errors import damaged
 from ..scan import Scan
 from ._raw import read_angles_file, scan_from_counts
 
@@ -37,7 +37,7 @@ def _read_images(files, shape=None) -> np.ndarray:
         for p in files:
             try:
                 img = np.asarray(tifffile.imread(p))
-            except FILE_ERRORS + (ValueError, TypeError) as err:
+            except Exception as err:  # noqa: BLE001 - a damaged TIFF makes its codecs raise anything (zlib.error...)
                 raise damaged(p, err, "TIFF") from None
             expected = shape if shape is not None else (images[0].shape if images else None)
             if img.ndim != 2 or (expected is not None and img.shape != tuple(expected)):
