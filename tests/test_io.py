@@ -207,3 +207,37 @@ def test_malformed_theta_is_named(tmp_path):
         f["exchange/theta"] = np.array([b"0", b"abc", b"2"])
     with pytest.raises(ValueError, match=r"exchange/theta: .*'bad.h5'"):
         read(bad)
+
+
+def test_angles_given_on_the_command_line_open_files_without_an_angle_file(tmp_path):
+    import mrcfile
+    import tifffile
+    from typer.testing import CliRunner
+
+    from tomolearn.cli import app
+    from tomolearn.io._raw import parse_angles_deg
+
+    assert parse_angles_deg("-60:60:5").tolist() == [-60, -30, 0, 30, 60]
+    assert parse_angles_deg("0, 1.5,3").tolist() == [0, 1.5, 3]
+    for bad in ("a:b:c", "0:10:0", "1,,x", "nan", ""):
+        with pytest.raises(ValueError, match="--angles-deg"):
+            parse_angles_deg(bad)
+    tilt = tmp_path / "t.mrc"
+    with mrcfile.new(tilt) as m:
+        m.set_data(np.random.default_rng(0).random((5, 16, 16)).astype(np.float32))
+    runner = CliRunner()
+    r = runner.invoke(app, ["info", str(tilt)])
+    assert r.exit_code == 2 and "--angles-deg" in r.output  # the error names the way out
+    r = runner.invoke(app, ["info", str(tilt), "--angles-deg", "-60:60:5"])
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(app, ["info", str(tilt), "--angles-deg", "-60:60:4"])
+    assert r.exit_code == 2 and "5 angles (one per image)" in r.output
+    folder = tmp_path / "tiffs"
+    folder.mkdir()
+    for i in range(4):
+        tifffile.imwrite(folder / f"raw_{i}.tif", np.full((2, 8), 500 + i, np.uint16))
+    tifffile.imwrite(folder / "flat.tif", np.full((2, 8), 1000, np.uint16))
+    r = runner.invoke(app, ["reconstruct", str(folder), "--angles-deg", "0:135:4", "-o", str(tmp_path / "r.h5")])
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(app, ["info", str(tmp_path / "r.h5"), "--angles-deg", "0:135:4"])
+    assert r.exit_code == 2 and "--angles-deg" in r.output  # a format that takes no angles

@@ -31,6 +31,8 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 #: (read-only, full) or a file the libraries cannot open, never a traceback
 USER_ERRORS = (ValueError, TypeError, FileNotFoundError, FileExistsError, PermissionError, OSError)
 
+ANGLES_DEG_HELP = ("TIFF folder / MRC tilt series without an angle file: the angles in degrees, a,b,c,... or "
+                   "START:STOP:N (N angles, both ends included)")
 DETERMINISTIC_HELP = ("deterministic algorithms only: a training repeats bit for bit on the same machine and thread "
                       "count (or set TOMOLEARN_DETERMINISTIC=1)")
 
@@ -255,9 +257,13 @@ def _with_exposure(s, speed_deg_s: Optional[float], exposure_s: Optional[float])
                                metadata={**s.metadata, "exposure_arc_deg": float(np.degrees(arc))})
 
 
-def _reader_hints(angles_file: Optional[Path], angle_offset: Optional[int]) -> dict:
+def _reader_hints(angles_file: Optional[Path], angle_offset: Optional[int], angles_deg: Optional[str] = None) -> dict:
     """Reader options given on the command line (TIFF folders, MRC tilt series)."""
+    from .io._raw import parse_angles_deg
+
     hints = {}
+    if angles_deg is not None:
+        hints["angles_deg"] = parse_angles_deg(angles_deg)
     if angles_file is not None:
         hints["angles_file"] = angles_file
     if angle_offset is not None:
@@ -286,7 +292,8 @@ def _reconstruct_unlocked(scan: Path, method: Method, output: Path, segment: boo
                           device: str, chunk_slices: Optional[int], resume: bool, dry_run: bool,
                           scheduler: Optional[str], workers: int, speed_deg_s: Optional[float] = None,
                           exposure_s: Optional[float] = None, angles_file: Optional[Path] = None,
-                          angle_offset: Optional[int] = None, **method_options) -> None:
+                          angle_offset: Optional[int] = None, angles_deg: Optional[str] = None,
+                          **method_options) -> None:
     try:
         from . import load_scan
         from .io.chunked import CHUNKED_FORMATS
@@ -310,7 +317,7 @@ def _reconstruct_unlocked(scan: Path, method: Method, output: Path, segment: boo
 
             check_writable(output)  # before hours of reconstruction, not after
         dev = _device(device)
-        s = load_scan(scan, **_reader_hints(angles_file, angle_offset))
+        s = load_scan(scan, **_reader_hints(angles_file, angle_offset, angles_deg))
         if s.kind == "diffraction":
             _reconstruct_ptycho(s, scan, method, output, given, dev, overwrite, align=align, resume=resume,
                                 dry_run=dry_run, scheduler=scheduler, segment=segment)
@@ -375,7 +382,7 @@ def _build_reconstruct():
         """Reconstruct a scan with a registered method (`tomolearn methods`) and write the volume."""
         fixed = {k: kwargs.pop(k) for k in ("scan", "method", "output", "segment", "align", "overwrite", "device",
                                             "chunk_slices", "resume", "dry_run", "scheduler", "workers",
-                                            "speed_deg_s", "exposure_s", "angles_file", "angle_offset")}
+                                            "speed_deg_s", "exposure_s", "angles_file", "angle_offset", "angles_deg")}
         _reconstruct(**fixed, **kwargs)
 
     P = inspect.Parameter
@@ -411,6 +418,8 @@ def _build_reconstruct():
             None, help="TIFF folder / MRC tilt series: the file of angles in degrees (default angles.txt / .rawtlt)")),
         P("angle_offset", P.KEYWORD_ONLY, annotation=Optional[int], default=typer.Option(
             None, help="TIFF folder: index of the first projection's angle in a longer angles file")),
+        P("angles_deg", P.KEYWORD_ONLY, annotation=Optional[str], default=typer.Option(
+            None, metavar="<a,b,..|START:STOP:N>", help=ANGLES_DEG_HELP)),
     ]
     for fname, (annotation, opt, help_, metavar) in METHOD_OPTIONS.items():
         params.append(P(fname, P.KEYWORD_ONLY, annotation=annotation, default=typer.Option(
@@ -672,13 +681,14 @@ for _name, _cls in registry.trainable().items():
 @app.command()
 def info(scan: Path = typer.Argument(..., help="scan file"),
          angles_file: Optional[Path] = typer.Option(None, help="TIFF folder / MRC: the file of angles in degrees"),
-         angle_offset: Optional[int] = typer.Option(None, help="TIFF folder: index of the first projection's angle")
+         angle_offset: Optional[int] = typer.Option(None, help="TIFF folder: index of the first projection's angle"),
+         angles_deg: Optional[str] = typer.Option(None, metavar="<a,b,..|START:STOP:N>", help=ANGLES_DEG_HELP)
          ) -> None:
     """Print what a scan file holds: shapes, angles, geometry."""
     try:
         from . import load_scan
 
-        hints = _reader_hints(angles_file, angle_offset)
+        hints = _reader_hints(angles_file, angle_offset, angles_deg)
         s = load_scan(scan, find_center=False, **hints) if scan.suffix.lower() in (".h5", ".hdf5", ".hdf") \
             else load_scan(scan, **hints)
     except USER_ERRORS as err:

@@ -9,6 +9,36 @@ from ..preprocess import minus_log, normalize
 from ..scan import Scan
 
 
+def parse_angles_deg(text: str, param: str = "--angles-deg") -> np.ndarray:
+    """Angles in degrees from the command line: ``"a,b,c,..."`` or ``"START:STOP:N"`` (N evenly, both ends included).
+
+    Examples
+    --------
+    >>> parse_angles_deg("-60:60:5").tolist()
+    [-60.0, -30.0, 0.0, 30.0, 60.0]
+
+    Raises
+    ------
+    ValueError
+        If the text is neither form, N < 1, or a value is not finite.
+    """
+    t = str(text).strip()
+    try:
+        if ":" in t:
+            start, stop, n = t.split(":")
+            if int(n) < 1:
+                raise ValueError
+            out = np.linspace(float(start), float(stop), int(n))
+        else:
+            out = np.asarray([float(v) for v in t.replace(" ", "").split(",") if v], dtype=np.float64)
+    except ValueError:
+        raise fail(param, "angles in degrees as a,b,c,... or START:STOP:N (N angles, both ends included)",
+                   repr(t)) from None
+    if out.size == 0 or not np.isfinite(out).all():
+        raise fail(param, "finite angles in degrees", repr(t))
+    return out
+
+
 def read_angles_file(path, param: str = "angles_file") -> np.ndarray:
     """Angles in degrees from a text file (one or more per line): a one-line error naming the file and line.
 

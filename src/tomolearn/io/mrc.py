@@ -14,7 +14,7 @@ from ..scan import Scan
 
 
 def load_mrc_tilt_series(path, angles_file=None, tilt_axis: str = "rows",
-                         pixel_size: float | None = None, unit: str = "nm") -> Scan:
+                         pixel_size: float | None = None, unit: str = "nm", angles_deg=None) -> Scan:
     """Read an MRC tilt series ``(tilt, row, col)`` and its tilt angles (degrees).
 
     Parameters
@@ -29,6 +29,8 @@ def load_mrc_tilt_series(path, angles_file=None, tilt_axis: str = "rows",
     pixel_size : float, optional
         Default: the MRC header's voxel size (Angstrom) converted to ``unit`` if set, else 1 px.
     unit : str
+    angles_deg : array_like, optional
+        The tilt angles in degrees, one per image, instead of an angle file.
 
     Returns
     -------
@@ -46,14 +48,19 @@ def load_mrc_tilt_series(path, angles_file=None, tilt_axis: str = "rows",
     path = Path(path)
     if tilt_axis not in ("rows", "columns"):
         raise fail("tilt_axis", "'rows' or 'columns'", repr(tilt_axis))
-    if angles_file is None:
+    if angles_deg is not None and angles_file is not None:
+        raise fail("angles_deg", "either angles or an angles file", "both")
+    if angles_deg is not None:
+        angles_deg = np.asarray(angles_deg, dtype=np.float64).ravel()
+    elif angles_file is None:
         candidates = [path.with_suffix(s) for s in (".rawtlt", ".tlt")]
         found = [c for c in candidates if c.exists()]
         if not found:
             raise FileNotFoundError(f"angles_file: no {candidates[0].name} or {candidates[1].name} beside "
-                                    f"{path.name}; pass --angles-file (Python: angles_file=)")
+                                    f"{path.name}; pass --angles-file or --angles-deg (Python: angles_file=)")
         angles_file = found[0]
-    angles_deg = read_angles_file(angles_file)
+    if angles_deg is None:
+        angles_deg = read_angles_file(angles_file)
     with warnings.catch_warnings():  # many instruments write non-standard headers
         warnings.simplefilter("ignore", RuntimeWarning)
         try:
@@ -67,7 +74,8 @@ def load_mrc_tilt_series(path, angles_file=None, tilt_axis: str = "rows",
     if data.ndim != 3:
         raise fail("path", "a 3D MRC stack (tilt, row, col)", f"shape {data.shape}")
     if angles_deg.size != data.shape[0]:
-        raise fail("angles_file", f"{data.shape[0]} angles (one per image)", f"{angles_deg.size} angles")
+        raise fail("angles_file" if angles_file is not None else "angles_deg", f"{data.shape[0]} angles (one per image)",
+                   f"{angles_deg.size} angles")
     proj = np.ascontiguousarray(data.transpose(0, 2, 1)) if tilt_axis == "rows" else data
     proj = proj - np.median(proj)
     if pixel_size is None:
@@ -75,5 +83,5 @@ def load_mrc_tilt_series(path, angles_file=None, tilt_axis: str = "rows",
         pixel_size, unit = (header_px / 10.0, "nm") if header_px > 1.0 else (1.0, "px")
     geometry = ParallelGeometry(np.deg2rad(angles_deg), n_detector=proj.shape[2], n_rows=proj.shape[1],
                                 detector_spacing=pixel_size, voxel_size=pixel_size, unit=unit)
-    return Scan(proj, geometry, metadata={"format": "mrc", "source": str(path), "angles_file": str(angles_file),
+    return Scan(proj, geometry, metadata={"format": "mrc", "source": str(path), "angles_file": str(angles_file) if angles_file is not None else "(given)",
                                           "tilt_axis": tilt_axis})

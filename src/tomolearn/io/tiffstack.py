@@ -51,7 +51,7 @@ def _read_images(files, shape=None) -> np.ndarray:
 
 def load_tiff_stack(folder, angles_file=None, angle_offset: int | None = None, projection_prefix: str = "raw_",
                     cor_offset: float | None = None, find_center: bool = True, center_row: int | None = None,
-                    voxel_size: float = 1.0, unit: str = "px") -> Scan:
+                    voxel_size: float = 1.0, unit: str = "px", angles_deg=None) -> Scan:
     """Read projections ``<prefix>*.tif(f)``, flats ``flat*``, darks ``dark*`` and angles (degrees).
 
     Flats, darks and ``angles.txt`` are looked for in the folder and its parent.
@@ -69,6 +69,8 @@ def load_tiff_stack(folder, angles_file=None, angle_offset: int | None = None, p
     projection_prefix : str
     cor_offset, find_center, center_row, voxel_size, unit
         As :func:`tomolearn.io.dxchange.load_dxchange`.
+    angles_deg : array_like, optional
+        The angles in degrees, one per projection, instead of an angle file.
 
     Returns
     -------
@@ -85,11 +87,17 @@ def load_tiff_stack(folder, angles_file=None, angle_offset: int | None = None, p
     files = _files(folder, projection_prefix)
     if not files:
         raise FileNotFoundError(f"folder: no {projection_prefix}*.tif(f) projections in {str(folder)!r}")
-    angles_path = Path(angles_file) if angles_file else _find(folder, "angles.txt")
-    if angles_path is None or not angles_path.exists():
-        raise FileNotFoundError(f"angles_file: no angles.txt in {str(folder)!r} or its parent; pass --angles-file "
-                                "(Python: angles_file=)")
-    angles = read_angles_file(angles_path)
+    if angles_deg is not None:
+        if angles_file is not None:
+            raise fail("angles_deg", "either angles or an angles file", "both")
+        angles = np.asarray(angles_deg, dtype=np.float64).ravel()
+        angles_path = Path("--angles-deg")
+    else:
+        angles_path = Path(angles_file) if angles_file else _find(folder, "angles.txt")
+        if angles_path is None or not angles_path.exists():
+            raise FileNotFoundError(f"angles_file: no angles.txt in {str(folder)!r} or its parent; pass --angles-file "
+                                    "or --angles-deg (Python: angles_file=)")
+        angles = read_angles_file(angles_path)
     if angle_offset is None:
         if angles.size != len(files):
             raise fail("angle_offset", f"the index of the first projection's angle, since {angles_path.name} "
