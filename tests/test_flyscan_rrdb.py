@@ -169,3 +169,40 @@ def test_deterministic_training_repeats_bit_for_bit(tmp_path, monkeypatch):
     monkeypatch.delenv("TOMOLEARN_DETERMINISTIC", raising=False)
     assert weights[0].keys() == weights[1].keys()
     assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+
+
+def test_training_killed_mid_epoch_resumes_losing_at_most_one_epoch(tmp_path):
+    """SIGKILL (no chance to clean up) during epoch 3 of 4, then --resume: epochs 1-2 are kept."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    run = tmp_path / "run"
+    args = ["train", "flyscan", "-o", str(run), "--size", "32", "--patch", "16", "--n-scans", "4",
+            "--samples-per-epoch", "64", "--n-val", "2", "--epochs", "4", "--features", "4", "--growth", "2",
+            "--n-blocks", "1", "--batch-size", "4", "--quiet"]
+    proc = subprocess.Popen([sys.executable, "-m", "tomolearn.cli", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    metrics = run / "logs" / "version_0" / "metrics.csv"
+    deadline = time.time() + 240
+    while time.time() < deadline and proc.poll() is None:
+        if metrics.exists() and len(metrics.read_text().strip().splitlines()) >= 3:  # header + 2 epochs logged
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, "training ended before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    ckpt = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    assert ckpt["epoch"] >= 1  # at most the epoch in progress was lost
+    r = subprocess.run([sys.executable, "-m", "tomolearn.cli", *args, "--resume"], capture_output=True, text=True,
+                       timeout=600)
+    assert r.returncode == 0, r.stderr
+    rec = json.loads((run / "training.json").read_text())
+    assert rec["training"]["epochs"] == 4
+    assert torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)["epoch"] == 3  # 0-based
+    whole = tmp_path / "whole"  # the same training, never interrupted
+    r = runner.invoke(app, [*args[:2], "-o", str(whole), *args[4:]])
+    assert r.exit_code == 0, r.output
+    uninterrupted = json.loads((whole / "training.json").read_text())["validation"]["scores"]["RRDB"]["psnr"]
+    assert abs(rec["validation"]["scores"]["RRDB"]["psnr"] - uninterrupted) < 0.5
