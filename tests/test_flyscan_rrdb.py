@@ -198,6 +198,8 @@ def test_training_killed_mid_epoch_resumes_losing_at_most_one_epoch(tmp_path):
     r = subprocess.run([sys.executable, "-m", "tomolearn.cli", *args, "--resume"], capture_output=True, text=True,
                        timeout=600)
     assert r.returncode == 0, r.stderr
+    done = ckpt["epoch"] + 1
+    assert f"resuming: epochs 1-{done} of 4 are done; continuing with epoch {done + 1}" in r.stderr
     rec = json.loads((run / "training.json").read_text())
     assert rec["training"]["epochs"] == 4
     assert torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)["epoch"] == 3  # 0-based

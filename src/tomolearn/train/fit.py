@@ -4,6 +4,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import sys
 import warnings
 from pathlib import Path
 
@@ -46,6 +47,15 @@ class _NewSamplesEachEpoch(L.Callback):
 
     def on_train_epoch_start(self, trainer, _module) -> None:
         self.dataset.set_epoch(trainer.current_epoch)
+
+
+class _ResumeNotice(L.Callback):
+    """Say from which epoch an interrupted training continues (stderr), so a resumed run is not silent."""
+
+    def on_train_start(self, trainer, _module) -> None:
+        if trainer.current_epoch > 0 and trainer.is_global_zero:
+            sys.stderr.write(f"resuming: epochs 1-{trainer.current_epoch} of {trainer.max_epochs} are done; "
+                             f"continuing with epoch {trainer.current_epoch + 1}\n")
 
 
 PRECISIONS = ("32-true", "bf16-mixed", "16-mixed", "bf16-true", "64-true", "32", "16", "bf16")
@@ -138,7 +148,7 @@ def fit(module: L.LightningModule, train: Dataset, val: Dataset | None, out_dir,
         strategy = "ddp_find_unused_parameters_true"  # e.g. a GAN: each optimiser step uses one network only
     trainer = L.Trainer(max_epochs=max_epochs, accelerator=accelerator, devices=int(devices), strategy=strategy,
                         precision=precision, default_root_dir=out,
-                        callbacks=[checkpoint] + ([_NewSamplesEachEpoch(train)] if hasattr(train, "set_epoch") else []), logger=L.pytorch.loggers.CSVLogger(out, name="logs"),
+                        callbacks=[checkpoint, _ResumeNotice()] + ([_NewSamplesEachEpoch(train)] if hasattr(train, "set_epoch") else []), logger=L.pytorch.loggers.CSVLogger(out, name="logs"),
                         enable_progress_bar=show_progress, enable_model_summary=False,
                         num_sanity_val_steps=0, deterministic=bool(deterministic), log_every_n_steps=5)
     generator = torch.Generator().manual_seed(seed)
