@@ -152,3 +152,15 @@ def test_resume_with_another_study_is_refused_before_any_file_changes(tmp_path):
     with pytest.raises(ValueError, match=r"--resume: expected the study .*seed: 0 -> 1"):
         write_run_record(tmp_path, other)
     assert (tmp_path / "config.yaml").read_text() == before
+
+
+def test_a_study_repeats_to_the_same_figure(tiny_run, tmp_path):
+    """Same study, same seed, another run: the learned method's scores are identical (its network
+    starts from weights drawn from the seed, not from whatever ran earlier in the process)."""
+    study = tmp_path / "tiny.yaml"
+    study.write_text(TINY)
+    res = runner.invoke(app, ["run", str(study), "-o", str(tmp_path / "again"), "--quiet", "--device", "cpu"])
+    assert res.exit_code == 0, res.output
+    first = json.loads((tiny_run / "metrics.json").read_text())["summary"]["learned"]
+    again = json.loads((tmp_path / "again" / "metrics.json").read_text())["summary"]["learned"]
+    assert first == again

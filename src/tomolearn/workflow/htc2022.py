@@ -34,6 +34,7 @@ from ..recon import fbp, sirt
 from ..report import figure_grid, html_report
 from ..scenario import binned_projections
 from ..train import PairedImages, PostProcessor, fit
+from ..train.fit import seeded
 from .common import (comparison_methods, prepare_run_dir, summarise, write_json,
                      write_run_record)
 from .._checks import fail
@@ -179,8 +180,9 @@ class _Trainer:
     def pretrain(self, folder: Path):
         c, n_val = self.cfg, self.n_val
         card = _card(c, self.data, "synthetic holed discs")
-        module = PostProcessor(2, 1, c.model.base_channels, c.model.depth, c.train.lr, "mse", c.train.epochs,
-                               card=card.model_dump(mode="json"))
+        with seeded(c.seed):
+            module = PostProcessor(2, 1, c.model.base_channels, c.model.depth, c.train.lr, "mse", c.train.epochs,
+                                   card=card.model_dump(mode="json"))
         (self.pre_net, self.pre_card), _ = self._fit(
             module, PairedImages(self.sx[n_val:], self.sy[n_val:], c.train.patch, flips=(-2,), seed=c.seed),
             PairedImages(self.sx[:n_val], self.sy[:n_val], augment=False), folder, c.train.epochs, c.seed, card)

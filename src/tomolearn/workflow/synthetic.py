@@ -24,7 +24,7 @@ from ..recipes.postprocess import postprocess_slice
 from ..scenario import binned_projections
 from ..report import figure_grid, html_report
 from ..train import PairedImages, PostProcessor, fit
-from ..train.fit import is_main_process
+from ..train.fit import is_main_process, seeded
 from .common import (comparison_methods, prepare_run_dir, summarise, write_json,
                      write_run_record)
 from .study import register_study
@@ -74,8 +74,9 @@ def _card(cfg) -> ModelCard:
 def _train(cfg, out, x_tr, y_tr, x_va, y_va, device, show_progress):
     """Train the residual U-Net; write model.ckpt (resumable) and model.safetensors + model.json."""
     card = _card(cfg)
-    module = PostProcessor(2, 1, cfg.model.base_channels, cfg.model.depth, cfg.train.lr, "mse", cfg.train.epochs,
-                           card=card.model_dump(mode="json"))
+    with seeded(cfg.seed):  # the initial weights too: otherwise they depend on what ran before in the process
+        module = PostProcessor(2, 1, cfg.model.base_channels, cfg.model.depth, cfg.train.lr, "mse", cfg.train.epochs,
+                               card=card.model_dump(mode="json"))
     ckpt = fit(module, PairedImages(x_tr, y_tr, cfg.train.patch, flips=(-2,), seed=cfg.seed),
                PairedImages(x_va, y_va, augment=False), out, cfg.train.epochs, cfg.train.batch_size, cfg.seed,
                accelerator="gpu" if device.startswith("cuda") else "cpu", show_progress=show_progress,
