@@ -208,3 +208,25 @@ def test_training_killed_mid_epoch_resumes_losing_at_most_one_epoch(tmp_path):
     assert r.exit_code == 0, r.output
     uninterrupted = json.loads((whole / "training.json").read_text())["validation"]["scores"]["RRDB"]["psnr"]
     assert abs(rec["validation"]["scores"]["RRDB"]["psnr"] - uninterrupted) < 0.5
+
+
+def test_shipped_weights_load_with_their_record_and_beat_fbp_and_modified_mlem():
+    from tomolearn.methods import base as registry
+    from tomolearn.metrics import psnr
+    from tomolearn.phantoms import make_phantom
+    from tomolearn.recipes.flyscan import DEFAULT_WEIGHTS, flyscan_slice, load_default
+    from tomolearn.train.flyscan_library import fly_sinogram
+
+    net, card = load_default()
+    assert DEFAULT_WEIGHTS.with_suffix(".json").exists()
+    assert card.training["command"].startswith("tomolearn train flyscan") and card.metrics["validation"]["RRDB"]
+    for family in ("heterogeneous", "ellipses_polygons"):
+        rng = np.random.default_rng([777, 1])  # an object and a scan the training never drew
+        obj = np.clip(make_phantom(family, 256, rng), 0, None)  # the scale it was trained at
+        obj = (obj / obj.max() * 2.5 / 256).astype(np.float32)
+        sino, g = fly_sinogram(obj, 120, 1.5, 1e4, rng)
+        dr = float(obj.max())
+        rrdb = psnr(obj, flyscan_slice(net, card, sino, g), dr)
+        fbp = psnr(obj, registry.build("fbp").image(sino, g.replace(exposure_arc=0.0)), dr)
+        mlem = psnr(obj, registry.build("mlem", {"n_iter": 20, "n_subsets": 10}).image(sino, g), dr)
+        assert rrdb > fbp + 2 and rrdb > mlem, (family, rrdb, fbp, mlem)
