@@ -126,8 +126,9 @@ def real_k11(recons: dict, out_dir: Path, name: str = "flyscan_rrdb") -> dict:
         print("k11", m, res[m], flush=True)
     ref_name = "modified MLEM" if "modified MLEM" in images else next(iter(images))
     ref = images[ref_name]
-    figure_grid(ref, {k: v for k, v in images.items() if k != ref_name}, out_dir / f"{name}_k11_slices.png",
-                f"k11 fly scan (middle row); reference panel: {ref_name}", vmax=float(np.percentile(ref, 99.5)))
+    if len(images) > 1:  # a figure compares methods: none with one method (--methods)
+        figure_grid(ref, {k: v for k, v in images.items() if k != ref_name}, out_dir / f"{name}_k11_slices.png",
+                    f"k11 fly scan (middle row); reference panel: {ref_name}", vmax=float(np.percentile(ref, 99.5)))
     return {"exposure_arc_deg": float(np.degrees(g.exposure_arc)), "angles": int(g.n_angles),
             "shape": list(proj.shape), "methods": res}
 
