@@ -213,7 +213,8 @@ def markdown(r: dict) -> str:
                   "| method | held-out NRMSE | held-out PCC | seconds |", "|---|---|---|---|"]
         for m, v in k["methods"].items():
             lines.append(f"| {m} | {v['held_out_nrmse']:.4f} | {v['held_out_pcc']:.4f} | {v['seconds']} |")
-        lines += ["", f"Figure: {r.get('name', 'flyscan_rrdb')}_k11_slices.png", ""]
+        fig = f"{r.get('name', 'flyscan_rrdb')}_k11_slices.png"
+        lines += ["", f"Figure: {fig}" if (OUT / fig).exists() else "(no figure: one method)", ""]
     return "\n".join(lines)
 
 
