@@ -125,4 +125,5 @@ def test_an_interrupted_command_says_how_to_continue():
     assert resume_hint(["tomolearn", "reconstruct", "a b.h5", "-o", "out.zarr"]) == \
         "continue with: tomolearn reconstruct 'a b.h5' -o out.zarr --resume"
     assert resume_hint(["tomolearn", "reconstruct", "scan.mat", "-o", "out.tif"]) == "run the command again"
+    assert resume_hint(["tomolearn", "reconstruct", "scan.h5", "-o", "out.tif"]) == "run the command again"
     assert resume_hint(["tomolearn", "simulate", "-o", "s.h5"]) == "run the command again"

@@ -89,9 +89,12 @@ def resume_hint(argv: list[str]) -> str:
     """How to continue the interrupted command ``argv``: the same command with ``--resume`` where it can."""
     import shlex
 
+    from .io.chunked import CHUNKED_FORMATS
+
     words = [w for w in argv[1:] if w not in ("--overwrite", "--resume")]
     command = next((w for w in words if not w.startswith("-")), "")
-    chunked = any(w.lower().endswith((".h5", ".hdf5", ".zarr")) for w in words)
+    outputs = [b for a, b in zip(words, words[1:]) if a in ("-o", "--output")]  # the output, not the scan
+    chunked = any(o.lower().endswith(CHUNKED_FORMATS) for o in outputs)
     if command in ("run", "train") or (command == "reconstruct" and chunked):
         return "continue with: tomolearn " + " ".join(shlex.quote(w) for w in [*words, "--resume"])
     return "run the command again"
