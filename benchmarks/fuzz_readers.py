@@ -93,15 +93,15 @@ def seed_file(fmt: str, folder: Path) -> Path:
 
 
 # ---- mutations ------------------------------------------------------------------------------
-def byte_mutation(st):
-    """A strategy of functions bytes -> bytes: overwrite, truncate or insert."""
+def byte_mutation():
+    """A strategy of byte mutations for :func:`apply_bytes`: overwrite, truncate or insert."""
     from hypothesis import strategies as hs
 
     overwrite = hs.tuples(hs.just("overwrite"), hs.lists(hs.tuples(hs.floats(0, 1), hs.integers(0, 255)),
                                                           min_size=1, max_size=16))
     truncate = hs.tuples(hs.just("truncate"), hs.floats(0, 1))
     insert = hs.tuples(hs.just("insert"), hs.tuples(hs.floats(0, 1), hs.binary(min_size=1, max_size=64)))
-    return st.one_of(overwrite, truncate, insert)
+    return hs.one_of(overwrite, truncate, insert)
 
 
 def apply_bytes(data: bytes, op) -> bytes:
@@ -193,9 +193,9 @@ def fuzz_format(fmt: str, cases: int, work: Path, seed: int = 0) -> dict:
     crashes: dict[str, int] = {}
     count = {"n": 0, "loaded_or_one_line": 0}
     structural = fmt in ("dxchange", "nxtomo")
-    op_strategy = (hs.one_of(byte_mutation(hs),
+    op_strategy = (hs.one_of(byte_mutation(),
                              hs.tuples(hs.sampled_from(["delete", "replace", "poison", "attr"]), hs.floats(0, 0.999)))
-                   if structural else byte_mutation(hs))
+                   if structural else byte_mutation())
 
     @settings(max_examples=cases, deadline=None, database=None, derandomize=True,
               suppress_health_check=list(HealthCheck))
