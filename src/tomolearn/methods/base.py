@@ -29,7 +29,7 @@ from ..result import Result
 
 ENTRY_POINT_GROUP = "tomolearn.methods"
 #: modules of the built-in methods, imported on first use of the registry
-BUILTIN = ("fbp", "sirt", "sart", "cgls", "tv", "mlem", "learned", "missing_wedge", "ptycho", "rapid", "lowdose", "flyscan")
+BUILTIN = ("fbp", "sirt", "sart", "cgls", "tv", "mlem", "learned", "missing_wedge", "ptycho", "rapid", "lowdose", "flyscan", "lpd")
 
 Execution = Literal["slice", "slab", "volume"]
 _REGISTRY: dict[str, type["Method"]] = {}

@@ -23,7 +23,7 @@ class _Card(BaseModel):
 class Architecture(_Card):
     """Network shape: enough to rebuild the module before loading its weights."""
 
-    name: Literal["unet", "unetpp", "rapid", "encdec", "rrdb"]
+    name: Literal["unet", "unetpp", "rapid", "encdec", "rrdb", "lpd"]
     spatial_dims: Literal[2, 3] = 2
     in_channels: int = Field(1, ge=1)
     out_channels: int = Field(1, ge=1)
@@ -44,6 +44,9 @@ class Architecture(_Card):
     growth: int = Field(16, ge=1)
     n_blocks: int = Field(3, ge=1)
     res_scale: float = Field(0.2, gt=0, le=1)
+    #: Learned Primal-Dual (``name="lpd"``; ``base_channels`` are the blocks' features, ``n_blocks``
+    #: the unrolled iterations): channels of the primal and dual memories
+    memory: int = Field(5, ge=1)
 
     def build(self):
         """A freshly initialised network of this architecture (``torch.nn.Module``)."""
@@ -55,6 +58,10 @@ class Architecture(_Card):
 
             return RRDBNet(self.in_channels, self.base_channels, self.growth, self.n_blocks, self.res_scale,
                            global_residual=self.residual)
+        if self.name == "lpd":
+            from .lpd import LearnedPrimalDual
+
+            return LearnedPrimalDual(self.n_blocks, self.base_channels, self.memory)
         if self.name == "encdec":
             from .encdec import EncoderDecoder
 

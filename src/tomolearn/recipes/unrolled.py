@@ -1,0 +1,161 @@
+"""Unrolled reconstruction (Learned Primal-Dual) on any slice geometry: scan in, slices out.
+
+The recipe around :class:`~tomolearn.models.lpd.LearnedPrimalDual`, shared by training and
+inference so both compute the same input:
+
+1. **Exact canonical orientation.** A limited arc is turned by a multiple of 90° so its centre
+   lies within ±45° of angle 0: the angles are shifted by ``k·90°`` and the output is turned
+   back with :func:`numpy.rot90`, which is exact on a square grid (no interpolation, unlike
+   the free rotation of the post-processing recipes). ``A_θ(rot90(x, k)) = A_{θ-k·90°}(x)`` for
+   parallel and fan beam (``tests/test_unrolled.py`` checks it).
+2. **Scale.** Data, initial image and output are divided by a high percentile of the FBP of
+   the data (:func:`~tomolearn.models.card.input_scale`), so the result is equivariant to the
+   attenuation unit: reconstructing ``c·y`` gives ``c`` times the reconstruction of ``y``.
+3. **Network.** FBP initialises the primal memory; the operator inside the network is the
+   scan's own (in canonical orientation), so every iteration is fitted to the measured data.
+"""
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .._checks import fail
+from ..models.card import input_scale
+from .limited_angle import arc_centre
+
+#: weights shipped in the package (trained by `tomolearn train lpd`; card beside them)
+DEFAULT_WEIGHTS = Path(__file__).resolve().parents[1] / "weights" / "lpd_2d.safetensors"
+WEIGHTS_NAME = "lpd.safetensors"
+
+
+def quarter_turns(geometry) -> int:
+    """``k`` such that the arc centre minus ``k·90°`` lies in [-45°, 45°); 0 on a non-square grid."""
+    ny, nx = geometry.volume_shape
+    if ny != nx:
+        return 0
+    return int(np.floor(arc_centre(geometry.angles, geometry.period) / (np.pi / 2) + 0.5))
+
+
+def canonical_geometry(geometry) -> tuple[object, int]:
+    """The geometry turned by :func:`quarter_turns` quarter turns, and that number."""
+    k = quarter_turns(geometry)
+    return (geometry.replace(angles=geometry.angles - k * np.pi / 2) if k else geometry), k
+
+
+def network_inputs(sinograms: np.ndarray, geometry, op=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Normalised data, FBP initial images and the scale of each sinogram, in ``geometry``'s frame.
+
+    Parameters
+    ----------
+    sinograms : ndarray, shape (B, A, U)
+    geometry : ParallelGeometry or FanGeometry
+    op : LinearOperator, optional
+        Its ray transform, if already built.
+
+    Returns
+    -------
+    data : ndarray, shape (B, 1, A, U), float32
+    init : ndarray, shape (B, 1, Y, X), float32
+    scale : ndarray, shape (B,)
+        The divisor of each slice (multiply the network output by it).
+    """
+    from ..methods import base as registry  # the registry imports this recipe
+
+    fbp = registry.build("fbp")
+    init = np.stack([fbp.image(s, op if op is not None else geometry) for s in sinograms]).astype(np.float32)
+    scale = np.array([input_scale(im) for im in init], dtype=np.float32)
+    data = np.asarray(sinograms, dtype=np.float32) / scale[:, None, None]
+    return data[:, None], (init / scale[:, None, None])[:, None], scale
+
+
+def load_default(weights=None, device: str = "cpu"):
+    """Learned Primal-Dual network and model card: ``weights`` (file or `train lpd` run folder) or the shipped ones.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the weights do not exist.
+    ValueError
+        If they are not Learned Primal-Dual weights.
+    """
+    from ..models.weights import load_weights
+
+    p = DEFAULT_WEIGHTS if weights is None else Path(weights)
+    if p.is_dir():
+        p = p / WEIGHTS_NAME
+    if not p.exists():
+        hint = "" if weights is not None else " (the shipped weights are missing: reinstall, or train with `tomolearn train lpd`)"
+        raise FileNotFoundError(f"--model: no such file {str(p)!r}{hint}")
+    net, card = load_weights(p, map_location=device)
+    if card.method != "lpd" or card.architecture.name != "lpd":
+        raise fail("--model", "Learned Primal-Dual weights (`tomolearn train lpd`)",
+                   f"weights of a {card.architecture.name} for method {card.method!r}")
+    return net.eval(), card
+
+
+def check_geometry(card, geometry) -> list[str]:
+    """Warnings when a scan's geometry kind or arc lies outside what the weights were trained on."""
+    from ..geometry import FanGeometry, covered_arc
+
+    out = []
+    kind = "fan" if isinstance(geometry, FanGeometry) else "parallel"
+    if kind not in card.geometry.kinds:
+        out.append(f"the scan is {kind} beam; the LPD weights were trained on {', '.join(card.geometry.kinds)} beam "
+                   "(train weights for this geometry with `tomolearn train lpd --geometry-from SCAN`)")
+    lo_hi = card.geometry.arc_range_deg
+    arc = float(np.degrees(covered_arc(geometry.angles, geometry.period)[1]))
+    if lo_hi and not (lo_hi[0] - 1.0 <= arc <= lo_hi[1] + 1.0):
+        out.append(f"the scan's {arc:.0f} deg arc lies outside the {lo_hi[0]:.0f}-{lo_hi[1]:.0f} deg the LPD weights "
+                   "were trained on; the network is extrapolating")
+    for w in out:
+        warnings.warn(w, stacklevel=2)
+    return out
+
+
+def lpd_slices(net, sinograms: np.ndarray, geometry, batch: int = 8, device: str | None = None) -> np.ndarray:
+    """Learned Primal-Dual reconstruction of sinograms ``(V, A, U)`` of one geometry.
+
+    Parameters
+    ----------
+    net : LearnedPrimalDual
+    sinograms : ndarray, shape (V, A, U) or (A, U)
+        Line integrals.
+    geometry : ParallelGeometry or FanGeometry
+        Of one slice (``volume_shape`` is the output grid).
+    batch : int
+        Slices per network call.
+    device : str, optional
+        Default: the network's device.
+
+    Returns
+    -------
+    ndarray, shape (V, Y, X) (or (Y, X)), float32, in the unit of ``sinograms`` per ``geometry.unit``
+
+    References
+    ----------
+    J. Adler and O. Öktem, "Learned Primal-Dual Reconstruction", IEEE TMI 37(6), 2018.
+    """
+    from ..physics.projector import make_operator
+
+    s = np.asarray(sinograms, dtype=np.float32)
+    single = s.ndim == 2
+    s = s[None] if single else s
+    g, k = canonical_geometry(geometry)
+    op = make_operator(g)
+    dev = device or next(net.parameters()).device
+    out = []
+    with torch.no_grad():
+        for i in range(0, len(s), max(int(batch), 1)):
+            data, init, scale = network_inputs(s[i: i + batch], g, op)
+            y = net(torch.from_numpy(data).to(dev), op, torch.from_numpy(init).to(dev))
+            out.append(y[:, 0].cpu().numpy() * scale[:, None, None])
+    vol = np.rot90(np.concatenate(out), k, axes=(-2, -1)).astype(np.float32)
+    vol = np.ascontiguousarray(vol)
+    return vol[0] if single else vol
+
+
+__all__ = ["DEFAULT_WEIGHTS", "WEIGHTS_NAME", "canonical_geometry", "check_geometry", "load_default", "lpd_slices",
+           "network_inputs", "quarter_turns"]
