@@ -3,11 +3,11 @@
 The recipe around :class:`~tomolearn.models.lpd.LearnedPrimalDual`, shared by training and
 inference so both compute the same input:
 
-1. **Exact canonical orientation.** A limited arc is turned by a multiple of 90° so its centre
-   lies within ±45° of angle 0: the angles are shifted by ``k·90°`` and the output is turned
-   back with :func:`numpy.rot90`, which is exact on a square grid (no interpolation, unlike
-   the free rotation of the post-processing recipes). ``A_θ(rot90(x, k)) = A_{θ-k·90°}(x)`` for
-   parallel and fan beam (``tests/test_unrolled.py`` checks it).
+1. **Exact canonical orientation** (:func:`canonical_scan`). The projections are unwrapped
+   into one contiguous, sorted arc and turned by a multiple of 90° so the arc's centre lies
+   within ±45° of angle 0; the output is turned back with :func:`numpy.rot90`, exact on a
+   square grid (no interpolation, unlike the free rotation of the post-processing recipes):
+   ``A_θ(rot90(x, k)) = A_{θ-k·90°}(x)`` for parallel and fan beam (``tests/test_unrolled.py``).
 2. **Scale.** Data, initial image and output are divided by a high percentile of the FBP of
    the data (:func:`~tomolearn.models.card.input_scale`), so the result is equivariant to the
    attenuation unit: reconstructing ``c·y`` gives ``c`` times the reconstruction of ``y``.
@@ -31,18 +31,55 @@ DEFAULT_WEIGHTS = Path(__file__).resolve().parents[1] / "weights" / "lpd_2d.safe
 WEIGHTS_NAME = "lpd.safetensors"
 
 
-def quarter_turns(geometry) -> int:
-    """``k`` such that the arc centre minus ``k·90°`` lies in [-45°, 45°); 0 on a non-square grid."""
+def _unwrap(angles: np.ndarray, centre: float, period: float) -> tuple[np.ndarray, np.ndarray]:
+    """Angles moved by multiples of ``period`` into ``[centre - period/2, centre + period/2)``, and the multiples."""
+    m = np.floor((angles - centre) / period + 0.5)
+    return angles - m * period, m.astype(int)
+
+
+def canonical_scan(sinograms: np.ndarray, geometry) -> tuple[np.ndarray, object, int]:
+    """The sinograms and geometry of a scan in the network's canonical frame, and the quarter turns to undo.
+
+    1. Every angle is moved to the equivalent one nearest the arc's centre: by whole turns, and
+       for parallel beam by half turns with the detector row reversed (``p(θ + π, u) = p(θ, -u)``;
+       only with the axis on the detector centre, where the reversal is exact), so an arc that
+       wraps past 180° becomes contiguous;
+    2. projections are sorted by angle (the dual blocks convolve across neighbouring angles);
+    3. all angles are shifted by ``k·90°`` so the arc centre lies in [-45°, 45°) (a non-square grid
+       keeps ``k = 0``). Reconstructing in that frame and applying ``numpy.rot90(·, k)`` gives
+       the object, exactly: ``A_θ(rot90(x, k)) = A_{θ - k·90°}(x)``.
+
+    Parameters
+    ----------
+    sinograms : ndarray, shape (V, A, U)
+    geometry : ParallelGeometry or FanGeometry
+
+    Returns
+    -------
+    sinograms : ndarray, shape (V, A, U)
+    geometry : the canonical geometry
+    k : int
+        Quarter turns (0-3) that bring the canonical reconstruction back to the scan's frame.
+    """
+    from ..geometry import ParallelGeometry
+
+    s = np.asarray(sinograms, dtype=np.float32)
+    angles = np.asarray(geometry.angles, dtype=np.float64)
+    half_turns = isinstance(geometry, ParallelGeometry) and geometry.cor_offset == 0
+    period = np.pi if half_turns else 2 * np.pi
+    # the centre modulo the period, so every description of the same measurement (angles moved by
+    # whole turns, or by half turns with reversed rows) gets the same canonical form
+    centre = float(np.mod(arc_centre(angles, period), period))
+    angles, m = _unwrap(angles, centre, period)
+    flip = (m % 2 == 1) if half_turns else np.zeros(m.shape, bool)
+    if flip.any():
+        s = s.copy()
+        s[:, flip] = s[:, flip, ::-1]
+    order = np.argsort(angles, kind="stable")
+    s, angles = s[:, order], angles[order]
     ny, nx = geometry.volume_shape
-    if ny != nx:
-        return 0
-    return int(np.floor(arc_centre(geometry.angles, geometry.period) / (np.pi / 2) + 0.5))
-
-
-def canonical_geometry(geometry) -> tuple[object, int]:
-    """The geometry turned by :func:`quarter_turns` quarter turns, and that number."""
-    k = quarter_turns(geometry)
-    return (geometry.replace(angles=geometry.angles - k * np.pi / 2) if k else geometry), k
+    k = int(np.floor(centre / (np.pi / 2) + 0.5)) if ny == nx else 0
+    return np.ascontiguousarray(s), geometry.replace(angles=angles - k * np.pi / 2), k % 4
 
 
 def network_inputs(sinograms: np.ndarray, geometry, op=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -142,8 +179,7 @@ def lpd_slices(net, sinograms: np.ndarray, geometry, batch: int = 8, device: str
 
     s = np.asarray(sinograms, dtype=np.float32)
     single = s.ndim == 2
-    s = s[None] if single else s
-    g, k = canonical_geometry(geometry)
+    s, g, k = canonical_scan(s[None] if single else s, geometry)
     op = make_operator(g)
     dev = device or next(net.parameters()).device
     out = []
@@ -157,5 +193,5 @@ def lpd_slices(net, sinograms: np.ndarray, geometry, batch: int = 8, device: str
     return vol[0] if single else vol
 
 
-__all__ = ["DEFAULT_WEIGHTS", "WEIGHTS_NAME", "canonical_geometry", "check_geometry", "load_default", "lpd_slices",
-           "network_inputs", "quarter_turns"]
+__all__ = ["DEFAULT_WEIGHTS", "WEIGHTS_NAME", "canonical_scan", "check_geometry", "load_default", "lpd_slices",
+           "network_inputs"]
