@@ -207,6 +207,14 @@ def test_train_lpd_command_writes_weights_card_and_validation_per_arc(tmp_path):
     assert card["method"] == "lpd" and card["geometry"]["arc_range_deg"] == [40.0, 90.0]
     net, card = unrolled.load_default(out)
     assert card.architecture.n_blocks == 2
+    tuned = tmp_path / "tuned"  # fine-tuning keeps the starting architecture and records where it came from
+    r = runner.invoke(app, ["train", "lpd", "-o", str(tuned), "--init-from", str(out), "--size", "32", "--epochs",
+                            "1", "--samples-per-epoch", "2", "--batch-size", "2", "--n-val", "1", "--val-arcs", "60",
+                            "--step-deg", "3,3", "--features", "16"])
+    assert r.exit_code == 0, r.output
+    tuned_card = json.loads((tuned / "lpd.json").read_text())
+    assert tuned_card["architecture"]["base_channels"] == 4
+    assert tuned_card["training"]["init_from"]["command"] == card.training["command"]
     r = runner.invoke(app, ["train", "lpd", "-o", str(tmp_path / "bad"), "--arc-range", "90,40"])
     assert r.exit_code == 2 and "--arc-range" in r.output
 
@@ -225,4 +233,4 @@ def test_shipped_weights_load_with_their_record_and_beat_fbp_on_an_unseen_phanto
 
     y = poisson_noise(RayTransform(g).forward(x), 1e4, 0)
     dr = float(x.max())
-    assert psnr(x, unrolled.lpd_slices(net, y, g), dr) > psnr(x, fbp(y, g), dr) + 5
+    assert psnr(x, unrolled.lpd_slices(net, y, g, card=card), dr) > psnr(x, fbp(y, g), dr) + 5

@@ -100,8 +100,10 @@ def _entries(value):
 class BaselineConfig(_Strict):
     methods: list[MethodEntry] = Field(
         [MethodEntry(method="fbp"), MethodEntry(method="sirt", params={"n_iter": 200}),
-         MethodEntry(method="tv", params={"n_iter": 200}, tune={"tv_relative": [0.01, 0.03, 0.1]})],
-        description="methods compared with the learned one in the same run (any registered method)")
+         MethodEntry(method="tv", params={"n_iter": 200}, tune={"tv_relative": [0.01, 0.03, 0.1]}),
+         MethodEntry(method="lpd", label="LPD")],
+        description="methods compared with the study's own network in the same run (any registered method; "
+                    "lpd: the shipped Learned Primal-Dual weights)")
 
     _as_entries = field_validator("methods", mode="before")(_entries)
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -37,10 +38,16 @@ class LPDTraining(BaseModel):
     features: int = Field(32, ge=1, description="channels of the primal and dual blocks (paper: 32)")
     memory: int = Field(5, ge=1, description="primal and dual memory channels (paper: 5)")
     lr: float = Field(1e-3, gt=0, description="Adam learning rate (paper: 1e-3)")
+    init: Literal["fbp", "tv"] = Field("fbp", description="reconstruction the network starts from: fbp, or tv "
+                                                          "(the network learns what to add to TV)")
+    init_iter: int = Field(100, ge=1, description="tv start: primal-dual iterations")
+    init_tv_relative: float = Field(0.03, gt=0, description="tv start: TV weight relative to the data")
     checkpointing: bool = Field(False, description="gradient checkpointing (large slices within CPU memory)")
     val_arcs: list[float] = Field([30.0, 60.0, 90.0, 120.0, 150.0], description="arcs of the held-out validation, deg")
     n_val: int = Field(8, ge=1, description="held-out validation objects per arc")
     seed: int = Field(0, description="random seed")
+    init_from: Path | None = Field(None, description="start from these LPD weights (file or `train lpd` run folder; "
+                                                     "their architecture is kept): fine-tuning")
     export: Path | None = Field(None, description="also write the weights here (.safetensors, card beside)")
 
     @model_validator(mode="after")
@@ -80,9 +87,10 @@ class LPD(Method):
         from ..recipes.unrolled import lpd_slices
 
         vol = lpd_slices(self.net, np.moveaxis(np.asarray(projections, np.float32), 1, 0), op.geometry,
-                         self.params.batch)
+                         self.params.batch, card=self.card)
         return Result(vol, info={"model": str(self.params.model or "shipped"),
                                  "n_iter": self.card.architecture.n_blocks,
+                                 "starts_from": self.card.pipeline.approximant,
                                  "trained_arcs_deg": list(self.card.geometry.arc_range_deg or ())})
 
     @classmethod

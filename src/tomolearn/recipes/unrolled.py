@@ -82,8 +82,9 @@ def canonical_scan(sinograms: np.ndarray, geometry) -> tuple[np.ndarray, object,
     return np.ascontiguousarray(s), geometry.replace(angles=angles - k * np.pi / 2), k % 4
 
 
-def network_inputs(sinograms: np.ndarray, geometry, op=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Normalised data, FBP initial images and the scale of each sinogram, in ``geometry``'s frame.
+def network_inputs(sinograms: np.ndarray, geometry, op=None, init: str = "fbp",
+                   init_params: dict | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Normalised data, initial images and the scale of each sinogram, in ``geometry``'s frame.
 
     Parameters
     ----------
@@ -91,6 +92,13 @@ def network_inputs(sinograms: np.ndarray, geometry, op=None) -> tuple[np.ndarray
     geometry : ParallelGeometry or FanGeometry
     op : LinearOperator, optional
         Its ray transform, if already built.
+    init : str
+        The registered method whose reconstruction starts the primal memory: ``fbp`` (cheap),
+        or ``tv`` (the network then starts from TV and learns what to add to it).
+    init_params : dict, optional
+        Its parameters (e.g. ``{"n_iter": 100, "tv_relative": 0.03}``). Every parameter must keep
+        the method positively homogeneous (TV's weight relative to the data does), so the scale
+        equivariance holds.
 
     Returns
     -------
@@ -101,11 +109,11 @@ def network_inputs(sinograms: np.ndarray, geometry, op=None) -> tuple[np.ndarray
     """
     from ..methods import base as registry  # the registry imports this recipe
 
-    fbp = registry.build("fbp")
-    init = np.stack([fbp.image(s, op if op is not None else geometry) for s in sinograms]).astype(np.float32)
-    scale = np.array([input_scale(im) for im in init], dtype=np.float32)
+    method = registry.build(init, init_params or {})
+    start = np.stack([method.image(s, op if op is not None else geometry) for s in sinograms]).astype(np.float32)
+    scale = np.array([input_scale(im) for im in start], dtype=np.float32)
     data = np.asarray(sinograms, dtype=np.float32) / scale[:, None, None]
-    return data[:, None], (init / scale[:, None, None])[:, None], scale
+    return data[:, None], (start / scale[:, None, None])[:, None], scale
 
 
 def load_default(weights=None, device: str = "cpu"):
@@ -133,6 +141,13 @@ def load_default(weights=None, device: str = "cpu"):
     return net.eval(), card
 
 
+def initial_method(card) -> tuple[str, dict]:
+    """The method (name, parameters) whose reconstruction starts the network, from a card (default FBP)."""
+    if card is None:
+        return "fbp", {}
+    return card.pipeline.approximant, dict(card.pipeline.approximant_params)
+
+
 def check_geometry(card, geometry) -> list[str]:
     """Warnings when a scan's geometry kind or arc lies outside what the weights were trained on."""
     from ..geometry import FanGeometry, covered_arc
@@ -152,7 +167,8 @@ def check_geometry(card, geometry) -> list[str]:
     return out
 
 
-def lpd_slices(net, sinograms: np.ndarray, geometry, batch: int = 8, device: str | None = None) -> np.ndarray:
+def lpd_slices(net, sinograms: np.ndarray, geometry, batch: int = 8, device: str | None = None,
+               card=None) -> np.ndarray:
     """Learned Primal-Dual reconstruction of sinograms ``(V, A, U)`` of one geometry.
 
     Parameters
@@ -166,6 +182,8 @@ def lpd_slices(net, sinograms: np.ndarray, geometry, batch: int = 8, device: str
         Slices per network call.
     device : str, optional
         Default: the network's device.
+    card : ModelCard, optional
+        The weights' card: its pipeline names the initial reconstruction (default FBP).
 
     Returns
     -------
@@ -185,7 +203,7 @@ def lpd_slices(net, sinograms: np.ndarray, geometry, batch: int = 8, device: str
     out = []
     with torch.no_grad():
         for i in range(0, len(s), max(int(batch), 1)):
-            data, init, scale = network_inputs(s[i: i + batch], g, op)
+            data, init, scale = network_inputs(s[i: i + batch], g, op, *initial_method(card))
             y = net(torch.from_numpy(data).to(dev), op, torch.from_numpy(init).to(dev))
             out.append(y[:, 0].cpu().numpy() * scale[:, None, None])
     vol = np.rot90(np.concatenate(out), k, axes=(-2, -1)).astype(np.float32)
@@ -193,5 +211,5 @@ def lpd_slices(net, sinograms: np.ndarray, geometry, batch: int = 8, device: str
     return vol[0] if single else vol
 
 
-__all__ = ["DEFAULT_WEIGHTS", "WEIGHTS_NAME", "canonical_scan", "check_geometry", "load_default", "lpd_slices",
+__all__ = ["DEFAULT_WEIGHTS", "WEIGHTS_NAME", "canonical_scan", "check_geometry", "initial_method", "load_default", "lpd_slices",
            "network_inputs"]

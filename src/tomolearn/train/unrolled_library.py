@@ -66,6 +66,8 @@ class UnrolledLibrary(Dataset):
     seed : int
     fixed : bool
         The same items every epoch (validation).
+    init, init_params : str, dict
+        The reconstruction that starts the network (:func:`~tomolearn.recipes.unrolled.network_inputs`).
 
     Items are ``(data (B, 1, A, U), init (B, 1, Y, X), target (B, 1, Y, X), angles (A,))``
     float32 tensors (angles float64), all but the angles divided by each scan's scale.
@@ -78,7 +80,8 @@ class UnrolledLibrary(Dataset):
 
     def __init__(self, n_batches: int, batch_size: int, template, families=("ellipses_polygons",),
                  arc_range_deg=(30.0, 150.0), step_deg=(1.0, 1.0), i0=(3e3, 1e5), attenuation=(1.0, 4.0),
-                 augment: bool = True, seed: int = 0, fixed: bool = False) -> None:
+                 augment: bool = True, seed: int = 0, fixed: bool = False, init: str = "fbp",
+                 init_params: dict | None = None) -> None:
         self.n_batches = positive_int(n_batches, "n_batches")
         self.batch_size = positive_int(batch_size, "batch_size")
         unknown = [f for f in families if f not in FAMILIES]
@@ -96,6 +99,7 @@ class UnrolledLibrary(Dataset):
         self.i0_range, self.attenuation = tuple(map(float, i0)), tuple(map(float, attenuation))
         self.augment, self.seed, self.fixed, self.epoch = bool(augment), int(seed), bool(fixed), 0
         self._fine = fine_geometry(template)
+        self.init, self.init_params = init, dict(init_params or {})
 
     def __len__(self) -> int:
         return self.n_batches
@@ -147,7 +151,7 @@ class UnrolledLibrary(Dataset):
 
     def __getitem__(self, index: int):
         s = self.sample(index)
-        data, init, scale = network_inputs(s["sinograms"], s["geometry"])
+        data, init, scale = network_inputs(s["sinograms"], s["geometry"], None, self.init, self.init_params)
         target = s["targets"][:, None] / scale[:, None, None, None]
         return (torch.from_numpy(data), torch.from_numpy(init), torch.from_numpy(target.astype(np.float32)),
                 torch.from_numpy(np.asarray(s["angles"], dtype=np.float64)))

@@ -149,8 +149,9 @@ def run_synthetic(cfg, out_dir, overwrite, resume, device, show_progress, log) -
         f"{d.n_train} training / {d.n_val} validation / {d.n_test} held-out {d.family} phantoms, "
         f"{d.size}x{d.size}, parallel beam, {d.arc_deg:g} deg arc at random start angles, "
         f"Poisson noise i0={d.i0}.", f"Learned: residual U-Net on the {cfg.model.approximant.upper()} "
-        "approximant in canonical orientation. Baselines from the same run (parameters tuned on "
-        "validation scans where the study file says so): "
+        "approximant in canonical orientation, trained in this run. Compared in the same run (parameters "
+        "tuned on validation scans where the study file says so; LPD: the shipped Learned Primal-Dual weights, "
+        "trained by `tomolearn train lpd` on objects and scans drawn apart from this study's): "
         + "; ".join(f"{k} {v}" for k, v in chosen.items()) + ".",
         f"Wall time {result['seconds']} s; torch {torch.__version__}."])
     return result
