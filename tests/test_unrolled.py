@@ -234,3 +234,20 @@ def test_shipped_weights_load_with_their_record_and_beat_fbp_on_an_unseen_phanto
     y = poisson_noise(RayTransform(g).forward(x), 1e4, 0)
     dr = float(x.max())
     assert psnr(x, unrolled.lpd_slices(net, y, g, card=card), dr) > psnr(x, fbp(y, g), dr) + 5
+
+
+def test_fan_beam_training_takes_the_geometry_of_an_htc2022_scan():
+    from tests.conftest import data_file
+    from tomolearn.methods.lpd import LPDTraining
+    from tomolearn.workflow.train_lpd import library, template_geometry
+
+    c = LPDTraining(geometry_from=data_file("htc2022", "htc2022_ta_full.mat"), arc_range=(30, 40), step_deg=(5, 5),
+                    families=["holed_disc"])
+    template = template_geometry(c)
+    assert isinstance(template, FanGeometry) and template.n_rows == 1
+    data, init, target, angles = library(c, template, 1, 0, fixed=True)[0]
+    assert data.shape == (1, 1, angles.numel(), template.n_detector) and target.shape[-2:] == template.volume_shape
+    from tomolearn.train.unrolled import geometry_from_record
+
+    op = RayTransform(geometry_from_record(geometry_record(template), angles.numpy()))
+    assert LearnedPrimalDual(n_iter=1, features=2, memory=2)(data, op, init).shape == target.shape
