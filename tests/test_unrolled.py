@@ -67,6 +67,9 @@ def test_canonical_scan_is_the_same_measurement_in_a_turned_frame(geometry):
 def test_canonical_scan_keeps_a_non_square_grid_unturned():
     g = ParallelGeometry(_wrapped(80, 140), 40, volume_shape=(32, 40))
     assert unrolled.canonical_scan(np.zeros((1, g.n_angles, 40)), g)[2] == 0
+    card = ModelCard.model_validate(_card(g))
+    with pytest.warns(UserWarning, match="non-square"):
+        unrolled.check_geometry(card, g)
 
 
 @pytest.mark.parametrize("geometry", [_parallel(), _fan()])

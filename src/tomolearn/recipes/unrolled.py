@@ -162,6 +162,12 @@ def check_geometry(card, geometry) -> list[str]:
     if lo_hi and not (lo_hi[0] - 1.0 <= arc <= lo_hi[1] + 1.0):
         out.append(f"the scan's {arc:.0f} deg arc lies outside the {lo_hi[0]:.0f}-{lo_hi[1]:.0f} deg the LPD weights "
                    "were trained on; the network is extrapolating")
+    _, g, _ = canonical_scan(np.zeros((0, geometry.n_angles, geometry.n_detector), np.float32), geometry)
+    centre = float(np.degrees((g.angles.min() + g.angles.max()) / 2))
+    if not -46.0 <= centre <= 46.0:  # only a square grid can be turned exactly
+        out.append(f"the scan's arc is centred at {centre:.0f} deg on a non-square {geometry.volume_shape} grid, which "
+                   "cannot be turned to the weights' canonical orientation (centre within 45 deg of 0); "
+                   "reconstruct on a square grid")
     for w in out:
         warnings.warn(w, stacklevel=2)
     return out
