@@ -127,7 +127,7 @@ def main() -> None:
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps(record, indent=2))
-    lines = [f"# Learned Primal-Dual over arcs 30-150 deg\n",
+    lines = ["# Learned Primal-Dual over arcs 30-150 deg\n",
              f"Command: `.venv/bin/python benchmarks/lpd_arcs.py` (git {record['git']}, {os.cpu_count()} CPU cores). "
              f"Weights: {record['weights']}, trained by `{card.training.get('command')}`"
              + (f" after `{card.training['init_from']['command']}`" if card.training.get("init_from") else "")

@@ -8,11 +8,13 @@ inference so both compute the same input:
    within ±45° of angle 0; the output is turned back with :func:`numpy.rot90`, exact on a
    square grid (no interpolation, unlike the free rotation of the post-processing recipes):
    ``A_θ(rot90(x, k)) = A_{θ-k·90°}(x)`` for parallel and fan beam (``tests/test_unrolled.py``).
-2. **Scale.** Data, initial image and output are divided by a high percentile of the FBP of
-   the data (:func:`~tomolearn.models.card.input_scale`), so the result is equivariant to the
+2. **Start and scale.** A classical reconstruction starts the primal memory: FBP (cheap), or
+   TV, from which the network learns what to add (``pipeline.approximant`` of the weights'
+   card). Data, start and output are divided by a high percentile of the start
+   (:func:`~tomolearn.models.card.input_scale`), so the result is equivariant to the
    attenuation unit: reconstructing ``c·y`` gives ``c`` times the reconstruction of ``y``.
-3. **Network.** FBP initialises the primal memory; the operator inside the network is the
-   scan's own (in canonical orientation), so every iteration is fitted to the measured data.
+3. **Network.** The operator inside the network is the scan's own (in canonical orientation),
+   so every iteration is fitted to the measured data.
 """
 from __future__ import annotations
 
