@@ -291,7 +291,7 @@ def _reconstruct(scan: Path, method: Method, output: Path, *args, dry_run: bool 
         _fail(err)
 
 
-def _reconstruct_unlocked(scan: Path, method: Method, output: Path, segment: bool, align: bool, overwrite: bool,
+def _reconstruct_unlocked(scan: Path, method: Method, output: Path, segment: bool, trust: bool, align: bool, overwrite: bool,
                           device: str, chunk_slices: Optional[int], resume: bool, dry_run: bool,
                           scheduler: Optional[str], workers: int, speed_deg_s: Optional[float] = None,
                           exposure_s: Optional[float] = None, angles_file: Optional[Path] = None,
@@ -307,8 +307,8 @@ def _reconstruct_unlocked(scan: Path, method: Method, output: Path, segment: boo
         if chunk_slices is not None and chunk_slices < 1:
             raise ValueError(f"--chunk-slices: expected detector rows per slab >= 1, got {chunk_slices}")
         chunked = output.suffix.lower() in CHUNKED_FORMATS
-        if not chunked and (resume or scheduler or segment):
-            flag = "--resume" if resume else "--scheduler" if scheduler else "--segment"
+        if not chunked and (resume or scheduler or segment or trust):
+            flag = "--resume" if resume else "--scheduler" if scheduler else "--segment" if segment else "--trust"
             raise ValueError(f"{flag}: expected a chunked output ({', '.join(CHUNKED_FORMATS)}), got {output.name!r}")
         if output.resolve() == scan.resolve():
             raise ValueError(f"output: expected a file other than the scan it reconstructs, got {str(output)!r}; "
@@ -323,7 +323,7 @@ def _reconstruct_unlocked(scan: Path, method: Method, output: Path, segment: boo
         s = load_scan(scan, **_reader_hints(angles_file, angle_offset, angles_deg))
         if s.kind == "diffraction":
             _reconstruct_ptycho(s, scan, method, output, given, dev, overwrite, align=align, resume=resume,
-                                dry_run=dry_run, scheduler=scheduler, segment=segment)
+                                dry_run=dry_run, scheduler=scheduler, segment=segment, trust=trust)
             return
         s = _with_exposure(s, speed_deg_s, exposure_s)
         if align:
@@ -341,7 +341,7 @@ def _reconstruct_unlocked(scan: Path, method: Method, output: Path, segment: boo
 
             done = reconstruct_to_file(s, method.value, output, given, chunk_slices=chunk_slices, scheduler=scheduler,
                                        workers=workers, device=dev, resume=resume, overwrite=overwrite,
-                                       segment=segment, attrs={"source": str(scan)},
+                                       segment=segment, trust=trust, attrs={"source": str(scan)},
                                        log=lambda m: typer.echo(m, err=True))
             summary = (f"{done['computed']} slabs of {done['chunk_slices']} rows"
                        + (f", {done['skipped']} already done" if done["skipped"] else "") + f", {done['seconds']:.1f} s")
@@ -383,7 +383,7 @@ def _build_reconstruct():
     """``reconstruct`` with one option per method parameter found in the registry."""
     def command(**kwargs) -> None:
         """Reconstruct a scan with a registered method (`tomolearn methods`) and write the volume."""
-        fixed = {k: kwargs.pop(k) for k in ("scan", "method", "output", "segment", "align", "overwrite", "device",
+        fixed = {k: kwargs.pop(k) for k in ("scan", "method", "output", "segment", "trust", "align", "overwrite", "device",
                                             "chunk_slices", "resume", "dry_run", "scheduler", "workers",
                                             "speed_deg_s", "exposure_s", "angles_file", "angle_offset", "angles_deg")}
         _reconstruct(**fixed, **kwargs)
@@ -398,6 +398,9 @@ def _build_reconstruct():
         P("output", P.KEYWORD_ONLY, annotation=Path, default=typer.Option(
             ..., "-o", "--output", help="output volume: .h5 or .zarr (OME-Zarr), written slab by slab; or .tif")),
         P("segment", P.KEYWORD_ONLY, annotation=bool, default=typer.Option(False, help="also store an Otsu segmentation")),
+        P("trust", P.KEYWORD_ONLY, annotation=bool, default=typer.Option(
+            False, help="also store trust maps: /data_residual (where the output contradicts the data) and "
+                        "/null_space (what the data do not determine)")),
         P("align", P.KEYWORD_ONLY, annotation=bool, default=typer.Option(
             False, help="align a tilt series (cross-correlation) and centre its tilt axis first")),
         P("overwrite", P.KEYWORD_ONLY, annotation=bool, default=typer.Option(False, help="replace an existing output file")),

@@ -159,3 +159,71 @@ def wedge_error(reference, image, angles) -> dict:
     ref_energy = float(np.sum(np.abs(fr) ** 2))
     return {"wedge_relative_error": float(np.sqrt(np.sum(np.abs(fi - fr) ** 2) / max(ref_energy, 1e-30))),
             "wedge_energy_ratio": float(power_spectrum(img)[mask].sum() / max(ref_energy, 1e-30))}
+
+
+def data_residual_map(volume, projections, op) -> tuple[np.ndarray, np.ndarray]:
+    """Where a reconstruction disagrees with its measured projections, per voxel.
+
+    The residual ``A x - y`` of every slice, back-projected with SIRT's row and column
+    normalisation, ``C A^T R (A x - y)`` (``R = 1 / A 1``, ``C = 1 / A^T 1``): the correction
+    the data ask for at each voxel, in the volume's unit (attenuation per unit). Zero where the
+    output explains the data; large where it contradicts them.
+
+    Parameters
+    ----------
+    volume : ndarray, shape (Z, Y, X)
+    projections : ndarray, shape (A, Z, U)
+        The measured line integrals the volume was reconstructed from.
+    op : LinearOperator
+        Slice-wise operator (items ``(Y, X) -> (A, U)``), e.g. the scan's ray transform.
+
+    Returns
+    -------
+    map : ndarray, shape (Z, Y, X), float32
+    relative : ndarray, shape (Z,)
+        ``||A x - y|| / ||y||`` per slice.
+
+    Raises
+    ------
+    ValueError
+        If the shapes do not match the operator.
+    """
+    x = np.asarray(volume, dtype=np.float32)
+    y = np.moveaxis(np.asarray(projections, dtype=np.float32), 1, 0)
+    if x.ndim != 3 or y.shape[0] != x.shape[0]:
+        raise fail("projections", f"(A, Z, U) with Z = {x.shape[0] if x.ndim == 3 else '?'} slices of the volume",
+                   f"shape {np.shape(projections)}")
+    r = op.forward_batch(x) - y
+    rows = op.forward_batch(np.ones((1, *op.domain_shape), np.float32))
+    cols = op.adjoint_batch(np.ones((1, *op.range_shape), np.float32))
+    back = op.adjoint_batch(r / np.maximum(rows, 1e-6)) / np.maximum(cols, 1e-6)
+    relative = np.linalg.norm(r.reshape(len(r), -1), axis=1) / np.maximum(np.linalg.norm(y.reshape(len(y), -1), axis=1), 1e-30)
+    return back.astype(np.float32), relative.astype(np.float32)
+
+
+def null_space_map(volume, op, n_iter: int = 30) -> np.ndarray:
+    """The part of a reconstruction that the measured angles do not determine, per voxel.
+
+    ``x - x_measured``, where ``x_measured`` is the least-squares fit (CGLS from zero, which
+    stays in the row space of ``A``) of the output's own projections ``A x``: what the
+    reconstruction holds beyond anything the data could have told it. For a learned method,
+    where it guessed; for a limited arc, mostly the missing-wedge content.
+
+    Parameters
+    ----------
+    volume : ndarray, shape (Z, Y, X)
+    op : LinearOperator
+        Slice-wise operator of the measured geometry.
+    n_iter : int
+        CGLS iterations (30 resolve the row space of a 128² limited-angle transform to ~1 %).
+
+    Returns
+    -------
+    ndarray, shape (Z, Y, X), float32
+    """
+    from .recon.iterative import cgls
+
+    x = np.asarray(volume, dtype=np.float32)
+    own = op.forward_batch(x)
+    fitted = cgls(np.moveaxis(own, 0, 1), op, positive_int(n_iter, "n_iter"), nonneg=False)
+    return (x - np.asarray(fitted, np.float32).reshape(x.shape)).astype(np.float32)

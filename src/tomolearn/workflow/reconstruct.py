@@ -44,10 +44,31 @@ def check_geometry(cls, geometry) -> None:
                    repr(cls.name), "pick another method (`tomolearn methods`)")
 
 
-def run_cropped(instance, slab, op, k0: int, k1: int) -> Result:
+def with_trust_maps(result: Result, slab, op) -> Result:
+    """``result`` with its ``data_residual`` and ``null_space`` maps (:mod:`tomolearn.trust`) filled in.
+
+    Maps the method made itself are kept. Any method gets them, learned or classical: the
+    residual says where the output contradicts the measured projections, the null-space part
+    what it holds that those projections could not have determined (seed 000's "where did the
+    network guess?").
+    """
+    from dataclasses import replace
+
+    from ..trust import data_residual_map, null_space_map
+
+    maps = {}
+    if result.data_residual is None:
+        maps["data_residual"] = data_residual_map(result.volume, slab, op)[0]
+    if result.null_space is None:
+        maps["null_space"] = null_space_map(result.volume, op)
+    return replace(result, **maps)
+
+
+def run_cropped(instance, slab, op, k0: int, k1: int, trust: bool = False) -> Result:
     """Run a method on a slab ``(A, V, U)`` (rows with their halo) and keep output rows ``k0:k1``.
 
-    ``info["seconds"]`` is the slab's time.
+    ``info["seconds"]`` is the slab's time; ``trust`` adds the data-residual and null-space
+    maps (:func:`with_trust_maps`).
 
     Raises
     ------
@@ -58,6 +79,8 @@ def run_cropped(instance, slab, op, k0: int, k1: int) -> Result:
     res = instance.run(slab, op)
     if res.volume.shape[0] != slab.shape[1]:
         raise RuntimeError(f"method {instance.name!r} returned {res.volume.shape[0]} slices for {slab.shape[1]} rows")
+    if trust:
+        res = with_trust_maps(res, slab, op)
     return Result(res.volume[k0:k1], info={**res.info, "seconds": round(time.perf_counter() - t0, 3)},
                   **{n: m[k0:k1] for n, m in res.maps.items()})
 
@@ -77,7 +100,8 @@ def slabs(n_rows: int, size: int, halo: int = 0):
 
 
 def reconstruct(scan, method: str = "fbp", params=None, *, device: str = "cpu", op=None,
-                chunk_slices: int | None = None, show_progress: bool = False, **options) -> Result:
+                chunk_slices: int | None = None, show_progress: bool = False, trust: bool = False,
+                **options) -> Result:
     """Reconstruct a scan with any registered method.
 
     Parameters
@@ -99,12 +123,14 @@ def reconstruct(scan, method: str = "fbp", params=None, *, device: str = "cpu", 
         Detector rows per slab handed to the method (default 32; whole volume for methods that
         declare ``execution="volume"``).
     show_progress : bool
+    trust : bool
+        Also the ``data_residual`` and ``null_space`` maps of any method (:func:`with_trust_maps`).
 
     Returns
     -------
     Result
-        ``volume`` ``(Z, Y, X)`` float32 in attenuation per ``scan.geometry.unit``, the method's
-        trust maps if it makes them, and ``info`` (method, parameters, seconds).
+        ``volume`` ``(Z, Y, X)`` float32 in attenuation per ``scan.geometry.unit``, the trust maps
+        the method makes (and with ``trust`` the data-residual and null-space maps), and ``info`` (method, parameters, seconds).
 
     Raises
     ------
@@ -127,11 +153,12 @@ def reconstruct(scan, method: str = "fbp", params=None, *, device: str = "cpu", 
     op = op if op is not None else scan_operator(scan)
     n_rows = scan.projections.shape[1]
     size = n_rows if cls.execution == "volume" else positive_int(32 if chunk_slices is None else chunk_slices, "chunk_slices")
-    parts = [run_cropped(instance, scan.projections[:, r0:r1], op, k0, k1)
+    parts = [run_cropped(instance, scan.projections[:, r0:r1], op, k0, k1, trust)
              for r0, r1, k0, k1 in slabs(n_rows, size, cls.halo if cls.execution == "slab" else 0)]
     result = Result.concatenate(parts)
     return result.with_info(method=method, parameters=values.model_dump(mode="json"), execution=cls.execution,
                             seconds=round(time.perf_counter() - t0, 3))
 
 
-__all__ = ["check_geometry", "geometry_kind", "geometry_operator", "reconstruct", "run_cropped", "scan_operator", "slabs"]
+__all__ = ["check_geometry", "geometry_kind", "geometry_operator", "reconstruct", "run_cropped", "scan_operator", "slabs",
+           "with_trust_maps"]

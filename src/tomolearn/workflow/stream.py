@@ -21,6 +21,9 @@ from ..methods import base as registry
 from ..result import Result
 from .reconstruct import check_geometry, geometry_operator, run_cropped, scan_operator, slabs
 
+#: the maps ``--trust`` adds to any method's output (:func:`~tomolearn.workflow.reconstruct.with_trust_maps`)
+TRUST_MAPS = ("data_residual", "null_space")
+
 #: fraction of the available memory a run plans to use (the rest is the OS, caches, dask)
 MEMORY_BUDGET = 0.5
 GB = 1024**3
@@ -143,7 +146,7 @@ def _prepared(method: str, params_json: str, device: str, geometry):
 
 
 def run_slab(method: str, params_json: str, device: str, geometry, projections, r0: int, r1: int,
-             k0: int, k1: int) -> tuple[int, Result]:
+             k0: int, k1: int, trust: bool = False) -> tuple[int, Result]:
     """Reconstruct detector rows ``r0:r1`` and keep output rows ``k0:k1`` of them (a dask task).
 
     ``projections`` is the scan's (a lazy one is read here, on the worker) or the slab itself
@@ -156,7 +159,7 @@ def run_slab(method: str, params_json: str, device: str, geometry, projections, 
     """
     instance, op = _prepared(method, params_json, device, geometry)
     slab = projections[:, r0:r1] if getattr(projections, "lazy", False) else projections
-    return r0 + k0, run_cropped(instance, np.asarray(slab, dtype=np.float32), op, k0, k1)
+    return r0 + k0, run_cropped(instance, np.asarray(slab, dtype=np.float32), op, k0, k1, trust)
 
 
 def _client(scheduler: str, workers: int):
@@ -173,7 +176,7 @@ def _client(scheduler: str, workers: int):
 def reconstruct_to_file(scan, method: str, output, params=None, *, chunk_slices: int | None = None,
                         scheduler: str | None = None, workers: int = 1, device: str = "cpu", resume: bool = False,
                         overwrite: bool = False, segment: bool = False, attrs: dict | None = None,
-                        log=print) -> dict:
+                        log=print, trust: bool = False) -> dict:
     """Reconstruct ``scan`` slab by slab into a chunked ``output`` (.h5 or OME-Zarr .zarr).
 
     Parameters
@@ -201,6 +204,8 @@ def reconstruct_to_file(scan, method: str, output, params=None, *, chunk_slices:
     attrs : dict, optional
         Stored with the volume.
     log : callable
+    trust : bool
+        Also store the ``data_residual`` and ``null_space`` maps of every slab (any method).
 
     Returns
     -------
@@ -224,8 +229,9 @@ def reconstruct_to_file(scan, method: str, output, params=None, *, chunk_slices:
     chunk = n_rows if cls.execution == "volume" else (
         positive_int(chunk_slices, "chunk_slices") if chunk_slices is not None else choose_chunk(scan, method, workers))
     params_json = json.dumps(values.model_dump(mode="json"), sort_keys=True)
-    maps = {m: "float32" for m in cls.maps} | ({"segmentation": "uint8"} if segment else {})
-    signature = {"method": method, "parameters": json.loads(params_json), "chunk_slices": chunk,
+    maps = ({m: "float32" for m in cls.maps} | ({m: "float32" for m in TRUST_MAPS} if trust else {})
+            | ({"segmentation": "uint8"} if segment else {}))
+    signature = {"method": method, "parameters": json.loads(params_json), "chunk_slices": chunk, "trust": trust,
                  "source": scan.metadata.get("source", ""), "projections": list(scan.projections.shape),
                  "geometry": scan.geometry.describe()}
     g = scan.geometry
@@ -238,7 +244,7 @@ def reconstruct_to_file(scan, method: str, output, params=None, *, chunk_slices:
         if len(pending) < len(parts):
             log(f"resuming: {len(parts) - len(pending)} of {len(parts)} slabs already done")
         t0 = time.perf_counter()
-        for start, res in _results(scan, method, params_json, device, pending, scheduler, workers):
+        for start, res in _results(scan, method, params_json, device, pending, scheduler, workers, trust):
             extra = dict(res.maps)
             if segment:
                 from ..metrics import segment as otsu
@@ -255,7 +261,7 @@ def reconstruct_to_file(scan, method: str, output, params=None, *, chunk_slices:
             "chunk_slices": chunk, "seconds": round(time.perf_counter() - t0, 3)}
 
 
-def _results(scan, method, params_json, device, pending, scheduler, workers):
+def _results(scan, method, params_json, device, pending, scheduler, workers, trust=False):
     """(first output row, Result) of each pending slab, in completion order."""
     lazy = getattr(scan.projections, "lazy", False)
 
@@ -264,14 +270,14 @@ def _results(scan, method, params_json, device, pending, scheduler, workers):
 
     if scheduler is None:
         for r0, r1, k0, k1 in pending:
-            yield run_slab(method, params_json, device, scan.geometry, source(r0, r1), r0, r1, k0, k1)
+            yield run_slab(method, params_json, device, scan.geometry, source(r0, r1), r0, r1, k0, k1, trust)
         return
     from dask.distributed import as_completed
 
     client, cluster = _client(scheduler, workers)
     try:
         futures = [client.submit(run_slab, method, params_json, device, scan.geometry, source(r0, r1),
-                                 r0, r1, k0, k1, pure=False) for r0, r1, k0, k1 in pending]
+                                 r0, r1, k0, k1, trust, pure=False) for r0, r1, k0, k1 in pending]
         for fut in as_completed(futures):
             yield fut.result()
             fut.release()
