@@ -67,3 +67,32 @@ def test_reconstruct_trust_writes_both_maps_beside_the_volume(tmp_path):
     assert np.isfinite(res).all() and np.isfinite(ns).all() and np.abs(ns).max() > 0
     r = runner.invoke(app, ["reconstruct", str(scan), "--method", "fbp", "--trust", "-o", str(tmp_path / "r.tif")])
     assert r.exit_code == 2 and "--trust" in r.output and not (tmp_path / "r.tif").exists()
+
+
+def test_the_mirrored_scan_is_the_measurement_of_the_mirrored_object():
+    from tomolearn.geometry import FanGeometry
+    from tomolearn.workflow.reconstruct import mirrored
+
+    x = make_phantom("ellipses_polygons", 40, 3).astype(np.float32)
+    th = np.deg2rad(np.arange(10, 70, 2.0))
+    for g in (ParallelGeometry(th, 40, volume_shape=(40, 40), cor_offset=1.5),
+              FanGeometry(th, 48, detector_spacing=1.4, source_origin=120, origin_detector=50, volume_shape=(40, 40),
+                          cor_offset=-2.0)):
+        y = RayTransform(g).forward(x)
+        ym, gm = mirrored(y, g)
+        expected = RayTransform(gm).forward(np.ascontiguousarray(x[:, ::-1]))
+        assert np.abs(ym - expected).max() < 1e-4 * np.abs(expected).max()
+
+
+def test_a_learned_method_with_shipped_weights_gets_an_uncertainty_map(tmp_path):
+    scan = tmp_path / "s.h5"
+    r = runner.invoke(app, ["simulate", "-o", str(scan), "--size", "32", "--n-slices", "2", "--angles", "60",
+                            "--range-deg", "120"])
+    assert r.exit_code == 0, r.output
+    out = tmp_path / "mw.h5"
+    r = runner.invoke(app, ["reconstruct", str(scan), "--method", "missing_wedge", "--trust", "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    with h5py.File(out) as f:
+        u = f["uncertainty"][...]
+        assert u.shape == f["volume"].shape == f["null_space"].shape
+    assert (u >= 0).all() and u.max() > 0

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
+
 from .._checks import fail, positive_int
 from ..geometry import FanGeometry
 from ..methods import base as registry
@@ -44,13 +46,34 @@ def check_geometry(cls, geometry) -> None:
                    repr(cls.name), "pick another method (`tomolearn methods`)")
 
 
-def with_trust_maps(result: Result, slab, op) -> Result:
-    """``result`` with its ``data_residual`` and ``null_space`` maps (:mod:`tomolearn.trust`) filled in.
+def mirrored(slab: np.ndarray, geometry):
+    """The scan of the object mirrored left-right (``x[..., ::-1]``): angles ``-θ``, centre offset negated,
+    detector rows reversed. ``A_{-θ}(x[:, ::-1]) = A_θ(x)[:, ::-1]`` for parallel and fan beam, so
+    it is the same measurement seen in a mirror (``tests/test_trust_maps.py`` checks it)."""
+    g = geometry.replace(angles=-np.asarray(geometry.angles), cor_offset=-geometry.cor_offset)
+    return np.ascontiguousarray(slab[..., ::-1]), g
 
-    Maps the method made itself are kept. Any method gets them, learned or classical: the
-    residual says where the output contradicts the measured projections, the null-space part
-    what it holds that those projections could not have determined (seed 000's "where did the
-    network guess?").
+
+def mirror_uncertainty(instance, slab, op, volume) -> np.ndarray:
+    """Per-voxel spread of a learned method under the one symmetry its canonical frames do not remove.
+
+    The method reconstructs the mirrored scan (:func:`mirrored`); the spread of the two answers,
+    ``|x - mirror(x')| / 2`` (their standard deviation), is large where the output depends on
+    how the object happens to be oriented rather than on the data: test-time augmentation
+    consistent with the geometry.
+    """
+    m_slab, m_geometry = mirrored(np.asarray(slab, np.float32), op.geometry)
+    other = instance.run(m_slab, geometry_operator(m_geometry)).volume[..., ::-1]
+    return (np.abs(volume - other) / 2).astype(np.float32)
+
+
+def with_trust_maps(result: Result, slab, op, instance=None) -> Result:
+    """``result`` with its trust maps (:mod:`tomolearn.trust`) filled in; maps the method made are kept.
+
+    Any method gets ``data_residual`` (where the output contradicts the measured projections)
+    and ``null_space`` (what it holds that those projections could not determine: seed 000's
+    "where did the network guess?"); a learned ``instance`` also ``uncertainty``
+    (:func:`mirror_uncertainty`).
     """
     from dataclasses import replace
 
@@ -61,6 +84,8 @@ def with_trust_maps(result: Result, slab, op) -> Result:
         maps["data_residual"] = data_residual_map(result.volume, slab, op)[0]
     if result.null_space is None:
         maps["null_space"] = null_space_map(result.volume, op)
+    if result.uncertainty is None and instance is not None and instance.kind == "learned":
+        maps["uncertainty"] = mirror_uncertainty(instance, slab, op, result.volume)
     return replace(result, **maps)
 
 
@@ -80,7 +105,7 @@ def run_cropped(instance, slab, op, k0: int, k1: int, trust: bool = False) -> Re
     if res.volume.shape[0] != slab.shape[1]:
         raise RuntimeError(f"method {instance.name!r} returned {res.volume.shape[0]} slices for {slab.shape[1]} rows")
     if trust:
-        res = with_trust_maps(res, slab, op)
+        res = with_trust_maps(res, slab, op, instance)
     return Result(res.volume[k0:k1], info={**res.info, "seconds": round(time.perf_counter() - t0, 3)},
                   **{n: m[k0:k1] for n, m in res.maps.items()})
 
@@ -160,5 +185,5 @@ def reconstruct(scan, method: str = "fbp", params=None, *, device: str = "cpu", 
                             seconds=round(time.perf_counter() - t0, 3))
 
 
-__all__ = ["check_geometry", "geometry_kind", "geometry_operator", "reconstruct", "run_cropped", "scan_operator", "slabs",
-           "with_trust_maps"]
+__all__ = ["check_geometry", "geometry_kind", "geometry_operator", "reconstruct", "mirror_uncertainty", "mirrored", "run_cropped",
+           "scan_operator", "slabs", "with_trust_maps"]

@@ -205,7 +205,8 @@ def reconstruct_to_file(scan, method: str, output, params=None, *, chunk_slices:
         Stored with the volume.
     log : callable
     trust : bool
-        Also store the ``data_residual`` and ``null_space`` maps of every slab (any method).
+        Also store the ``data_residual`` and ``null_space`` maps of every slab (any method) and,
+        for a learned method, its ``uncertainty`` (mirror test-time augmentation).
 
     Returns
     -------
@@ -229,7 +230,8 @@ def reconstruct_to_file(scan, method: str, output, params=None, *, chunk_slices:
     chunk = n_rows if cls.execution == "volume" else (
         positive_int(chunk_slices, "chunk_slices") if chunk_slices is not None else choose_chunk(scan, method, workers))
     params_json = json.dumps(values.model_dump(mode="json"), sort_keys=True)
-    maps = ({m: "float32" for m in cls.maps} | ({m: "float32" for m in TRUST_MAPS} if trust else {})
+    trust_maps = TRUST_MAPS + (("uncertainty",) if cls.kind == "learned" else ())
+    maps = ({m: "float32" for m in cls.maps} | ({m: "float32" for m in trust_maps} if trust else {})
             | ({"segmentation": "uint8"} if segment else {}))
     signature = {"method": method, "parameters": json.loads(params_json), "chunk_slices": chunk, "trust": trust,
                  "source": scan.metadata.get("source", ""), "projections": list(scan.projections.shape),
