@@ -96,3 +96,26 @@ def test_a_learned_method_with_shipped_weights_gets_an_uncertainty_map(tmp_path)
         u = f["uncertainty"][...]
         assert u.shape == f["volume"].shape == f["null_space"].shape
     assert (u >= 0).all() and u.max() > 0
+
+
+def test_calibration_scores_rank_a_good_map_above_a_random_one():
+    from tomolearn.trust import coverage, feature_auc, sigma_scale, sparsification, spearman
+
+    rng = np.random.default_rng(0)
+    sigma = rng.uniform(0.1, 1.0, 4000)
+    err = np.abs(rng.normal(0, sigma))  # errors drawn with the stated spread
+    noise = rng.uniform(0.1, 1.0, 4000)
+    assert spearman(sigma, err) > 0.3 > abs(spearman(noise, err))
+    good, bad = sparsification(sigma, err), sparsification(noise, err)
+    assert 0 <= good["ause"] < bad["ause"] and sparsification(err, err)["ause"] == 0
+    assert good["curve"][0] == 1.0 and good["curve"][-1] < 1.0
+    s = sigma_scale(sigma[:2000], err[:2000])  # fitted on "validation" voxels
+    assert abs(coverage(sigma[2000:], err[2000:], s) - 0.95) < 0.03
+    assert abs(coverage(sigma, err) - 0.954) < 0.03  # a calibrated sigma needs no recalibration
+    mask = np.zeros(100)
+    mask[:10] = 1
+    assert feature_auc(mask + 0.1 * rng.random(100), mask) == 1.0
+    import pytest
+
+    with pytest.raises(ValueError, match="feature_mask"):
+        feature_auc(np.ones(5), np.ones(5))

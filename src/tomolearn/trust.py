@@ -227,3 +227,86 @@ def null_space_map(volume, op, n_iter: int = 30) -> np.ndarray:
     own = op.forward_batch(x)
     fitted = cgls(np.moveaxis(own, 0, 1), op, positive_int(n_iter, "n_iter"), nonneg=False)
     return (x - np.asarray(fitted, np.float32).reshape(x.shape)).astype(np.float32)
+
+
+def _flat_pair(a, b, name: str) -> tuple[np.ndarray, np.ndarray]:
+    x = np.asarray(a, dtype=np.float64).ravel()
+    y = np.asarray(b, dtype=np.float64).ravel()
+    if x.shape != y.shape or x.size < 2:
+        raise fail(name, f"an array of the other map's size ({y.size} values, >= 2)", f"{x.size} values")
+    return x, y
+
+
+def spearman(trust_map, abs_error) -> float:
+    """Spearman rank correlation between a trust map and the absolute error (1: perfect ranking).
+
+    Raises
+    ------
+    ValueError
+        If the arrays differ in size.
+    """
+    from scipy.stats import spearmanr
+
+    u, e = _flat_pair(trust_map, abs_error, "trust_map")
+    rho = spearmanr(u, e).statistic
+    return float(rho) if np.isfinite(rho) else 0.0
+
+
+def sparsification(trust_map, abs_error, steps: int = 20) -> dict:
+    """Sparsification curve and AUSE of a trust map against the absolute error.
+
+    Voxels are removed in order of decreasing trust-map value; the curve is the mean error of
+    those left, relative to the mean error of all. The oracle removes them by decreasing error.
+    AUSE, the area between the two curves, is 0 for a map that ranks errors perfectly.
+
+    Returns
+    -------
+    dict
+        ``fractions`` removed, ``curve``, ``oracle`` (both relative mean errors) and ``ause``.
+
+    References
+    ----------
+    E. Ilg et al., "Uncertainty estimates and multi-hypotheses networks for optical flow",
+    ECCV 2018 (sparsification and AUSE).
+    """
+    u, e = _flat_pair(trust_map, abs_error, "trust_map")
+    steps = positive_int(steps, "steps")
+    fractions = np.linspace(0, 0.95, steps)
+    total = max(float(e.mean()), 1e-30)
+
+    def curve(order):
+        ranked = e[order]
+        return np.array([ranked[int(round(f * e.size)):].mean() / total for f in fractions])
+
+    by_map, by_error = curve(np.argsort(-u, kind="stable")), curve(np.argsort(-e, kind="stable"))
+    gap = by_map - by_error
+    ause = float(np.sum((gap[1:] + gap[:-1]) / 2 * np.diff(fractions)))
+    return {"fractions": fractions.round(4).tolist(), "curve": by_map.round(4).tolist(),
+            "oracle": by_error.round(4).tolist(), "ause": round(ause, 5)}
+
+
+def sigma_scale(uncertainty, abs_error, level: float = 0.95) -> float:
+    """Recalibration factor ``s`` for which ``|error| <= 2 s σ`` holds on a fraction ``level`` of voxels.
+
+    Fit it on validation data; apply it to test data with :func:`coverage`.
+    """
+    u, e = _flat_pair(uncertainty, abs_error, "uncertainty")
+    ratio = e / np.maximum(2 * u, 1e-12)
+    return float(np.quantile(ratio, level))
+
+
+def coverage(uncertainty, abs_error, scale: float = 1.0) -> float:
+    """Fraction of voxels whose absolute error lies within ``±2 · scale · σ``."""
+    u, e = _flat_pair(uncertainty, abs_error, "uncertainty")
+    return float(np.mean(e <= 2 * scale * u))
+
+
+def feature_auc(trust_map, feature_mask) -> float:
+    """Area under the ROC curve of a trust map as a detector of the pixels of a feature (1: perfect)."""
+    from sklearn.metrics import roc_auc_score
+
+    u, m = _flat_pair(trust_map, feature_mask, "trust_map")
+    labels = m > 0
+    if labels.all() or not labels.any():
+        raise fail("feature_mask", "some feature pixels and some background", f"{int(labels.sum())} of {labels.size}")
+    return float(roc_auc_score(labels, np.abs(u)))
