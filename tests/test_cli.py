@@ -20,6 +20,7 @@ baselines:
     - fbp
     - {method: sirt, params: {n_iter: 10}}
     - {method: tv, params: {n_iter: 10}, tune: {tv_relative: [0.01, 0.1]}}
+    - {method: lpd, label: LPD}
 """
 
 
@@ -39,11 +40,17 @@ def test_default_run_in_reduced_size_writes_a_report(tiny_run):
                  "model.safetensors", "model.json", "test_0.png"):
         assert (tiny_run / name).exists(), name
     m = json.loads((tiny_run / "metrics.json").read_text())
-    assert set(m["summary"]) == {"FBP", "SIRT", "TV", "learned"}
+    assert set(m["summary"]) == {"FBP", "SIRT", "TV", "LPD", "learned"}  # LPD: the shipped weights, untrained here
     assert m["baseline_parameters"]["TV"]["tv_relative"] in (0.01, 0.1)  # tuned on validation scans
     assert m["baseline_parameters"]["SIRT"]["n_iter"] == 10
     split = json.loads((tiny_run / "split.json").read_text())
     assert not set(split["test"]) & set(split["train"] + split["val"])
+
+
+def test_the_default_study_scores_the_shipped_lpd_beside_the_baselines():
+    from tomolearn.config import StudyConfig
+
+    assert [e.display for e in StudyConfig().baselines.methods] == ["FBP", "SIRT", "TV", "LPD"]
 
 
 def test_run_refuses_existing_folder(tiny_run, tmp_path):
