@@ -35,6 +35,55 @@ def figure_grid(reference: np.ndarray, images: dict[str, np.ndarray], path: Path
     return path
 
 
+def trust_figure(reference: np.ndarray, rows: dict[str, dict], path: Path, title: str = "",
+                 vmax: float | None = None) -> Path:
+    """Per method: output, |error| and each trust map side by side, and the sparsification curves, as PNG.
+
+    Parameters
+    ----------
+    reference : ndarray, shape (Y, X)
+    rows : dict
+        Method label -> ``{"output": image, "maps": {name: map}, "sparsification": {name: dict}}``
+        (the dicts of :func:`tomolearn.trust.sparsification`).
+    path : Path
+    title : str
+    vmax : float, optional
+        Display maximum of the images (default: the reference's 99.9th percentile).
+    """
+    n_maps = max(len(r["maps"]) for r in rows.values())
+    cols = 3 + n_maps
+    vmax = float(vmax if vmax is not None else np.percentile(reference, 99.9) or 1.0)
+    fig, axes = plt.subplots(len(rows), cols, figsize=(2.5 * cols, 2.6 * len(rows)), squeeze=False)
+    for ax_row, (label, r) in zip(axes, rows.items()):
+        ax_row[0].imshow(r["output"], cmap="gray", vmin=0, vmax=vmax)
+        ax_row[0].set_title(label, fontsize=9)
+        ax_row[1].imshow(np.abs(r["output"] - reference), cmap="magma", vmin=0, vmax=vmax / 2)
+        ax_row[1].set_title("|error|", fontsize=9)
+        for ax, (name, m) in zip(ax_row[2:], r["maps"].items()):
+            a = np.abs(m)
+            ax.imshow(a, cmap="magma", vmin=0, vmax=float(np.percentile(a, 99.5)) or 1.0)
+            ax.set_title(name, fontsize=9)
+        for ax in ax_row[2 + len(r["maps"]):-1]:
+            ax.axis("off")
+        curve_ax = ax_row[-1]
+        for name, sp in r.get("sparsification", {}).items():
+            curve_ax.plot(sp["fractions"], sp["curve"], label=f"{name} (AUSE {sp['ause']:.3f})")
+        if r.get("sparsification"):
+            first = next(iter(r["sparsification"].values()))
+            curve_ax.plot(first["fractions"], first["oracle"], "k--", label="oracle")
+            curve_ax.set_xlabel("fraction removed", fontsize=8)
+            curve_ax.set_ylabel("rel. mean |error|", fontsize=8)
+            curve_ax.legend(fontsize=6)
+            curve_ax.set_title("sparsification", fontsize=9)
+    for ax in axes[:, :-1].ravel():
+        ax.set_xticks([]); ax.set_yticks([])
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
+
+
 def _table(summary: dict) -> str:
     methods = list(summary)
     keys = list(next(iter(summary.values())))

@@ -194,3 +194,49 @@ def summarise(rows: list[dict], keys: list[str]) -> dict:
         out[method] = {k: {"mean": float(np.mean([r[k] for r in sel])), "std": float(np.std([r[k] for r in sel]))}
                        for k in keys if k in sel[0]}
     return out
+
+
+def learned_trust(methods: dict, cases, scale: float, figure_path, title: str = "") -> tuple[dict, object]:
+    """Trust maps of learned methods on cases with a known truth: their calibration and a figure.
+
+    Parameters
+    ----------
+    methods : dict
+        Label -> prepared or unprepared learned :class:`~tomolearn.methods.base.Method`.
+    cases : list of (truth (Y, X), sinogram (A, U), geometry)
+        The truth in the study's normalised units (volume / ``scale``).
+    scale : float
+        Divides the outputs and maps into the truth's units.
+    figure_path : Path
+        Where the figure of the first case goes (:func:`tomolearn.report.trust_figure`).
+    title : str
+
+    Returns
+    -------
+    scores : dict
+        Label -> map -> ``spearman`` and ``ause`` against the absolute error, over all cases.
+    figure : Path
+    """
+    from ..report import trust_figure
+    from ..trust import sparsification, spearman
+    from .reconstruct import geometry_operator, run_cropped
+
+    scores, rows = {}, {}
+    for label, method in methods.items():
+        maps, errors, first = {}, [], None
+        for i, (truth, sino, g) in enumerate(cases):
+            g1 = g.replace(n_rows=1)
+            res = run_cropped(method.prepare(g1), np.asarray(sino, np.float32)[:, None], geometry_operator(g1),
+                              0, 1, trust=True)
+            out = res.volume[0] / scale
+            errors.append(np.abs(out - truth).ravel())
+            for name, m in res.maps.items():
+                maps.setdefault(name, []).append(np.abs(m[0]).ravel() / scale)
+            if i == 0:
+                first = {"output": out, "maps": {n: m[0] / scale for n, m in res.maps.items()}}
+        err = np.concatenate(errors)
+        sp = {n: sparsification(np.concatenate(v), err) for n, v in maps.items()}
+        scores[label] = {n: {"spearman": round(spearman(np.concatenate(v), err), 3), "ause": sp[n]["ause"]}
+                         for n, v in maps.items()}
+        rows[label] = {**first, "sparsification": sp}
+    return scores, trust_figure(cases[0][0], rows, figure_path, title, vmax=1.0)

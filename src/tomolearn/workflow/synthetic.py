@@ -25,7 +25,8 @@ from ..scenario import binned_projections
 from ..report import figure_grid, html_report
 from ..train import PairedImages, PostProcessor, fit
 from ..train.fit import is_main_process, seeded
-from .common import (comparison_methods, prepare_run_dir, summarise, write_json,
+from ..methods import base as registry
+from .common import (comparison_methods, learned_trust, prepare_run_dir, summarise, write_json,
                      write_run_record)
 from .study import register_study
 
@@ -142,8 +143,18 @@ def run_synthetic(cfg, out_dir, overwrite, resume, device, show_progress, log) -
             figures.append(figure_grid(truth, recs, out / f"test_{i}.png", f"test phantom {i}, "
                                        f"{d.arc_deg:g} deg arc", vmax=1.0))
     summary = summarise(rows, ["psnr", "ssim", "nrmse", "pcc"])
+    # trust maps of the learned methods on the first held-out images: where they guessed, and how well
+    # the maps rank their errors (seed 000)
+    learned = {"learned": registry.build("learned", {"model": str(out / "model.safetensors")}, device=device),
+               **{k: m for k, m in baselines.items() if m.kind == "learned"}}
+    cases = [(truth, *scan_of(i, sino)) for i, (truth, sino) in enumerate(zip(ph[te][:3], sinos[te][:3]))]
+    trust, trust_png = learned_trust(learned, cases, d.mu_max, out / "trust_0.png",
+                                     "trust maps, test phantom 0 (error, data residual, null space, mirror uncertainty)")
+    figures.append(trust_png)
     result = {"study": cfg.name, "held_out_images": len(ph[te]), "arc_deg": d.arc_deg, "baseline_parameters": chosen,
-              "summary": summary, "per_image": rows, "seconds": round(time.time() - t0, 1)}
+              "summary": summary, "per_image": rows, "seconds": round(time.time() - t0, 1),
+              "trust": {"images": len(cases), "scores": trust,
+                        "note": "Spearman(map, |error|) and AUSE over the first held-out images; maps of `--trust`"}}
     write_json(out / "metrics.json", result)
     html_report(out, f"tomolearn: {cfg.name}", summary, figures, [
         f"{d.n_train} training / {d.n_val} validation / {d.n_test} held-out {d.family} phantoms, "
