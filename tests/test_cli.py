@@ -45,6 +45,13 @@ def test_default_run_in_reduced_size_writes_a_report(tiny_run):
     assert m["baseline_parameters"]["SIRT"]["n_iter"] == 10
     split = json.loads((tiny_run / "split.json").read_text())
     assert not set(split["test"]) & set(split["train"] + split["val"])
+    assert (tiny_run / "trust_0.png").exists()
+    for label in ("learned", "LPD"):  # every learned method's maps, with coverage after a validation-fitted scale
+        scores = m["trust"]["scores"][label]
+        assert set(scores) == {"uncertainty", "data_residual", "null_space"}
+        for row in scores.values():
+            assert -1 <= row["spearman"] <= 1 and row["ause"] >= 0 and row["sigma_scale"] > 0
+            assert 0 <= row["coverage_raw"] <= 1 and 0 <= row["coverage"] <= 1
 
 
 def test_the_default_study_scores_the_shipped_lpd_beside_the_baselines():

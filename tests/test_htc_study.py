@@ -24,3 +24,8 @@ def test_htc_study_reduced(tmp_path):
         assert (tmp_path / "run" / name).exists()
     folds = json.loads((tmp_path / "run" / "split.json").read_text())["folds"]
     assert all(f["held_out"] not in f["train_real"] for f in folds)
+    trust = json.loads((tmp_path / "run" / "metrics.json").read_text())["trust"]
+    assert set(trust["per_phantom"]) == set(result["phantoms"])
+    for row in trust["scores"].values():  # cross-fitted recalibration: every phantom has a scale from the others
+        assert -1 <= row["spearman"] <= 1 and 0 <= row["coverage"] <= 1 and row["sigma_scale"] > 0
+    assert any(p.name.startswith("trust_") for p in (tmp_path / "run").glob("*.png"))

@@ -196,7 +196,75 @@ def summarise(rows: list[dict], keys: list[str]) -> dict:
     return out
 
 
-def learned_trust(methods: dict, cases, scale: float, figure_path, title: str = "") -> tuple[dict, object]:
+def trust_samples(method, cases, scale: float) -> dict:
+    """Output, absolute error and trust maps (``reconstruct --trust``) of a method on cases with a known truth.
+
+    Parameters
+    ----------
+    method : Method
+        Prepared or unprepared (learned or classical) method.
+    cases : list of (truth (Y, X), sinogram (A, U), geometry)
+        The truth in the caller's units (volume / ``scale``).
+    scale : float
+        Divides the outputs and maps into the truth's units.
+
+    Returns
+    -------
+    dict
+        ``outputs`` and ``errors``: lists of (Y, X) arrays; ``maps``: name -> list of |map| (Y, X).
+    """
+    from .reconstruct import geometry_operator, run_cropped
+
+    out = {"outputs": [], "errors": [], "maps": {}}
+    for truth, sino, g in cases:
+        g1 = g.replace(n_rows=1)
+        res = run_cropped(method.prepare(g1), np.asarray(sino, np.float32)[:, None], geometry_operator(g1),
+                          0, 1, trust=True)
+        img = res.volume[0] / scale
+        out["outputs"].append(img)
+        out["errors"].append(np.abs(img - truth))
+        for name, m in res.maps.items():
+            out["maps"].setdefault(name, []).append(np.abs(m[0]) / scale)
+    return out
+
+
+def _flat(arrays) -> np.ndarray:
+    return np.concatenate([np.ravel(a) for a in arrays])
+
+
+def calibration_scores(test: dict, validation: dict | None = None) -> dict:
+    """How well each trust map ranks and bounds the error (seed 000's "to what degree can we trust it?").
+
+    Parameters
+    ----------
+    test : dict
+        :func:`trust_samples` of the cases scored.
+    validation : dict, optional
+        :func:`trust_samples` of other cases (never the test ones) to fit the ±2σ recalibration on.
+
+    Returns
+    -------
+    dict
+        Map -> ``spearman`` (map vs |error|), ``ause``, ``coverage_raw`` (of ``|error| <= 2 |map|``)
+        and, with ``validation``, ``sigma_scale`` and ``coverage`` after recalibration.
+    """
+    from ..trust import coverage, sigma_scale, sparsification, spearman
+
+    err = _flat(test["errors"])
+    scores = {}
+    for name, maps in test["maps"].items():
+        u = _flat(maps)
+        row = {"spearman": round(spearman(u, err), 3), "ause": sparsification(u, err)["ause"],
+               "coverage_raw": round(coverage(u, err), 3)}
+        if validation is not None and name in validation["maps"]:
+            s = sigma_scale(_flat(validation["maps"][name]), _flat(validation["errors"]))
+            row |= {"sigma_scale": round(s, 4), "coverage": round(coverage(u, err, s), 3)}
+        scores[name] = row
+    return scores
+
+
+def learned_trust(methods: dict, cases, scale: float, figure_path, title: str = "",
+                  validation_cases=None) -> tuple[dict, object]:
     """Trust maps of learned methods on cases with a known truth: their calibration and a figure.
 
     Parameters
@@ -210,33 +278,24 @@ def learned_trust(methods: dict, cases, scale: float, figure_path, title: str = 
     figure_path : Path
         Where the figure of the first case goes (:func:`tomolearn.report.trust_figure`).
     title : str
+    validation_cases : list, optional
+        Cases like ``cases`` (validation, never test) on which the ±2σ recalibration is fitted.
 
     Returns
     -------
     scores : dict
-        Label -> map -> ``spearman`` and ``ause`` against the absolute error, over all cases.
+        Label -> map -> :func:`calibration_scores` over all cases.
     figure : Path
     """
     from ..report import trust_figure
-    from ..trust import sparsification, spearman
-    from .reconstruct import geometry_operator, run_cropped
+    from ..trust import sparsification
 
     scores, rows = {}, {}
     for label, method in methods.items():
-        maps, errors, first = {}, [], None
-        for i, (truth, sino, g) in enumerate(cases):
-            g1 = g.replace(n_rows=1)
-            res = run_cropped(method.prepare(g1), np.asarray(sino, np.float32)[:, None], geometry_operator(g1),
-                              0, 1, trust=True)
-            out = res.volume[0] / scale
-            errors.append(np.abs(out - truth).ravel())
-            for name, m in res.maps.items():
-                maps.setdefault(name, []).append(np.abs(m[0]).ravel() / scale)
-            if i == 0:
-                first = {"output": out, "maps": {n: m[0] / scale for n, m in res.maps.items()}}
-        err = np.concatenate(errors)
-        sp = {n: sparsification(np.concatenate(v), err) for n, v in maps.items()}
-        scores[label] = {n: {"spearman": round(spearman(np.concatenate(v), err), 3), "ause": sp[n]["ause"]}
-                         for n, v in maps.items()}
-        rows[label] = {**first, "sparsification": sp}
+        test = trust_samples(method, cases, scale)
+        val = trust_samples(method, validation_cases, scale) if validation_cases else None
+        scores[label] = calibration_scores(test, val)
+        err = _flat(test["errors"])
+        rows[label] = {"output": test["outputs"][0], "maps": {n: m[0] for n, m in test["maps"].items()},
+                       "sparsification": {n: sparsification(_flat(m), err) for n, m in test["maps"].items()}}
     return scores, trust_figure(cases[0][0], rows, figure_path, title, vmax=1.0)

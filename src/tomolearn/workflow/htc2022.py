@@ -35,7 +35,7 @@ from ..report import figure_grid, html_report
 from ..scenario import binned_projections
 from ..train import PairedImages, PostProcessor, fit
 from ..train.fit import seeded
-from .common import (comparison_methods, prepare_run_dir, summarise, write_json,
+from .common import (calibration_scores, comparison_methods, prepare_run_dir, summarise, trust_samples, write_json,
                      write_run_record)
 from .._checks import fail
 from .study import register_study
@@ -273,31 +273,89 @@ def run_htc2022(cfg, out_dir, overwrite, resume, device, show_progress, log) -> 
     log(f"pretraining on {len(trainer.sx) - trainer.n_val} synthetic pairs, {cfg.train.epochs} epochs")
     pretrained = trainer.pretrain(out / "pretrain")
 
-    rows, figures = [], []
+    rows, figures, trust = [], [], {}
     for h, held in enumerate(data.names):
         others = [n for n in data.names if n != held]
         log(f"fold {held}: fine-tuning on {len(others) * cfg.data.n_real_per_phantom} real arcs of {others}")
-        finetuned, _ = trainer.finetune(data.training(h), out / f"fold_{held}", f"synthetic + real except {held}",
-                                        cfg.seed + 100 + h)
+        finetuned, path = trainer.finetune(data.training(h), out / f"fold_{held}",
+                                           f"synthetic + real except {held}", cfg.seed + 100 + h)
         methods = _baselines(cfg, data.training(h), data.mu, device, log)  # this fold's training phantoms only
         fold_rows, fold_figs = _score_fold(cfg, data, h, methods,
                                            {"learned (synthetic)": pretrained, "learned": finetuned}, out)
         rows += fold_rows
         figures += fold_figs
+        trust[held] = _trust_fold(cfg, data, h, path, device)
         log(f"fold {held} done ({time.time() - t0:.0f} s)")
         write_json(out / "metrics_partial.json", rows)
     log("final model: fine-tuning on all real phantoms")
     _, final = trainer.finetune(data.training(), out / "final", "synthetic + all HTC2022 training phantoms", cfg.seed + 99)
     for suffix in (".safetensors", ".json"):
         (out / f"model{suffix}").write_bytes(final.with_suffix(suffix).read_bytes())
-    return _report(cfg, data, checks, rows, figures, out, time.time() - t0)
+    trust_result, trust_png = _trust_report(trust, data, out)
+    return _report(cfg, data, checks, rows, figures + [trust_png], out, time.time() - t0, trust_result)
 
 
-def _report(cfg, data: _Data, checks: dict, rows: list, figures: list, out: Path, seconds: float) -> dict:
+def _trust_fold(cfg, data: _Data, h: int, model: Path, device: str) -> dict:
+    """Trust maps (``reconstruct --trust``) of fold ``h``'s fine-tuned network on its held-out phantom, every arc.
+
+    The full-data reconstruction is the reference; the first start angle of each arc is used.
+    """
+    from ..methods import base as registry
+
+    sino, g = data.binned[h]
+    cases = []
+    for arc in cfg.data.arcs_deg:
+        idx = g.arc_indices(np.deg2rad(arc), eval_start(cfg.seed, h, 0, arc))
+        cases.append((data.refs[h] / data.mu, sino[idx], g.subset(idx)))
+    return trust_samples(registry.build("learned", {"model": str(model)}, device=device), cases, data.mu)
+
+
+def _merge(samples: list[dict]) -> dict:
+    out = {"outputs": [], "errors": [], "maps": {}}
+    for s in samples:
+        out["outputs"] += s["outputs"]
+        out["errors"] += s["errors"]
+        for name, maps in s["maps"].items():
+            out["maps"].setdefault(name, []).extend(maps)
+    return out
+
+
+def _trust_report(trust: dict, data: _Data, out: Path) -> tuple[dict, Path]:
+    """Calibration of the trust maps on held-out real phantoms, the ±2σ scale cross-fitted on the other folds.
+
+    Each held-out phantom's coverage uses a scale fitted on the other phantoms' held-out results
+    only, so no phantom calibrates itself; the scores are the mean over phantoms.
+    """
+    from ..report import trust_figure
+    from ..trust import sparsification
+
+    per_fold = {held: calibration_scores(s, _merge([t for k, t in trust.items() if k != held]))
+                for held, s in trust.items()}
+    maps = list(next(iter(per_fold.values())))
+    mean = {m: {k: round(float(np.mean([f[m][k] for f in per_fold.values()])), 4) for k in per_fold[next(iter(per_fold))][m]}
+            for m in maps}
+    first, s = next(iter(trust.items()))
+    err = np.concatenate([e.ravel() for e in s["errors"]])
+    row = {"output": s["outputs"][0], "maps": {n: m[0] for n, m in s["maps"].items()},
+           "sparsification": {n: sparsification(np.concatenate([a.ravel() for a in m]), err)
+                              for n, m in s["maps"].items()}}
+    png = trust_figure(data.refs[data.names.index(first)] / data.mu, {"learned": row}, out / f"trust_{first}.png",
+                       f"trust maps of the fine-tuned network, held-out {first}, "
+                       f"{len(s['outputs'])} arcs (first shown)", vmax=1.3)
+    return {"scores": mean, "per_phantom": per_fold,
+            "note": "learned (fine-tuned fold network) on its held-out phantom, first start of every arc, "
+                    "reference = full-data reconstruction; Spearman(map, |error|), AUSE, coverage of "
+                    "|error| <= 2 |map| raw and after a scale fitted on the OTHER phantoms' held-out results; "
+                    "mean over phantoms"}, png
+
+
+def _report(cfg, data: _Data, checks: dict, rows: list, figures: list, out: Path, seconds: float,
+            trust: dict | None = None) -> dict:
     methods = list(dict.fromkeys(r["method"] for r in rows))
     table = _table(rows, cfg.data.arcs_deg, methods)
     result = {"study": cfg.name, "phantoms": data.names, "mu_per_mm": data.mu, "i0_estimate": data.i0,
-              "full_data_sirt_mcc": checks, "table": table, "rows": rows, "seconds": round(seconds, 1)}
+              "full_data_sirt_mcc": checks, "table": table, "rows": rows, "seconds": round(seconds, 1),
+              "trust": trust}
     write_json(out / "metrics.json", result)
     (out / "table.md").write_text(_markdown(table, methods))
     result["summary"] = summarise([r for r in rows if r["arc_deg"] <= 60], ["mcc", "psnr"])
@@ -305,7 +363,11 @@ def _report(cfg, data: _Data, checks: dict, rows: list, figures: list, out: Path
         "HTC2022 training phantoms, leave-one-phantom-out. Summary over arcs of 60 degrees and less; "
         "per-arc table in table.md and metrics.json.",
         f"Full-data SIRT segmentation MCC vs the official segmentation: {checks}.",
-        f"Material attenuation {data.mu:.4f}/mm, estimated photon count {data.i0:.0f}. Wall time {result['seconds']} s."])
+        f"Material attenuation {data.mu:.4f}/mm, estimated photon count {data.i0:.0f}. Wall time {result['seconds']} s.",
+        *([] if not trust else ["Trust maps of the fine-tuned network on its held-out phantom (mean over phantoms; "
+                                "coverage after a ±2σ scale fitted on the other phantoms): " + "; ".join(
+                                    f"{m} Spearman {v['spearman']:.2f}, AUSE {v['ause']:.3f}, coverage "
+                                    f"{v.get('coverage', float('nan')):.2f}" for m, v in trust["scores"].items()) + "."])])
     return result
 
 
