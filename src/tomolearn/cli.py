@@ -7,6 +7,7 @@ from the method registry (:mod:`tomolearn.methods`): a new method adds no line h
 """
 from __future__ import annotations
 
+import functools
 import inspect
 import json
 import os
@@ -399,8 +400,9 @@ def _build_reconstruct():
             ..., "-o", "--output", help="output volume: .h5 or .zarr (OME-Zarr), written slab by slab; or .tif")),
         P("segment", P.KEYWORD_ONLY, annotation=bool, default=typer.Option(False, help="also store an Otsu segmentation")),
         P("trust", P.KEYWORD_ONLY, annotation=bool, default=typer.Option(
-            False, help="also store trust maps: /data_residual (where the output contradicts the data) and "
-                        "/null_space (what the data do not determine)")),
+            False, help="also store trust maps: /data_residual (where the output contradicts the data), "
+                        "/null_space (what the data do not determine) and, for learned methods, /uncertainty "
+                        "(mirror test-time augmentation; an ensemble --model: its members' spread)")),
         P("align", P.KEYWORD_ONLY, annotation=bool, default=typer.Option(
             False, help="align a tilt series (cross-correlation) and centre its tilt axis first")),
         P("overwrite", P.KEYWORD_ONLY, annotation=bool, default=typer.Option(False, help="replace an existing output file")),
@@ -616,7 +618,7 @@ def _build_train(name: str, spec):
 
     def command(**kwargs) -> None:
         common = {k: kwargs.pop(k) for k in ("out", "overwrite", "resume", "device", "quiet", "devices", "strategy",
-                                             "precision", "deterministic")}
+                                             "precision", "deterministic", "ensemble")}
         _set_deterministic(common["deterministic"])
         try:
             from pydantic import ValidationError
@@ -631,10 +633,15 @@ def _build_train(name: str, spec):
                 opt = _option_name(str(e["loc"][0]), fields[str(e["loc"][0])])
                 raise ValueError(f"{opt}: {e['msg'].lower()}, got {kwargs.get(e['loc'][0])!r}") from None
             dev = _device(common["device"])
-            record = spec.load()(config, common["out"] or Path("runs") / name, overwrite=common["overwrite"],
-                                 resume=common["resume"], device=dev, show_progress=not common["quiet"],
-                                 log=lambda m: typer.echo(m, err=True), command="tomolearn " + " ".join(sys.argv[1:]),
-                                 devices=common["devices"], strategy=common["strategy"], precision=common["precision"])
+            train = spec.load()
+            if common["ensemble"] != 1:  # K seeded members in one folder: `--model RUN` runs them all
+                from .workflow.ensemble import train_ensemble
+
+                train = functools.partial(train_ensemble, name, train, size=common["ensemble"])
+            record = train(config, common["out"] or Path("runs") / name, overwrite=common["overwrite"],
+                           resume=common["resume"], device=dev, show_progress=not common["quiet"],
+                           log=lambda m: typer.echo(m, err=True), command="tomolearn " + " ".join(sys.argv[1:]),
+                           devices=common["devices"], strategy=common["strategy"], precision=common["precision"])
         except USER_ERRORS as err:
             _fail(err)
         if not record:  # an extra process of a multi-process run: rank 0 reports
@@ -662,6 +669,9 @@ def _build_train(name: str, spec):
             "32-true", help="32-true | bf16-mixed | 16-mixed (GPU)")),
         P("deterministic", P.KEYWORD_ONLY, annotation=bool, default=typer.Option(
             False, help=DETERMINISTIC_HELP)),
+        P("ensemble", P.KEYWORD_ONLY, annotation=int, default=typer.Option(
+            1, metavar="K", help="train K members seeded seed..seed+K-1 (a deep ensemble; --model RUN: their "
+                                 "mean, and their spread as /uncertainty)")),
     ]
     for fname, f in fields.items():
         if (f.json_schema_extra or {}).get("argument"):  # e.g. `tomolearn train rapid SCAN.h5`

@@ -248,8 +248,23 @@ def parameters(name: str, values: dict[str, Any] | Params | None = None) -> Para
 
 def build(name: str, values: dict[str, Any] | Params | None = None, device: str = "cpu",
           show_progress: bool = False) -> Method:
-    """An instance of method ``name`` with validated parameters."""
-    return get(name)(parameters(name, values), device=device, show_progress=show_progress)
+    """An instance of method ``name`` with validated parameters.
+
+    A ``model`` parameter naming an ensemble run folder (``tomolearn train NAME --ensemble K``)
+    gives an :class:`~tomolearn.methods.ensemble.Ensemble` of the method's members.
+
+    Raises
+    ------
+    ValueError
+        On an unknown method, bad parameters, or an unfinished or foreign ensemble.
+    """
+    from .ensemble import Ensemble, ensemble_members
+
+    cls, params = get(name), parameters(name, values)
+    members = ensemble_members(getattr(params, "model", None), name)
+    if members:
+        return Ensemble(cls, params, members, device=device, show_progress=show_progress)
+    return cls(params, device=device, show_progress=show_progress)
 
 
 def trainable() -> dict[str, type[Method]]:

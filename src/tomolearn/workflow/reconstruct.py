@@ -168,7 +168,7 @@ def reconstruct(scan, method: str = "fbp", params=None, *, device: str = "cpu", 
     merged = params.model_dump() if isinstance(params, registry.Params) else dict(params or {})
     values = registry.parameters(method, {**merged, **options})
     check_geometry(cls, scan.geometry)
-    instance = cls(values, device=device, show_progress=show_progress)
+    instance = registry.build(method, values, device=device, show_progress=show_progress)
     t0 = time.perf_counter()
     instance.prepare(scan.geometry)
     if geometry_kind(scan.geometry) == "ptycho":  # diffraction data: the method models its own physics

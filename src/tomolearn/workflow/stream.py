@@ -206,7 +206,9 @@ def reconstruct_to_file(scan, method: str, output, params=None, *, chunk_slices:
     log : callable
     trust : bool
         Also store the ``data_residual`` and ``null_space`` maps of every slab (any method) and,
-        for a learned method, its ``uncertainty`` (mirror test-time augmentation).
+        for a learned method, its ``uncertainty`` (mirror test-time augmentation). A ``model``
+        that is an ensemble run (``train --ensemble K``) stores the members' spread as
+        ``uncertainty`` with or without ``trust``.
 
     Returns
     -------
@@ -231,7 +233,10 @@ def reconstruct_to_file(scan, method: str, output, params=None, *, chunk_slices:
         positive_int(chunk_slices, "chunk_slices") if chunk_slices is not None else choose_chunk(scan, method, workers))
     params_json = json.dumps(values.model_dump(mode="json"), sort_keys=True)
     trust_maps = TRUST_MAPS + (("uncertainty",) if cls.kind == "learned" else ())
-    maps = ({m: "float32" for m in cls.maps} | ({m: "float32" for m in trust_maps} if trust else {})
+    from ..methods.ensemble import ensemble_members
+
+    own = cls.maps + (("uncertainty",) if ensemble_members(getattr(values, "model", None), method) else ())
+    maps = ({m: "float32" for m in own} | ({m: "float32" for m in trust_maps} if trust else {})
             | ({"segmentation": "uint8"} if segment else {}))
     signature = {"method": method, "parameters": json.loads(params_json), "chunk_slices": chunk, "trust": trust,
                  "source": scan.metadata.get("source", ""), "projections": list(scan.projections.shape),
