@@ -107,3 +107,62 @@ def test_resume_skips_finished_members_and_bad_ensemble_options_exit_2(ensemble_
         r = runner.invoke(app, ["train", "lpd", "-o", str(target), *extra, *TINY_LPD])
         assert r.exit_code == 2 and word in r.output, (extra, r.output)
         assert not (tmp_path / "bad").exists()
+
+
+TINY_STUDY = """
+name: tiny_kinds
+data: {size: 32, n_train: 12, n_val: 4, n_test: 2, n_full_angles: 60, arc_deg: 60}
+model: {base_channels: 4, depth: 2, dropout: 0.2, mc_samples: 4, ensemble: 2}
+train: {epochs: 1, batch_size: 4}
+baselines: {methods: [fbp]}
+"""
+
+
+def test_study_scores_every_uncertainty_kind_and_mc_dropout_runs_from_the_cli(tmp_path):
+    study = tmp_path / "s.yaml"
+    study.write_text(TINY_STUDY)
+    out = tmp_path / "run"
+    r = runner.invoke(app, ["run", str(study), "-o", str(out), "--quiet", "--device", "cpu"])
+    assert r.exit_code == 0, r.output
+    m = json.loads((out / "metrics.json").read_text())
+    assert "learned (ensemble of 2)" in m["summary"]
+    scores = m["trust"]["scores"]
+    assert {"learned", "learned, MC dropout", "learned (ensemble of 2)"} <= set(scores)
+    for label in ("learned", "learned, MC dropout", "learned (ensemble of 2)"):
+        assert scores[label]["uncertainty"]["sigma_scale"] > 0
+    card = json.loads((out / "model.json").read_text())
+    assert card["architecture"]["dropout"] == 0.2
+    seeds = [json.loads((out / "ensemble" / f"member_{k}" / "model.json").read_text())["training"]["seed"]
+             for k in (0, 1)]
+    assert seeds == [0, 1]
+
+    scan = tmp_path / "scan.h5"
+    r = runner.invoke(app, ["simulate", "-o", str(scan), "--size", "32", "--n-slices", "2", "--angles", "20",
+                            "--range-deg", "60"])
+    assert r.exit_code == 0, r.output
+    outs = []
+    for name in ("a.h5", "b.h5"):  # seeded passes: the same map twice
+        r = runner.invoke(app, ["reconstruct", str(scan), "--method", "learned", "--model", str(out / "model.safetensors"),
+                                "--mc-dropout", "4", "-o", str(tmp_path / name)])
+        assert r.exit_code == 0, r.output
+        with h5py.File(tmp_path / name) as f:
+            outs.append(f["uncertainty"][...])
+            assert {"data_residual", "null_space"} <= set(f)
+    assert outs[0].max() > 0
+    np.testing.assert_array_equal(outs[0], outs[1])
+    # weights without dropout, a classical method, too few passes, a non-chunked output: one line each, no file
+    plain = tmp_path / "plain.safetensors"
+    from tomolearn.models.card import Architecture, ModelCard
+    from tomolearn.models.weights import save_weights
+
+    save_weights(Architecture(name="unet", base_channels=4, depth=2).build(),
+                 ModelCard.model_validate({**card, "architecture": {**card["architecture"], "dropout": 0.0}}), plain)
+    for args, word in (([ "--method", "learned", "--model", str(plain), "--mc-dropout", "4"], "dropout"),
+                       (["--method", "fbp", "--mc-dropout", "4"], "learned"),
+                       (["--method", "learned", "--model", str(out / "model.safetensors"), "--mc-dropout", "1"], "2"),):
+        r = runner.invoke(app, ["reconstruct", str(scan), *args, "-o", str(tmp_path / "x.h5")])
+        assert r.exit_code == 2 and "--mc-dropout" in r.output and word in r.output, r.output
+        assert not (tmp_path / "x.h5").exists()
+    r = runner.invoke(app, ["reconstruct", str(scan), "--method", "learned", "--model", str(out / "model.safetensors"),
+                            "--mc-dropout", "4", "-o", str(tmp_path / "x.tif")])
+    assert r.exit_code == 2 and "--mc-dropout" in r.output

@@ -297,7 +297,7 @@ def _reconstruct_unlocked(scan: Path, method: Method, output: Path, segment: boo
                           scheduler: Optional[str], workers: int, speed_deg_s: Optional[float] = None,
                           exposure_s: Optional[float] = None, angles_file: Optional[Path] = None,
                           angle_offset: Optional[int] = None, angles_deg: Optional[str] = None,
-                          **method_options) -> None:
+                          mc_dropout: Optional[int] = None, **method_options) -> None:
     try:
         from . import load_scan
         from .io.chunked import CHUNKED_FORMATS
@@ -308,8 +308,16 @@ def _reconstruct_unlocked(scan: Path, method: Method, output: Path, segment: boo
         if chunk_slices is not None and chunk_slices < 1:
             raise ValueError(f"--chunk-slices: expected detector rows per slab >= 1, got {chunk_slices}")
         chunked = output.suffix.lower() in CHUNKED_FORMATS
+        if mc_dropout is not None:  # the uncertainty kind of --trust: Monte-Carlo dropout
+            from .workflow.reconstruct import TrustOptions
+
+            trust = TrustOptions("mc_dropout", mc_dropout)
+            if registry.get(method.value).kind != "learned":
+                raise ValueError(f"--mc-dropout: expected a learned method (its network's dropout), got "
+                                 f"{method.value!r}")
         if not chunked and (resume or scheduler or segment or trust):
-            flag = "--resume" if resume else "--scheduler" if scheduler else "--segment" if segment else "--trust"
+            flag = ("--resume" if resume else "--scheduler" if scheduler else "--segment" if segment
+                    else "--mc-dropout" if mc_dropout is not None else "--trust")
             raise ValueError(f"{flag}: expected a chunked output ({', '.join(CHUNKED_FORMATS)}), got {output.name!r}")
         if output.resolve() == scan.resolve():
             raise ValueError(f"output: expected a file other than the scan it reconstructs, got {str(output)!r}; "
@@ -386,7 +394,8 @@ def _build_reconstruct():
         """Reconstruct a scan with a registered method (`tomolearn methods`) and write the volume."""
         fixed = {k: kwargs.pop(k) for k in ("scan", "method", "output", "segment", "trust", "align", "overwrite", "device",
                                             "chunk_slices", "resume", "dry_run", "scheduler", "workers",
-                                            "speed_deg_s", "exposure_s", "angles_file", "angle_offset", "angles_deg")}
+                                            "speed_deg_s", "exposure_s", "angles_file", "angle_offset", "angles_deg",
+                                            "mc_dropout")}
         _reconstruct(**fixed, **kwargs)
 
     P = inspect.Parameter
@@ -403,6 +412,9 @@ def _build_reconstruct():
             False, help="also store trust maps: /data_residual (where the output contradicts the data), "
                         "/null_space (what the data do not determine) and, for learned methods, /uncertainty "
                         "(mirror test-time augmentation; an ensemble --model: its members' spread)")),
+        P("mc_dropout", P.KEYWORD_ONLY, annotation=Optional[int], default=typer.Option(
+            None, metavar="T", help="--trust with Monte-Carlo dropout: /uncertainty from T stochastic passes "
+                                    "(weights trained with dropout)")),
         P("align", P.KEYWORD_ONLY, annotation=bool, default=typer.Option(
             False, help="align a tilt series (cross-correlation) and centre its tilt axis first")),
         P("overwrite", P.KEYWORD_ONLY, annotation=bool, default=typer.Option(False, help="replace an existing output file")),

@@ -40,6 +40,11 @@ class ModelConfig(_Strict):
     depth: int = Field(3, ge=1, le=6)
     approximant: str = Field("fbp", description="registered method whose output the network refines")
     approximant_params: dict = Field({}, description="its parameters, e.g. {filter: hann} or {n_iter: 50}")
+    dropout: float = Field(0.0, ge=0, lt=1, description="U-Net channel dropout; > 0 adds a Monte-Carlo-dropout "
+                                                        "uncertainty to the study's trust scores")
+    mc_samples: int = Field(8, ge=2, description="stochastic passes of Monte-Carlo dropout")
+    ensemble: int = Field(1, ge=1, description="independently seeded U-Nets; > 1 adds the ensemble (mean "
+                                               "and spread) to the study's methods and trust scores")
 
     @model_validator(mode="after")
     def _known(self) -> "ModelConfig":

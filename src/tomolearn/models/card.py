@@ -30,6 +30,8 @@ class Architecture(_Card):
     base_channels: int = Field(16, ge=1)
     depth: int = Field(4, ge=1)
     residual: bool = True
+    #: U-Net (``name="unet"``): channel dropout before each decoder block (Monte-Carlo dropout)
+    dropout: float = Field(0.0, ge=0, lt=1)
     #: RAPID (``name="rapid"``): atrous rates, extra depth-axis rates, depth axis, variants, output factor
     rates: tuple[int, ...] = (6, 12, 18)
     depth_rates: tuple[int, ...] = (24, 30)
@@ -73,6 +75,9 @@ class Architecture(_Card):
                             self.depth_rates, self.depth_axis, self.atrous, self.planar, self.upsample)
 
         cls = UNet if self.name == "unet" else UNetPlusPlus
+        if cls is UNet:
+            return UNet(self.spatial_dims, self.in_channels, self.out_channels, self.base_channels, self.depth,
+                        residual=self.residual, dropout=self.dropout)
         return cls(self.spatial_dims, self.in_channels, self.out_channels, self.base_channels, self.depth,
                    residual=self.residual)
 

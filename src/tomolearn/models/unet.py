@@ -35,6 +35,9 @@ class UNet(nn.Module):
         Number of max-poolings; inputs must be divisible by ``2**depth`` (checked).
     residual : bool
         Learn the correction to the approximant, as FBPConvNet does.
+    dropout : float
+        Channel dropout before each decoder block (0: none). With it the network can give
+        Monte-Carlo-dropout uncertainty (``reconstruct --mc-dropout T``).
 
     Input/Output
     ------------
@@ -48,7 +51,7 @@ class UNet(nn.Module):
     """
 
     def __init__(self, spatial_dims: int = 2, in_channels: int = 1, out_channels: int = 1,
-                 base_channels: int = 32, depth: int = 4, residual: bool = True) -> None:
+                 base_channels: int = 32, depth: int = 4, residual: bool = True, dropout: float = 0.0) -> None:
         super().__init__()
         check_architecture(spatial_dims, depth)
         self.spatial_dims, self.depth, self.residual = spatial_dims, depth, residual
@@ -62,6 +65,9 @@ class UNet(nn.Module):
         self.up = nn.ModuleList([up(chans[i + 1], chans[i], 2, stride=2) for i in reversed(range(depth))])
         self.dec = nn.ModuleList([_DoubleConv(spatial_dims, 2 * chans[i], chans[i]) for i in reversed(range(depth))])
         self.head = conv(chans[0], out_channels, 1)
+        drop = nn.Dropout2d if spatial_dims == 2 else nn.Dropout3d
+        # no parameters: weights trained without dropout load into a network with it, and back
+        self.drop = drop(dropout) if dropout > 0 else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_input(x, self.spatial_dims, self.depth)
@@ -71,6 +77,6 @@ class UNet(nn.Module):
             h = block(h if i == 0 else self.pool(h))
             skips.append(h)
         for up, dec, skip in zip(self.up, self.dec, reversed(skips[:-1])):
-            h = dec(torch.cat([up(h), skip], dim=1))
+            h = dec(self.drop(torch.cat([up(h), skip], dim=1)))
         out = self.head(h)
         return out + x[:, : out.shape[1]] if self.residual else out

@@ -24,14 +24,16 @@ class PostProcessor(L.LightningModule):
         The network's :class:`~tomolearn.models.card.ModelCard` (as a dict): approximant, grid,
         normalisation (``pipeline.scale`` divides inputs and targets), training data; saved
         with the checkpoint so inference applies the same pipeline.
+    dropout : float
+        The U-Net's channel dropout (Monte-Carlo dropout at inference; 0: none).
     """
 
     def __init__(self, spatial_dims: int = 2, in_channels: int = 1, base_channels: int = 32,
                  depth: int = 4, lr: float = 1e-3, loss: str = "mse", max_epochs: int = 20,
-                 card: dict | None = None) -> None:
+                 card: dict | None = None, dropout: float = 0.0) -> None:
         super().__init__()
         self.save_hyperparameters()
-        self.net = UNet(spatial_dims, in_channels, 1, base_channels, depth, residual=True)
+        self.net = UNet(spatial_dims, in_channels, 1, base_channels, depth, residual=True, dropout=dropout)
         self.loss_fn = nn.MSELoss() if loss == "mse" else nn.L1Loss()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -196,7 +196,7 @@ def summarise(rows: list[dict], keys: list[str]) -> dict:
     return out
 
 
-def trust_samples(method, cases, scale: float) -> dict:
+def trust_samples(method, cases, scale: float, options=True) -> dict:
     """Output, absolute error and trust maps (``reconstruct --trust``) of a method on cases with a known truth.
 
     Parameters
@@ -207,6 +207,8 @@ def trust_samples(method, cases, scale: float) -> dict:
         The truth in the caller's units (volume / ``scale``).
     scale : float
         Divides the outputs and maps into the truth's units.
+    options : True or TrustOptions
+        The uncertainty kind (:class:`~tomolearn.workflow.reconstruct.TrustOptions`).
 
     Returns
     -------
@@ -219,7 +221,7 @@ def trust_samples(method, cases, scale: float) -> dict:
     for truth, sino, g in cases:
         g1 = g.replace(n_rows=1)
         res = run_cropped(method.prepare(g1), np.asarray(sino, np.float32)[:, None], geometry_operator(g1),
-                          0, 1, trust=True)
+                          0, 1, trust=options)
         img = res.volume[0] / scale
         out["outputs"].append(img)
         out["errors"].append(np.abs(img - truth))
@@ -264,7 +266,7 @@ def calibration_scores(test: dict, validation: dict | None = None) -> dict:
 
 
 def learned_trust(methods: dict, cases, scale: float, figure_path, title: str = "",
-                  validation_cases=None) -> tuple[dict, object]:
+                  validation_cases=None, options: dict | None = None) -> tuple[dict, object]:
     """Trust maps of learned methods on cases with a known truth: their calibration and a figure.
 
     Parameters
@@ -280,6 +282,8 @@ def learned_trust(methods: dict, cases, scale: float, figure_path, title: str = 
     title : str
     validation_cases : list, optional
         Cases like ``cases`` (validation, never test) on which the ±2σ recalibration is fitted.
+    options : dict, optional
+        Label -> :class:`~tomolearn.workflow.reconstruct.TrustOptions` (default: mirror uncertainty).
 
     Returns
     -------
@@ -292,8 +296,9 @@ def learned_trust(methods: dict, cases, scale: float, figure_path, title: str = 
 
     scores, rows = {}, {}
     for label, method in methods.items():
-        test = trust_samples(method, cases, scale)
-        val = trust_samples(method, validation_cases, scale) if validation_cases else None
+        kind = (options or {}).get(label, True)
+        test = trust_samples(method, cases, scale, kind)
+        val = trust_samples(method, validation_cases, scale, kind) if validation_cases else None
         scores[label] = calibration_scores(test, val)
         err = _flat(test["errors"])
         rows[label] = {"output": test["outputs"][0], "maps": {n: m[0] for n, m in test["maps"].items()},

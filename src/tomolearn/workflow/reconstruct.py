@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -67,13 +68,94 @@ def mirror_uncertainty(instance, slab, op, volume) -> np.ndarray:
     return (np.abs(volume - other) / 2).astype(np.float32)
 
 
-def with_trust_maps(result: Result, slab, op, instance=None) -> Result:
+@dataclass(frozen=True)
+class TrustOptions:
+    """What ``--trust`` computes for a learned method's ``uncertainty``.
+
+    Attributes
+    ----------
+    uncertainty : {"mirror", "mc_dropout"}
+        ``mirror``: test-time augmentation consistent with the geometry (:func:`mirror_uncertainty`,
+        any weights); ``mc_dropout``: Monte-Carlo dropout (:func:`mc_dropout_uncertainty`, weights
+        trained with dropout). An ensemble ``--model`` brings its own spread instead of either.
+    samples : int
+        Stochastic passes of ``mc_dropout`` (>= 2).
+
+    Raises
+    ------
+    ValueError
+        On another kind or fewer than 2 samples.
+    """
+
+    uncertainty: str = "mirror"
+    samples: int = 8
+
+    def __post_init__(self) -> None:
+        if self.uncertainty not in ("mirror", "mc_dropout"):
+            raise fail("uncertainty", "'mirror' or 'mc_dropout'", repr(self.uncertainty))
+        if isinstance(self.samples, bool) or not isinstance(self.samples, (int, np.integer)) or self.samples < 2:
+            raise fail("--mc-dropout", "2 or more stochastic passes", self.samples)
+
+
+def trust_options(trust) -> TrustOptions | None:
+    """``trust`` (False/True, a dict or :class:`TrustOptions`) as options, or None for no trust maps."""
+    if isinstance(trust, TrustOptions):
+        return trust
+    if isinstance(trust, dict):
+        return TrustOptions(**trust)
+    return TrustOptions() if trust else None
+
+
+def dropout_layers(instance) -> list:
+    """The dropout layers of the networks a prepared method instance holds (any attribute)."""
+    import torch.nn as nn
+
+    nets = [v for v in vars(instance).values() if isinstance(v, nn.Module)]
+    return [m for net in nets for m in net.modules() if isinstance(m, nn.modules.dropout._DropoutNd)]
+
+
+def mc_dropout_uncertainty(instance, slab, op, samples: int = 8, seed: int = 0) -> np.ndarray:
+    """Per-voxel standard deviation of ``samples`` passes of a learned method with its dropout switched on.
+
+    Only the dropout layers are set to training mode (normalisation statistics stay frozen);
+    the passes are seeded, so a slab gives the same map whatever ran before it.
+
+    Raises
+    ------
+    ValueError
+        If the method's networks have no dropout layers.
+
+    References
+    ----------
+    Y. Gal and Z. Ghahramani, "Dropout as a Bayesian approximation: representing model
+    uncertainty in deep learning", ICML 2016.
+    """
+    import torch
+
+    layers = dropout_layers(instance)
+    if not layers:
+        raise fail("--mc-dropout", "weights trained with dropout (e.g. a study with model.dropout > 0)",
+                   f"{instance.name!r} weights without dropout layers",
+                   "use --trust alone (mirror uncertainty) or an ensemble (`train --ensemble K`)")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        for layer in layers:
+            layer.train()
+        try:
+            passes = np.stack([instance.run(slab, op).volume for _ in range(int(samples))])
+        finally:
+            for layer in layers:
+                layer.eval()
+    return passes.std(0).astype(np.float32)
+
+
+def with_trust_maps(result: Result, slab, op, instance=None, options: TrustOptions | None = None) -> Result:
     """``result`` with its trust maps (:mod:`tomolearn.trust`) filled in; maps the method made are kept.
 
     Any method gets ``data_residual`` (where the output contradicts the measured projections)
     and ``null_space`` (what it holds that those projections could not determine: seed 000's
     "where did the network guess?"); a learned ``instance`` also ``uncertainty``
-    (:func:`mirror_uncertainty`).
+    (:func:`mirror_uncertainty`, or :func:`mc_dropout_uncertainty` as ``options`` say).
     """
     from dataclasses import replace
 
@@ -85,15 +167,18 @@ def with_trust_maps(result: Result, slab, op, instance=None) -> Result:
     if result.null_space is None:
         maps["null_space"] = null_space_map(result.volume, op)
     if result.uncertainty is None and instance is not None and instance.kind == "learned":
-        maps["uncertainty"] = mirror_uncertainty(instance, slab, op, result.volume)
+        options = options or TrustOptions()
+        maps["uncertainty"] = (mc_dropout_uncertainty(instance, slab, op, options.samples)
+                               if options.uncertainty == "mc_dropout"
+                               else mirror_uncertainty(instance, slab, op, result.volume))
     return replace(result, **maps)
 
 
-def run_cropped(instance, slab, op, k0: int, k1: int, trust: bool = False) -> Result:
+def run_cropped(instance, slab, op, k0: int, k1: int, trust: bool | TrustOptions = False) -> Result:
     """Run a method on a slab ``(A, V, U)`` (rows with their halo) and keep output rows ``k0:k1``.
 
-    ``info["seconds"]`` is the slab's time; ``trust`` adds the data-residual and null-space
-    maps (:func:`with_trust_maps`).
+    ``info["seconds"]`` is the slab's time; ``trust`` (True or :class:`TrustOptions`) adds the
+    trust maps (:func:`with_trust_maps`).
 
     Raises
     ------
@@ -104,8 +189,9 @@ def run_cropped(instance, slab, op, k0: int, k1: int, trust: bool = False) -> Re
     res = instance.run(slab, op)
     if res.volume.shape[0] != slab.shape[1]:
         raise RuntimeError(f"method {instance.name!r} returned {res.volume.shape[0]} slices for {slab.shape[1]} rows")
-    if trust:
-        res = with_trust_maps(res, slab, op, instance)
+    options = trust_options(trust)
+    if options is not None:
+        res = with_trust_maps(res, slab, op, instance, options)
     return Result(res.volume[k0:k1], info={**res.info, "seconds": round(time.perf_counter() - t0, 3)},
                   **{n: m[k0:k1] for n, m in res.maps.items()})
 
@@ -125,7 +211,7 @@ def slabs(n_rows: int, size: int, halo: int = 0):
 
 
 def reconstruct(scan, method: str = "fbp", params=None, *, device: str = "cpu", op=None,
-                chunk_slices: int | None = None, show_progress: bool = False, trust: bool = False,
+                chunk_slices: int | None = None, show_progress: bool = False, trust: bool | TrustOptions = False,
                 **options) -> Result:
     """Reconstruct a scan with any registered method.
 
@@ -148,8 +234,9 @@ def reconstruct(scan, method: str = "fbp", params=None, *, device: str = "cpu", 
         Detector rows per slab handed to the method (default 32; whole volume for methods that
         declare ``execution="volume"``).
     show_progress : bool
-    trust : bool
-        Also the ``data_residual`` and ``null_space`` maps of any method (:func:`with_trust_maps`).
+    trust : bool or TrustOptions
+        Also the ``data_residual`` and ``null_space`` maps of any method and a learned method's
+        ``uncertainty`` (:func:`with_trust_maps`).
 
     Returns
     -------
@@ -185,5 +272,6 @@ def reconstruct(scan, method: str = "fbp", params=None, *, device: str = "cpu", 
                             seconds=round(time.perf_counter() - t0, 3))
 
 
-__all__ = ["check_geometry", "geometry_kind", "geometry_operator", "reconstruct", "mirror_uncertainty", "mirrored", "run_cropped",
-           "scan_operator", "slabs", "with_trust_maps"]
+__all__ = ["TrustOptions", "check_geometry", "dropout_layers", "geometry_kind", "geometry_operator", "mc_dropout_uncertainty",
+           "mirror_uncertainty", "mirrored", "reconstruct", "run_cropped", "scan_operator", "slabs", "trust_options",
+           "with_trust_maps"]

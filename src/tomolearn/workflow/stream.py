@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 
@@ -19,7 +19,8 @@ from .._checks import positive_int
 from ..io.chunked import ChunkedVolume
 from ..methods import base as registry
 from ..result import Result
-from .reconstruct import check_geometry, geometry_operator, run_cropped, scan_operator, slabs
+from .reconstruct import (TrustOptions, check_geometry, geometry_operator, run_cropped, scan_operator, slabs,
+                          trust_options)
 
 #: the maps ``--trust`` adds to any method's output (:func:`~tomolearn.workflow.reconstruct.with_trust_maps`)
 TRUST_MAPS = ("data_residual", "null_space")
@@ -146,7 +147,7 @@ def _prepared(method: str, params_json: str, device: str, geometry):
 
 
 def run_slab(method: str, params_json: str, device: str, geometry, projections, r0: int, r1: int,
-             k0: int, k1: int, trust: bool = False) -> tuple[int, Result]:
+             k0: int, k1: int, trust=False) -> tuple[int, Result]:
     """Reconstruct detector rows ``r0:r1`` and keep output rows ``k0:k1`` of them (a dask task).
 
     ``projections`` is the scan's (a lazy one is read here, on the worker) or the slab itself
@@ -176,7 +177,7 @@ def _client(scheduler: str, workers: int):
 def reconstruct_to_file(scan, method: str, output, params=None, *, chunk_slices: int | None = None,
                         scheduler: str | None = None, workers: int = 1, device: str = "cpu", resume: bool = False,
                         overwrite: bool = False, segment: bool = False, attrs: dict | None = None,
-                        log=print, trust: bool = False) -> dict:
+                        log=print, trust=False) -> dict:
     """Reconstruct ``scan`` slab by slab into a chunked ``output`` (.h5 or OME-Zarr .zarr).
 
     Parameters
@@ -204,7 +205,7 @@ def reconstruct_to_file(scan, method: str, output, params=None, *, chunk_slices:
     attrs : dict, optional
         Stored with the volume.
     log : callable
-    trust : bool
+    trust : bool or TrustOptions
         Also store the ``data_residual`` and ``null_space`` maps of every slab (any method) and,
         for a learned method, its ``uncertainty`` (mirror test-time augmentation). A ``model``
         that is an ensemble run (``train --ensemble K``) stores the members' spread as
@@ -236,9 +237,11 @@ def reconstruct_to_file(scan, method: str, output, params=None, *, chunk_slices:
     from ..methods.ensemble import ensemble_members
 
     own = cls.maps + (("uncertainty",) if ensemble_members(getattr(values, "model", None), method) else ())
-    maps = ({m: "float32" for m in own} | ({m: "float32" for m in trust_maps} if trust else {})
+    options = trust_options(trust)
+    maps = ({m: "float32" for m in own} | ({m: "float32" for m in trust_maps} if options else {})
             | ({"segmentation": "uint8"} if segment else {}))
-    signature = {"method": method, "parameters": json.loads(params_json), "chunk_slices": chunk, "trust": trust,
+    signature = {"method": method, "parameters": json.loads(params_json), "chunk_slices": chunk,
+                 "trust": bool(options) if options in (None, TrustOptions()) else asdict(options),
                  "source": scan.metadata.get("source", ""), "projections": list(scan.projections.shape),
                  "geometry": scan.geometry.describe()}
     g = scan.geometry
@@ -251,7 +254,7 @@ def reconstruct_to_file(scan, method: str, output, params=None, *, chunk_slices:
         if len(pending) < len(parts):
             log(f"resuming: {len(parts) - len(pending)} of {len(parts)} slabs already done")
         t0 = time.perf_counter()
-        for start, res in _results(scan, method, params_json, device, pending, scheduler, workers, trust):
+        for start, res in _results(scan, method, params_json, device, pending, scheduler, workers, options):
             extra = dict(res.maps)
             if segment:
                 from ..metrics import segment as otsu

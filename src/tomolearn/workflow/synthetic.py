@@ -28,6 +28,7 @@ from ..train.fit import is_main_process, seeded
 from ..methods import base as registry
 from .common import (comparison_methods, learned_trust, prepare_run_dir, summarise, write_json,
                      write_run_record)
+from .reconstruct import TrustOptions
 from .study import register_study
 
 
@@ -63,7 +64,8 @@ def _card(cfg) -> ModelCard:
     d = cfg.data
     return ModelCard(
         method="learned",
-        architecture=Architecture(name="unet", base_channels=cfg.model.base_channels, depth=cfg.model.depth),
+        architecture=Architecture(name="unet", base_channels=cfg.model.base_channels, depth=cfg.model.depth,
+                                  dropout=cfg.model.dropout),
         pipeline=Pipeline(approximant=cfg.model.approximant, approximant_params=cfg.model.approximant_params,
                           canonical=True, voxel_size=1.0,
                           grid_shape=(d.size, d.size), scale=d.mu_max, window=d.size),
@@ -72,14 +74,16 @@ def _card(cfg) -> ModelCard:
                   "i0": d.i0, "mu_max": d.mu_max, "seed": cfg.seed, "epochs": cfg.train.epochs})
 
 
-def _train(cfg, out, x_tr, y_tr, x_va, y_va, device, show_progress):
+def _train(cfg, out, x_tr, y_tr, x_va, y_va, device, show_progress, seed=None):
     """Train the residual U-Net; write model.ckpt (resumable) and model.safetensors + model.json."""
+    seed = cfg.seed if seed is None else seed
     card = _card(cfg)
-    with seeded(cfg.seed):  # the initial weights too: otherwise they depend on what ran before in the process
+    card.training["seed"] = seed
+    with seeded(seed):  # the initial weights too: otherwise they depend on what ran before in the process
         module = PostProcessor(2, 1, cfg.model.base_channels, cfg.model.depth, cfg.train.lr, "mse", cfg.train.epochs,
-                               card=card.model_dump(mode="json"))
-    ckpt = fit(module, PairedImages(x_tr, y_tr, cfg.train.patch, flips=(-2,), seed=cfg.seed),
-               PairedImages(x_va, y_va, augment=False), out, cfg.train.epochs, cfg.train.batch_size, cfg.seed,
+                               card=card.model_dump(mode="json"), dropout=cfg.model.dropout)
+    ckpt = fit(module, PairedImages(x_tr, y_tr, cfg.train.patch, flips=(-2,), seed=seed),
+               PairedImages(x_va, y_va, augment=False), out, cfg.train.epochs, cfg.train.batch_size, seed,
                accelerator="gpu" if device.startswith("cuda") else "cpu", show_progress=show_progress,
                devices=cfg.train.devices, strategy=cfg.train.strategy, precision=cfg.train.precision)
     if not is_main_process():  # extra DDP processes stop once training is done; rank 0 evaluates
@@ -88,6 +92,37 @@ def _train(cfg, out, x_tr, y_tr, x_va, y_va, device, show_progress):
     network, _ = load_weights(ckpt)  # tensors only: a checkpoint never runs code when read
     save_weights(network, card, out / "model.safetensors", half=False, overwrite=True)
     return network.to(device), card
+
+
+def _train_ensemble(cfg, out, data, device, show_progress, log):
+    """(label, Ensemble method) of ``model.ensemble`` U-Nets seeded ``seed + k``, or None for one U-Net.
+
+    Member 0 is the study's U-Net (``model.safetensors``, copied); the others train into
+    ``ensemble/member_k``, listed in ``ensemble/ensemble.json`` as ``train --ensemble`` does,
+    so ``--model RUN/ensemble`` reconstructs with them.
+    """
+    from ..methods.ensemble import ENSEMBLE_FILE, ENSEMBLE_FORMAT
+
+    k_total = cfg.model.ensemble
+    if k_total < 2:
+        return None
+    folder = out / "ensemble"
+    members = []
+    for k in range(k_total):
+        member = folder / f"member_{k}"
+        member.mkdir(parents=True, exist_ok=True)
+        if k == 0:
+            for suffix in (".safetensors", ".json"):
+                (member / f"model{suffix}").write_bytes((out / f"model{suffix}").read_bytes())
+        elif not (member / "model.safetensors").exists():  # a resumed study keeps finished members
+            log(f"training ensemble member {k + 1} of {k_total} (seed {cfg.seed + k})")
+            _train(cfg, member, *data, device, show_progress, seed=cfg.seed + k)
+        members.append(f"member_{k}/model.safetensors")
+    write_json(folder / ENSEMBLE_FILE, {"format": ENSEMBLE_FORMAT, "method": "learned", "size": k_total,
+                                        "seeds": [cfg.seed + k for k in range(k_total)], "members": members,
+                                        "command": f"tomolearn run (study {cfg.name}, model.ensemble {k_total})"})
+    label = f"learned (ensemble of {k_total})"
+    return label, registry.build("learned", {"model": str(folder)}, device=device)
 
 
 @register_study("synthetic")
@@ -114,6 +149,7 @@ def run_synthetic(cfg, out_dir, overwrite, resume, device, show_progress, log) -
     if trained is None:
         return {}
     network, card = trained
+    ensemble = _train_ensemble(cfg, out, (x_tr, y_tr, x_va, y_va), device, show_progress, log)
 
     arc = np.deg2rad(d.arc_deg)
     def scan_of(i, sino):
@@ -135,6 +171,8 @@ def run_synthetic(cfg, out_dir, overwrite, resume, device, show_progress, log) -
         s, g = scan_of(i, sino)
         recs = {label: m.image(s, g) for label, m in baselines.items()}
         recs["learned"] = postprocess_slice(network, card, s, g)
+        if ensemble is not None:
+            recs[ensemble[0]] = ensemble[1].image(s, g)
         recs = {k: v / d.mu_max for k, v in recs.items()}
         for name, rec in recs.items():
             rows.append({"image": int(split["test"][i]), "method": name,
@@ -145,13 +183,18 @@ def run_synthetic(cfg, out_dir, overwrite, resume, device, show_progress, log) -
     summary = summarise(rows, ["psnr", "ssim", "nrmse", "pcc"])
     # trust maps of the learned methods on the first held-out images: where they guessed, and how well
     # the maps rank their errors (seed 000)
-    learned = {"learned": registry.build("learned", {"model": str(out / "model.safetensors")}, device=device),
+    single = str(out / "model.safetensors")
+    learned = {"learned": registry.build("learned", {"model": single}, device=device),
+               **({"learned, MC dropout": registry.build("learned", {"model": single}, device=device)}
+                  if cfg.model.dropout > 0 else {}),
+               **(dict([ensemble]) if ensemble is not None else {}),
                **{k: m for k, m in baselines.items() if m.kind == "learned"}}
+    options = {"learned, MC dropout": TrustOptions("mc_dropout", cfg.model.mc_samples)}
     cases = [(truth, *scan_of(i, sino)) for i, (truth, sino) in enumerate(zip(ph[te][:3], sinos[te][:3]))]
     val_cases = [(truth, *scan_of(-1 - i, sino)) for i, (truth, sino) in enumerate(zip(ph[va][:3], sinos[va][:3]))]
     trust, trust_png = learned_trust(learned, cases, d.mu_max, out / "trust_0.png",
-                                     "trust maps, test phantom 0 (error, data residual, null space, mirror uncertainty)",
-                                     validation_cases=val_cases)
+                                     "trust maps, test phantom 0 (error, data residual, null space, uncertainty)",
+                                     validation_cases=val_cases, options=options)
     figures.append(trust_png)
     result = {"study": cfg.name, "held_out_images": len(ph[te]), "arc_deg": d.arc_deg, "baseline_parameters": chosen,
               "summary": summary, "per_image": rows, "seconds": round(time.time() - t0, 1),
