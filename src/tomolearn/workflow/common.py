@@ -304,3 +304,28 @@ def learned_trust(methods: dict, cases, scale: float, figure_path, title: str = 
         rows[label] = {"output": test["outputs"][0], "maps": {n: m[0] for n, m in test["maps"].items()},
                        "sparsification": {n: sparsification(_flat(m), err) for n, m in test["maps"].items()}}
     return scores, trust_figure(cases[0][0], rows, figure_path, title, vmax=1.0)
+
+
+def write_ensemble(folder: Path, method: str, first: Path, train_member, size: int, seeds: list[int],
+                   command: str) -> Path:
+    """An ensemble run folder (as ``train --ensemble`` writes) for a study's networks; returns ``folder``.
+
+    Member 0 is the study's own network ``first`` (weights + card, copied); member ``k``
+    is trained by ``train_member(k, member_folder)`` unless a resumed run already holds it.
+    ``--model folder`` then reconstructs with all of them.
+    """
+    from ..methods.ensemble import ENSEMBLE_FILE, ENSEMBLE_FORMAT
+
+    members = []
+    for k in range(size):
+        member = folder / f"member_{k}"
+        member.mkdir(parents=True, exist_ok=True)
+        if k == 0:
+            for suffix in (".safetensors", ".json"):
+                (member / f"model{suffix}").write_bytes(Path(first).with_suffix(suffix).read_bytes())
+        elif not (member / "model.safetensors").exists():
+            train_member(k, member)
+        members.append(f"member_{k}/model.safetensors")
+    write_json(folder / ENSEMBLE_FILE, {"format": ENSEMBLE_FORMAT, "method": method, "size": size, "seeds": seeds,
+                                        "members": members, "command": command})
+    return folder

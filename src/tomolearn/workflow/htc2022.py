@@ -35,9 +35,10 @@ from ..report import figure_grid, html_report
 from ..scenario import binned_projections
 from ..train import PairedImages, PostProcessor, fit
 from ..train.fit import seeded
-from .common import (calibration_scores, comparison_methods, prepare_run_dir, summarise, trust_samples, write_json,
-                     write_run_record)
+from .common import (calibration_scores, comparison_methods, prepare_run_dir, summarise, trust_samples, write_ensemble,
+                     write_json, write_run_record)
 from .._checks import fail
+from .reconstruct import TrustOptions
 from .study import register_study
 
 
@@ -152,7 +153,8 @@ def _card(cfg, data: _Data, trained_on: str) -> ModelCard:
     d = cfg.data
     return ModelCard(
         method="learned",
-        architecture=Architecture(name="unet", base_channels=cfg.model.base_channels, depth=cfg.model.depth),
+        architecture=Architecture(name="unet", base_channels=cfg.model.base_channels, depth=cfg.model.depth,
+                                  dropout=cfg.model.dropout),
         pipeline=Pipeline(approximant=cfg.model.approximant, approximant_params=cfg.model.approximant_params,
                           canonical=True,
                           voxel_size=data.binned[0][1].voxel_size, grid_shape=(d.grid, d.grid), scale=data.mu,
@@ -182,7 +184,7 @@ class _Trainer:
         card = _card(c, self.data, "synthetic holed discs")
         with seeded(c.seed):
             module = PostProcessor(2, 1, c.model.base_channels, c.model.depth, c.train.lr, "mse", c.train.epochs,
-                                   card=card.model_dump(mode="json"))
+                                   card=card.model_dump(mode="json"), dropout=c.model.dropout)
         (self.pre_net, self.pre_card), _ = self._fit(
             module, PairedImages(self.sx[n_val:], self.sy[n_val:], c.train.patch, flips=(-2,), seed=c.seed),
             PairedImages(self.sx[:n_val], self.sy[:n_val], augment=False), folder, c.train.epochs, c.seed, card)
@@ -195,8 +197,9 @@ class _Trainer:
         x = np.concatenate([np.stack(rx)[:, None] / mu, self.sx[n_val:n_val + n_syn]])
         y = np.concatenate([np.stack(ry)[:, None] / mu, self.sy[n_val:n_val + n_syn]])
         card = _card(c, self.data, note)
-        module = PostProcessor(2, 1, c.model.base_channels, c.model.depth, c.train.finetune_lr, "mse",
-                               c.train.finetune_epochs, card=card.model_dump(mode="json"))
+        with seeded(seed):  # members of a fold's ensemble differ by this seed (their fine-tuning data and order)
+            module = PostProcessor(2, 1, c.model.base_channels, c.model.depth, c.train.finetune_lr, "mse",
+                                   c.train.finetune_epochs, card=card.model_dump(mode="json"), dropout=c.model.dropout)
         module.net.load_state_dict(self.pre_net.state_dict())
         return self._fit(module, PairedImages(x, y, c.train.patch, flips=(-2,), seed=seed), None, folder,
                          c.train.finetune_epochs, seed, card)
@@ -280,11 +283,13 @@ def run_htc2022(cfg, out_dir, overwrite, resume, device, show_progress, log) -> 
         finetuned, path = trainer.finetune(data.training(h), out / f"fold_{held}",
                                            f"synthetic + real except {held}", cfg.seed + 100 + h)
         methods = _baselines(cfg, data.training(h), data.mu, device, log)  # this fold's training phantoms only
+        kinds = _uncertainty_kinds(cfg, trainer, data, h, path, device, log)
+        methods |= {label: m for label, (m, _) in kinds.items() if "ensemble" in label}
         fold_rows, fold_figs = _score_fold(cfg, data, h, methods,
                                            {"learned (synthetic)": pretrained, "learned": finetuned}, out)
         rows += fold_rows
         figures += fold_figs
-        trust[held] = _trust_fold(cfg, data, h, path, device)
+        trust[held] = _trust_fold(cfg, data, h, kinds)
         log(f"fold {held} done ({time.time() - t0:.0f} s)")
         write_json(out / "metrics_partial.json", rows)
     log("final model: fine-tuning on all real phantoms")
@@ -295,19 +300,45 @@ def run_htc2022(cfg, out_dir, overwrite, resume, device, show_progress, log) -> 
     return _report(cfg, data, checks, rows, figures + [trust_png], out, time.time() - t0, trust_result)
 
 
-def _trust_fold(cfg, data: _Data, h: int, model: Path, device: str) -> dict:
-    """Trust maps (``reconstruct --trust``) of fold ``h``'s fine-tuned network on its held-out phantom, every arc.
+def _uncertainty_kinds(cfg, trainer, data: _Data, h: int, model: Path, device: str, log) -> dict:
+    """Label -> (method, trust options) of fold ``h``'s network for each uncertainty kind the study file asks.
 
-    The full-data reconstruction is the reference; the first start angle of each arc is used.
+    Always the mirror test-time augmentation; ``model.dropout > 0`` adds Monte-Carlo dropout;
+    ``model.ensemble = K`` adds K - 1 more fine-tunings of the pretrained network with other
+    seeds (their mean is scored beside the single network).
     """
     from ..methods import base as registry
 
+    kinds = {"learned": (registry.build("learned", {"model": str(model)}, device=device), TrustOptions())}
+    if cfg.model.dropout > 0:
+        kinds["learned, MC dropout"] = (registry.build("learned", {"model": str(model)}, device=device),
+                                        TrustOptions("mc_dropout", cfg.model.mc_samples))
+    k_total = cfg.model.ensemble
+    if k_total > 1:
+        held = data.names[h]
+        seeds = [cfg.seed + 100 + h + 1000 * k for k in range(k_total)]
+
+        def train_member(k, folder):
+            log(f"fold {held}: ensemble member {k + 1} of {k_total} (seed {seeds[k]})")
+            trainer.finetune(data.training(h), folder, f"synthetic + real except {held}", seeds[k])
+        folder = write_ensemble(model.parent / "ensemble", "learned", model, train_member, k_total, seeds,
+                                f"tomolearn run (study {cfg.name}, fold {held}, model.ensemble {k_total})")
+        kinds[f"learned (ensemble of {k_total})"] = (registry.build("learned", {"model": str(folder)}, device=device),
+                                                     TrustOptions())
+    return kinds
+
+
+def _trust_fold(cfg, data: _Data, h: int, kinds: dict) -> dict:
+    """Label -> trust samples (``reconstruct --trust``) of fold ``h``'s networks on its held-out phantom, every arc.
+
+    The full-data reconstruction is the reference; the first start angle of each arc is used.
+    """
     sino, g = data.binned[h]
     cases = []
     for arc in cfg.data.arcs_deg:
         idx = g.arc_indices(np.deg2rad(arc), eval_start(cfg.seed, h, 0, arc))
         cases.append((data.refs[h] / data.mu, sino[idx], g.subset(idx)))
-    return trust_samples(registry.build("learned", {"model": str(model)}, device=device), cases, data.mu)
+    return {label: trust_samples(method, cases, data.mu, options) for label, (method, options) in kinds.items()}
 
 
 def _merge(samples: list[dict]) -> dict:
@@ -329,19 +360,22 @@ def _trust_report(trust: dict, data: _Data, out: Path) -> tuple[dict, Path]:
     from ..report import trust_figure
     from ..trust import sparsification
 
-    per_fold = {held: calibration_scores(s, _merge([t for k, t in trust.items() if k != held]))
-                for held, s in trust.items()}
-    maps = list(next(iter(per_fold.values())))
-    mean = {m: {k: round(float(np.mean([f[m][k] for f in per_fold.values()])), 4) for k in per_fold[next(iter(per_fold))][m]}
-            for m in maps}
-    first, s = next(iter(trust.items()))
-    err = np.concatenate([e.ravel() for e in s["errors"]])
-    row = {"output": s["outputs"][0], "maps": {n: m[0] for n, m in s["maps"].items()},
-           "sparsification": {n: sparsification(np.concatenate([a.ravel() for a in m]), err)
-                              for n, m in s["maps"].items()}}
-    png = trust_figure(data.refs[data.names.index(first)] / data.mu, {"learned": row}, out / f"trust_{first}.png",
+    labels = list(next(iter(trust.values())))
+    per_fold = {held: {label: calibration_scores(t[label], _merge([o[label] for k, o in trust.items() if k != held]))
+                       for label in labels} for held, t in trust.items()}
+    mean = {label: {m: {k: round(float(np.mean([f[label][m][k] for f in per_fold.values()])), 4)
+                        for k in row} for m, row in next(iter(per_fold.values()))[label].items()}
+            for label in labels}
+    first, fold = next(iter(trust.items()))
+    rows = {}
+    for label, s in fold.items():
+        err = np.concatenate([e.ravel() for e in s["errors"]])
+        rows[label] = {"output": s["outputs"][0], "maps": {n: m[0] for n, m in s["maps"].items()},
+                       "sparsification": {n: sparsification(np.concatenate([a.ravel() for a in m]), err)
+                                          for n, m in s["maps"].items()}}
+    png = trust_figure(data.refs[data.names.index(first)] / data.mu, rows, out / f"trust_{first}.png",
                        f"trust maps of the fine-tuned network, held-out {first}, "
-                       f"{len(s['outputs'])} arcs (first shown)", vmax=1.3)
+                       f"{len(fold[labels[0]]['outputs'])} arcs (first shown)", vmax=1.3)
     return {"scores": mean, "per_phantom": per_fold,
             "note": "learned (fine-tuned fold network) on its held-out phantom, first start of every arc, "
                     "reference = full-data reconstruction; Spearman(map, |error|), AUSE, coverage of "
@@ -366,8 +400,9 @@ def _report(cfg, data: _Data, checks: dict, rows: list, figures: list, out: Path
         f"Material attenuation {data.mu:.4f}/mm, estimated photon count {data.i0:.0f}. Wall time {result['seconds']} s.",
         *([] if not trust else ["Trust maps of the fine-tuned network on its held-out phantom (mean over phantoms; "
                                 "coverage after a ±2σ scale fitted on the other phantoms): " + "; ".join(
-                                    f"{m} Spearman {v['spearman']:.2f}, AUSE {v['ause']:.3f}, coverage "
-                                    f"{v.get('coverage', float('nan')):.2f}" for m, v in trust["scores"].items()) + "."])])
+                                    f"{label}: {m} Spearman {v['spearman']:.2f}, AUSE {v['ause']:.3f}, coverage "
+                                    f"{v.get('coverage', float('nan')):.2f}" for label, maps in trust["scores"].items()
+                                    for m, v in maps.items()) + "."])])
     return result
 
 

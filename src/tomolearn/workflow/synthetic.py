@@ -26,7 +26,7 @@ from ..report import figure_grid, html_report
 from ..train import PairedImages, PostProcessor, fit
 from ..train.fit import is_main_process, seeded
 from ..methods import base as registry
-from .common import (comparison_methods, learned_trust, prepare_run_dir, summarise, write_json,
+from .common import (comparison_methods, learned_trust, prepare_run_dir, summarise, write_ensemble, write_json,
                      write_run_record)
 from .reconstruct import TrustOptions
 from .study import register_study
@@ -101,26 +101,16 @@ def _train_ensemble(cfg, out, data, device, show_progress, log):
     ``ensemble/member_k``, listed in ``ensemble/ensemble.json`` as ``train --ensemble`` does,
     so ``--model RUN/ensemble`` reconstructs with them.
     """
-    from ..methods.ensemble import ENSEMBLE_FILE, ENSEMBLE_FORMAT
-
     k_total = cfg.model.ensemble
     if k_total < 2:
         return None
-    folder = out / "ensemble"
-    members = []
-    for k in range(k_total):
-        member = folder / f"member_{k}"
-        member.mkdir(parents=True, exist_ok=True)
-        if k == 0:
-            for suffix in (".safetensors", ".json"):
-                (member / f"model{suffix}").write_bytes((out / f"model{suffix}").read_bytes())
-        elif not (member / "model.safetensors").exists():  # a resumed study keeps finished members
-            log(f"training ensemble member {k + 1} of {k_total} (seed {cfg.seed + k})")
-            _train(cfg, member, *data, device, show_progress, seed=cfg.seed + k)
-        members.append(f"member_{k}/model.safetensors")
-    write_json(folder / ENSEMBLE_FILE, {"format": ENSEMBLE_FORMAT, "method": "learned", "size": k_total,
-                                        "seeds": [cfg.seed + k for k in range(k_total)], "members": members,
-                                        "command": f"tomolearn run (study {cfg.name}, model.ensemble {k_total})"})
+
+    def train_member(k, member):
+        log(f"training ensemble member {k + 1} of {k_total} (seed {cfg.seed + k})")
+        _train(cfg, member, *data, device, show_progress, seed=cfg.seed + k)
+    folder = write_ensemble(out / "ensemble", "learned", out / "model.safetensors", train_member, k_total,
+                            [cfg.seed + k for k in range(k_total)],
+                            f"tomolearn run (study {cfg.name}, model.ensemble {k_total})")
     label = f"learned (ensemble of {k_total})"
     return label, registry.build("learned", {"model": str(folder)}, device=device)
 
