@@ -24,6 +24,8 @@ class DataConfig(_Strict):
     arc_deg: float = Field(60.0, gt=0, le=180, description="measured arc (synthetic)")
     mu_max: float = Field(0.02, gt=0, description="attenuation per pixel of phantom value 1")
     i0: float | None = Field(1e4, gt=0, description="photons per pixel; null = noise free")
+    trust_images: int = Field(3, ge=1, description="held-out (and validation) images whose trust maps are scored "
+                                                   "(synthetic)")
     # htc2022
     htc_dir: str = "../shared/data/htc2022"
     arcs_deg: list[float] = [90, 80, 70, 60, 50, 40, 30]

@@ -180,8 +180,9 @@ def run_synthetic(cfg, out_dir, overwrite, resume, device, show_progress, log) -
                **(dict([ensemble]) if ensemble is not None else {}),
                **{k: m for k, m in baselines.items() if m.kind == "learned"}}
     options = {"learned, MC dropout": TrustOptions("mc_dropout", cfg.model.mc_samples)}
-    cases = [(truth, *scan_of(i, sino)) for i, (truth, sino) in enumerate(zip(ph[te][:3], sinos[te][:3]))]
-    val_cases = [(truth, *scan_of(-1 - i, sino)) for i, (truth, sino) in enumerate(zip(ph[va][:3], sinos[va][:3]))]
+    k = d.trust_images
+    cases = [(truth, *scan_of(i, sino)) for i, (truth, sino) in enumerate(zip(ph[te][:k], sinos[te][:k]))]
+    val_cases = [(truth, *scan_of(-1 - i, sino)) for i, (truth, sino) in enumerate(zip(ph[va][:k], sinos[va][:k]))]
     trust, trust_png = learned_trust(learned, cases, d.mu_max, out / "trust_0.png",
                                      "trust maps, test phantom 0 (error, data residual, null space, uncertainty)",
                                      validation_cases=val_cases, options=options)
@@ -190,7 +191,7 @@ def run_synthetic(cfg, out_dir, overwrite, resume, device, show_progress, log) -
               "summary": summary, "per_image": rows, "seconds": round(time.time() - t0, 1),
               "trust": {"images": len(cases), "scores": trust,
                         "note": "Spearman(map, |error|), AUSE and coverage of |error| <= 2 |map| over the first held-out "
-                                "images, raw and after a scale fitted on 3 validation images; maps of `--trust`"}}
+                                "images, raw and after a scale fitted on as many validation images; maps of `--trust`"}}
     write_json(out / "metrics.json", result)
     html_report(out, f"tomolearn: {cfg.name}", summary, figures, [
         f"{d.n_train} training / {d.n_val} validation / {d.n_test} held-out {d.family} phantoms, "
