@@ -93,6 +93,9 @@ def test_refusals_and_dry_run(scan_file, tmp_path):
     assert not list(tmp_path.iterdir())
     p = plan(load_scan(scan_file), "sirt", {"n_iter": 5}, chunk_slices=3, workers=2)
     assert p.n_slabs == 3 and p.peak_bytes_per_worker > 0 and p.estimated_seconds > 0
+    with_maps = plan(load_scan(scan_file), "sirt", {"n_iter": 5}, chunk_slices=3, workers=2, trust=True)
+    assert with_maps.output_bytes == 3 * p.output_bytes  # volume + data residual + null space
+    assert with_maps.peak_bytes_per_worker > p.peak_bytes_per_worker
     # an interrupted run's partial output is never silently reused with other settings
     partial = partial_path(out)
     from tomolearn.io.chunked import ChunkedVolume

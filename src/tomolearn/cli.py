@@ -342,7 +342,7 @@ def _reconstruct_unlocked(scan: Path, method: Method, output: Path, segment: boo
         if dry_run:
             from .workflow.stream import plan
 
-            for line in plan(s, method.value, given, chunk_slices, workers, dev).lines():
+            for line in plan(s, method.value, given, chunk_slices, workers, dev, trust=trust).lines():
                 typer.echo(line)
             return
         if chunked:

@@ -30,18 +30,25 @@ MEMORY_BUDGET = 0.5
 GB = 1024**3
 
 
-def _row_bytes(scan, cls) -> tuple[int, int]:
+def _n_maps(cls, trust: bool) -> int:
+    """Maps stored beside the volume: the method's own and, with ``--trust``, the trust maps."""
+    extra = TRUST_MAPS + (("uncertainty",) if cls.kind == "learned" else ()) if trust else ()
+    return len(set(cls.maps) | set(extra))
+
+
+def _row_bytes(scan, cls, trust: bool = False) -> tuple[int, int]:
     """Bytes of one detector row of input (all angles) and of one output slice (+ maps)."""
     a, _, u = scan.projections.shape
     y, x = scan.geometry.volume_shape
-    return a * u * 4, y * x * 4 * (1 + len(cls.maps))
+    return a * u * 4, y * x * 4 * (1 + _n_maps(cls, trust))
 
 
-def choose_chunk(scan, method: str, workers: int = 1, available_bytes: int | None = None) -> int:
+def choose_chunk(scan, method: str, workers: int = 1, available_bytes: int | None = None, trust: bool = False) -> int:
     """Rows per slab that fit ``MEMORY_BUDGET`` of the available memory on ``workers`` workers.
 
-    A slab needs its input and output rows times the method's declared ``memory_factor``
-    (its working copies: iterates, gradients, network activations), plus the halo rows.
+    A slab needs its input and output rows (and trust maps with ``trust``) times the method's
+    declared ``memory_factor`` (its working copies: iterates, gradients, network activations),
+    plus the halo rows.
     """
     cls = registry.get(method)
     if cls.execution == "volume":
@@ -50,7 +57,7 @@ def choose_chunk(scan, method: str, workers: int = 1, available_bytes: int | Non
         import psutil
 
         available_bytes = psutil.virtual_memory().available
-    row_in, row_out = _row_bytes(scan, cls)
+    row_in, row_out = _row_bytes(scan, cls, trust)
     per_row = (row_in + row_out) * cls.memory_factor
     rows = int(MEMORY_BUDGET * available_bytes / max(workers, 1) / per_row) - 2 * cls.halo
     return int(np.clip(rows, 1, scan.projections.shape[1]))
@@ -91,7 +98,7 @@ class Plan:
 
 
 def plan(scan, method: str, params=None, chunk_slices: int | None = None, workers: int = 1, device: str = "cpu",
-         measure: bool = True) -> Plan:
+         measure: bool = True, trust=False) -> Plan:
     """Sizes, slab size, peak memory per worker and (measured on one row) time of a reconstruction.
 
     Parameters
@@ -105,6 +112,8 @@ def plan(scan, method: str, params=None, chunk_slices: int | None = None, worker
     device : str
     measure : bool
         Reconstruct the middle row once to time it (loads a model if the method has one).
+    trust : bool or TrustOptions
+        Plan (and time) the trust maps too: their outputs and their extra passes.
 
     Raises
     ------
@@ -115,19 +124,20 @@ def plan(scan, method: str, params=None, chunk_slices: int | None = None, worker
     values = registry.parameters(method, params)
     a, v, u = scan.projections.shape
     z, (y, x) = v, scan.geometry.volume_shape
-    chunk = positive_int(chunk_slices, "chunk_slices") if chunk_slices is not None else choose_chunk(scan, method, workers)
-    row_in, row_out = _row_bytes(scan, cls)
+    chunk = positive_int(chunk_slices, "chunk_slices") if chunk_slices is not None else choose_chunk(
+        scan, method, workers, trust=bool(trust))
+    row_in, row_out = _row_bytes(scan, cls, bool(trust))
     rows = min(chunk + 2 * cls.halo, v)
     seconds = None
     if measure:
         row = v // 2
-        instance = cls(values, device=device).prepare(scan.geometry)
+        instance = registry.build(method, values, device=device).prepare(scan.geometry)
         op = scan_operator(scan)
-        sample = scan.projections[:, row:row + 1]
+        sample = np.asarray(scan.projections[:, row:row + 1], dtype=np.float32)
         t0 = time.perf_counter()
-        instance.run(np.asarray(sample), op)
+        run_cropped(instance, sample, op, 0, 1, trust)
         seconds = time.perf_counter() - t0
-    return Plan(method, (a, v, u), (z, y, x), a * v * u * 4, z * y * x * 4 * (1 + len(cls.maps)), min(chunk, v),
+    return Plan(method, (a, v, u), (z, y, x), a * v * u * 4, z * y * x * 4 * (1 + _n_maps(cls, bool(trust))), min(chunk, v),
                 len(slabs(v, min(chunk, v), cls.halo)), workers, int(rows * (row_in + row_out) * cls.memory_factor),
                 seconds, bool(getattr(scan.projections, "lazy", False)))
 
@@ -231,7 +241,8 @@ def reconstruct_to_file(scan, method: str, output, params=None, *, chunk_slices:
     workers = positive_int(workers, "workers")
     n_rows = scan.projections.shape[1]
     chunk = n_rows if cls.execution == "volume" else (
-        positive_int(chunk_slices, "chunk_slices") if chunk_slices is not None else choose_chunk(scan, method, workers))
+        positive_int(chunk_slices, "chunk_slices") if chunk_slices is not None
+        else choose_chunk(scan, method, workers, trust=bool(trust)))
     params_json = json.dumps(values.model_dump(mode="json"), sort_keys=True)
     trust_maps = TRUST_MAPS + (("uncertainty",) if cls.kind == "learned" else ())
     from ..methods.ensemble import ensemble_members
