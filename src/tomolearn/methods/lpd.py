@@ -16,6 +16,8 @@ class LPDParams(Params):
     model: Path | None = Field(None, description="Learned Primal-Dual weights (.safetensors + .json card, a "
                                                  "`train lpd` run folder or .ckpt); default: the shipped ones")
     batch: int = Field(8, ge=1, description="slices per network call")
+    init_iter: int | None = Field(None, ge=1, description="iterations of the TV start (weights that start from TV); "
+                                                          "default: the weights' card")
 
 
 class LPDTraining(BaseModel):
@@ -83,14 +85,24 @@ class LPD(Method):
         self.net, self.card = load_default(self.params.model, self.device)
         self.warnings = check_geometry(self.card, geometry)
 
+    def _init_params(self) -> dict | None:
+        if self.params.init_iter is None:
+            return None
+        if self.card.pipeline.approximant != "tv":
+            raise ValueError(f"--init-iter: expected weights that start from TV, got weights that start from "
+                             f"{self.card.pipeline.approximant!r}")
+        return {"n_iter": self.params.init_iter}
+
     def run(self, projections, op) -> Result:
         from ..recipes.unrolled import lpd_slices
 
         vol = lpd_slices(self.net, np.moveaxis(np.asarray(projections, np.float32), 1, 0), op.geometry,
-                         self.params.batch, card=self.card)
+                         self.params.batch, card=self.card, init_params=self._init_params())
         return Result(vol, info={"model": str(self.params.model or "shipped"),
                                  "n_iter": self.card.architecture.n_blocks,
                                  "starts_from": self.card.pipeline.approximant,
+                                 "start_params": {**self.card.pipeline.approximant_params,
+                                                  **(self._init_params() or {})},
                                  "trained_arcs_deg": list(self.card.geometry.arc_range_deg or ())})
 
     @classmethod

@@ -143,11 +143,14 @@ def load_default(weights=None, device: str = "cpu"):
     return net.eval(), card
 
 
-def initial_method(card) -> tuple[str, dict]:
-    """The method (name, parameters) whose reconstruction starts the network, from a card (default FBP)."""
+def initial_method(card, overrides: dict | None = None) -> tuple[str, dict]:
+    """The method (name, parameters) whose reconstruction starts the network, from a card (default FBP).
+
+    ``overrides`` replace parameters of the card's (e.g. more TV iterations at inference).
+    """
     if card is None:
-        return "fbp", {}
-    return card.pipeline.approximant, dict(card.pipeline.approximant_params)
+        return "fbp", dict(overrides or {})
+    return card.pipeline.approximant, {**card.pipeline.approximant_params, **(overrides or {})}
 
 
 def check_geometry(card, geometry) -> list[str]:
@@ -176,7 +179,7 @@ def check_geometry(card, geometry) -> list[str]:
 
 
 def lpd_slices(net, sinograms: np.ndarray, geometry, batch: int = 8, device: str | None = None,
-               card=None) -> np.ndarray:
+               card=None, init_params: dict | None = None) -> np.ndarray:
     """Learned Primal-Dual reconstruction of sinograms ``(V, A, U)`` of one geometry.
 
     Parameters
@@ -192,6 +195,8 @@ def lpd_slices(net, sinograms: np.ndarray, geometry, batch: int = 8, device: str
         Default: the network's device.
     card : ModelCard, optional
         The weights' card: its pipeline names the initial reconstruction (default FBP).
+    init_params : dict, optional
+        Parameters of the initial reconstruction that replace the card's (e.g. ``{"n_iter": 200}``).
 
     Returns
     -------
@@ -211,7 +216,7 @@ def lpd_slices(net, sinograms: np.ndarray, geometry, batch: int = 8, device: str
     out = []
     with torch.no_grad():
         for i in range(0, len(s), max(int(batch), 1)):
-            data, init, scale = network_inputs(s[i: i + batch], g, op, *initial_method(card))
+            data, init, scale = network_inputs(s[i: i + batch], g, op, *initial_method(card, init_params))
             y = net(torch.from_numpy(data).to(dev), op, torch.from_numpy(init).to(dev))
             out.append(y[:, 0].cpu().numpy() * scale[:, None, None])
     vol = np.rot90(np.concatenate(out), k, axes=(-2, -1)).astype(np.float32)
