@@ -254,3 +254,24 @@ def test_fan_beam_training_takes_the_geometry_of_an_htc2022_scan():
 
     op = RayTransform(geometry_from_record(geometry_record(template), angles.numpy()))
     assert LearnedPrimalDual(n_iter=1, features=2, memory=2)(data, op, init).shape == target.shape
+
+
+def test_init_iter_changes_the_tv_start_and_is_refused_for_weights_that_start_from_fbp(tmp_path):
+    from tomolearn.methods import base as registry
+    from tomolearn.models.weights import save_weights
+
+    g = _parallel(32, uniform_angles(30, np.deg2rad(60)))
+    sino = RayTransform(g).forward(make_phantom("ellipses_polygons", 32, 5).astype(np.float32) * 0.05)
+    card = ModelCard.model_validate(_card(g))
+    fbp_start = save_weights(card.architecture.build(), card, tmp_path / "fbp.safetensors")
+    with pytest.raises(ValueError, match="--init-iter"):
+        registry.build("lpd", {"model": str(fbp_start), "init_iter": 5}).image(sino, g)
+    tv_card = card.model_copy(update={"pipeline": card.pipeline.model_copy(
+        update={"approximant": "tv", "approximant_params": {"n_iter": 3, "tv_relative": 0.03}})})
+    tv_start = save_weights(card.architecture.build(), tv_card, tmp_path / "tv.safetensors")
+    # zero-initialised last layers: the untrained network returns its start, so the start's iterations show
+    short = registry.build("lpd", {"model": str(tv_start)}).image(sino, g)
+    longer = registry.build("lpd", {"model": str(tv_start), "init_iter": 30}).image(sino, g)
+    tv30 = registry.build("tv", {"n_iter": 30, "tv_relative": 0.03}).image(sino, g)
+    assert np.abs(short - longer).max() > 1e-3
+    np.testing.assert_allclose(longer, tv30, atol=1e-4 * float(np.abs(tv30).max()))
