@@ -30,10 +30,14 @@ MEMORY_BUDGET = 0.5
 GB = 1024**3
 
 
+def _trust_map_names(cls) -> tuple[str, ...]:
+    """The maps ``--trust`` adds to a method's output: the data residual, the null space and, if learned, σ."""
+    return TRUST_MAPS + (("uncertainty",) if cls.kind == "learned" else ())
+
+
 def _n_maps(cls, trust: bool) -> int:
     """Maps stored beside the volume: the method's own and, with ``--trust``, the trust maps."""
-    extra = TRUST_MAPS + (("uncertainty",) if cls.kind == "learned" else ()) if trust else ()
-    return len(set(cls.maps) | set(extra))
+    return len(set(cls.maps) | set(_trust_map_names(cls) if trust else ()))
 
 
 def _row_bytes(scan, cls, trust: bool = False) -> tuple[int, int]:
@@ -244,7 +248,7 @@ def reconstruct_to_file(scan, method: str, output, params=None, *, chunk_slices:
         positive_int(chunk_slices, "chunk_slices") if chunk_slices is not None
         else choose_chunk(scan, method, workers, trust=bool(trust)))
     params_json = json.dumps(values.model_dump(mode="json"), sort_keys=True)
-    trust_maps = TRUST_MAPS + (("uncertainty",) if cls.kind == "learned" else ())
+    trust_maps = _trust_map_names(cls)
     from ..methods.ensemble import ensemble_members
 
     own = cls.maps + (("uncertainty",) if ensemble_members(getattr(values, "model", None), method) else ())
