@@ -22,7 +22,10 @@ class RAPIDTraining(BaseModel):
     scan: Path = Field(..., description="ptycho-tomography scan with the full angle set (golden standard)",
                        json_schema_extra={"argument": True})
     train_region: str = Field("z<0.8", description="training side of a plane: AXIS<F or AXIS>F (axis z, y, x)")
-    reduced_angles: int = Field(21, ge=2, description="angles of the reduced scan (evenly chosen) for the approximant")
+    reduced_angles: int | None = Field(None, ge=2, description="angles of the reduced scan (evenly chosen) for the "
+                                        "approximant (default 21; with --reduced-scan, all of its angles)")
+    reduced_scan: Path | None = Field(None, description="a separate reduced-angle scan of the SAME sample for the "
+                                      "approximant (e.g. 21 angles within a narrower range; seed Fig. 2c, d)")
     n_iter: int = Field(2, ge=0, description="approximant gradient steps (seed: 2)")
     n_slabs: int = Field(5, ge=1, description="approximant slabs (seed: 5)")
     downsample: int = Field(2, ge=1, description="approximant down-sampling (seed: 2)")

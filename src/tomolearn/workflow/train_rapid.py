@@ -31,6 +31,41 @@ def reduced_indices(n_angles: int, n_reduced: int) -> np.ndarray:
     return np.unique(np.round(np.linspace(0, n_angles - 1, n_reduced)).astype(int))
 
 
+def same_sample(reduced, full, name: str = "--reduced-scan"):
+    """``reduced`` if it can be a reduced-angle scan of ``full``'s sample, else a one-line error.
+
+    The object grid, voxel size, energy, probe and scan positions must agree (the approximant's
+    grid is the golden standard's), and so must the ground truths of two simulations.
+
+    Raises
+    ------
+    ValueError
+        If ``reduced`` is not a ptycho-tomography scan or was taken of another sample or setup.
+    """
+    if getattr(reduced, "kind", "") != "diffraction":
+        raise fail(name, "a ptycho-tomography scan of the same sample", "a projection scan")
+    g, r = full.geometry, reduced.geometry
+    checks = (("object grid (Z, Y, X)", tuple(g.volume_shape), tuple(r.volume_shape)),
+              ("voxel size", (g.voxel_size, g.unit), (r.voxel_size, r.unit)),
+              ("energy in keV", g.energy_kev, r.energy_kev),
+              ("pattern size", g.pattern_size, r.pattern_size))
+    for what, want, got in checks:
+        if want != got:
+            raise fail(name, f"the scan's {what} {want}", got)
+    if np.shape(g.positions) != np.shape(r.positions) or not np.allclose(g.positions, r.positions):
+        raise fail(name, "the scan's probe positions", f"{len(r.positions)} different positions")
+    if (full.reference is not None and reduced.reference is not None
+            and not np.allclose(full.reference, reduced.reference, atol=1e-6)):
+        raise fail(name, "a scan of the same sample", "a simulation of a different object (ground truths differ)")
+    return reduced
+
+
+def _digest(path) -> str:
+    """The first MiB and the size identify a scan file (a re-simulated file differs)."""
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read(1 << 20)).hexdigest()[:16] + str(Path(path).stat().st_size)
+
+
 def _cached(path: Path, key: str, compute, log) -> tuple[np.ndarray, float]:
     """``compute()`` saved as ``path`` (.npy) with ``key`` and its compute time; reused when the key matches.
 
@@ -73,7 +108,9 @@ def train_rapid(config, out_dir, overwrite: bool = False, resume: bool = False, 
     """Train RAPID on one region of a ptycho-tomography scan and score it on the other.
 
     Steps: the golden standard (two-step SART on all the scan's angles) and the approximant (of
-    ``reduced_angles`` evenly chosen angles) are computed once and cached in the run folder;
+    ``reduced_angles`` evenly chosen angles of the scan, or of ``reduced_scan`` — a separate
+    reduced-angle scan of the same sample, e.g. 21 angles within a narrower range) are computed
+    once and cached in the run folder;
     the volume is split by a plane (``train_region``), written to ``split.json``; the network is
     trained with NPCC on 50 %-overlapping patches of the training side (resumable Lightning
     checkpoints); an affine calibration of its output is fitted on the training side; the test
@@ -97,7 +134,8 @@ def train_rapid(config, out_dir, overwrite: bool = False, resume: bool = False, 
     FileNotFoundError
         If the scan does not exist.
     ValueError
-        If it is not a ptycho-tomography scan, or on a bad region or angle count.
+        If it is not a ptycho-tomography scan, or on a bad region or angle count, or if the
+        reduced scan is not of the same sample and setup.
     FileExistsError
         If ``out_dir`` is not empty (without ``overwrite``/``resume``) or ``export`` exists.
 
@@ -114,17 +152,19 @@ def train_rapid(config, out_dir, overwrite: bool = False, resume: bool = False, 
     if getattr(scan, "kind", "") != "diffraction":
         raise fail("scan", "a ptycho-tomography scan (tomolearn simulate --modality ptycho)", repr(str(c.scan)))
     split = region_split(scan.geometry.volume_shape, c.patch, c.train_region)  # fails before any work
-    idx = reduced_indices(scan.geometry.n_angles, c.reduced_angles)
+    source = scan if c.reduced_scan is None else same_sample(load_scan(c.reduced_scan), scan)
+    n_reduced = c.reduced_angles or (21 if c.reduced_scan is None else source.geometry.n_angles)
+    idx = reduced_indices(source.geometry.n_angles, n_reduced)
     out = prepare_run_dir(out_dir, overwrite, resume)
     write_json(out / "split.json", split.as_dict())
-    with open(c.scan, "rb") as f:  # the first MiB and the size identify the scan (a re-simulated file differs)
-        digest = hashlib.sha256(f.read(1 << 20)).hexdigest()[:16] + str(Path(c.scan).stat().st_size)
+    digest = _digest(c.scan)
+    reduced_digest = digest if c.reduced_scan is None else _digest(c.reduced_scan)
     golden, t_golden = _cached(out / "golden.npy", f"{digest}-sart{c.golden_iter}",
                                lambda: two_step(scan, "sart", n_iter=c.golden_iter, device=device,
                                                 show_progress=show_progress)[0], log)
     params = {"n_iter": c.n_iter, "n_slabs": c.n_slabs, "downsample": c.downsample}
-    reduced = scan.subset(idx)
-    approx, t_approx = _cached(out / "approximant.npy", f"{digest}-{idx.tolist()}-{params}",
+    reduced = source.subset(idx)
+    approx, t_approx = _cached(out / "approximant.npy", f"{reduced_digest}-{idx.tolist()}-{params}",
                                lambda: approximant(reduced, **params, device=device, show_progress=show_progress), log)
     train_in = _region(approx, split.axis, split.train_range)
     train_gt = _region(golden, split.axis, split.train_range)
@@ -140,6 +180,8 @@ def train_rapid(config, out_dir, overwrite: bool = False, resume: bool = False, 
                                        output_affine=(gt_std, gt_mean), window_3d=tuple(split.patch), overlap=0.5),
                      geometry=GeometryRange(kinds=["ptycho"]),
                      training={"scan": str(c.scan), "train_region": c.train_region, "reduced_angles": int(idx.size),
+                               "reduced_scan": None if c.reduced_scan is None else str(c.reduced_scan),
+                               "reduced_range_deg": round(float(np.degrees(np.ptp(reduced.geometry.angles))), 2),
                                "energy_kev": g.energy_kev, "voxel_size": g.voxel_size, "unit": g.unit})
     source = (approx - in_mean) / in_std
     target = (golden - gt_mean) / gt_std
@@ -176,6 +218,8 @@ def train_rapid(config, out_dir, overwrite: bool = False, resume: bool = False, 
     np.save(out / "rapid.npy", pred)
     record = {"command": command, "tomolearn_version": __version__, "git": git_hash(), "seed": c.seed,
               "data": {"scan": str(c.scan), "angles": g.n_angles, "reduced_angles": int(idx.size),
+                       "reduced_scan": None if c.reduced_scan is None else str(c.reduced_scan),
+                       "reduced_range_deg": round(float(np.degrees(np.ptp(reduced.geometry.angles))), 2),
                        "train_region": c.train_region, "train_patches": len(split.train), "patch": list(split.patch),
                        "test_range": list(split.test_range), "axis": "zyx"[split.axis]},
               "training": {"epochs": c.epochs, "batch_size": c.batch_size, "steps": steps,
