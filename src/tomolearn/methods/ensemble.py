@@ -23,6 +23,17 @@ ENSEMBLE_FILE = "ensemble.json"
 ENSEMBLE_FORMAT = "tomolearn-ensemble-1"
 
 
+def ensemble_record(method: str, size: int, seeds: list[int], members: list[str], command: str) -> dict:
+    """The content of ``ensemble.json``: ``members`` are weight files relative to the folder."""
+    return {"format": ENSEMBLE_FORMAT, "method": method, "size": int(size), "seeds": list(seeds),
+            "members": list(members), "command": command}
+
+
+def member_folder(k: int) -> str:
+    """Sub-folder of member ``k`` in an ensemble run folder."""
+    return f"member_{k}"
+
+
 def read_ensemble(folder) -> dict | None:
     """The ensemble record of a run folder, or ``None`` if ``folder`` is not an ensemble run.
 
@@ -123,4 +134,5 @@ class Ensemble(Method):
         return Result(stack.mean(0), uncertainty=np.sqrt(variance), info=info)
 
 
-__all__ = ["ENSEMBLE_FILE", "ENSEMBLE_FORMAT", "Ensemble", "ensemble_members", "read_ensemble"]
+__all__ = ["ENSEMBLE_FILE", "ENSEMBLE_FORMAT", "Ensemble", "ensemble_members", "ensemble_record", "member_folder",
+           "read_ensemble"]

@@ -311,21 +311,20 @@ def write_ensemble(folder: Path, method: str, first: Path, train_member, size: i
     """An ensemble run folder (as ``train --ensemble`` writes) for a study's networks; returns ``folder``.
 
     Member 0 is the study's own network ``first`` (weights + card, copied); member ``k``
-    is trained by ``train_member(k, member_folder)`` unless a resumed run already holds it.
+    is trained by ``train_member(k, member_k_folder)`` unless a resumed run already holds it.
     ``--model folder`` then reconstructs with all of them.
     """
-    from ..methods.ensemble import ENSEMBLE_FILE, ENSEMBLE_FORMAT
+    from ..methods.ensemble import ENSEMBLE_FILE, ensemble_record, member_folder
 
     members = []
     for k in range(size):
-        member = folder / f"member_{k}"
+        member = folder / member_folder(k)
         member.mkdir(parents=True, exist_ok=True)
         if k == 0:
             for suffix in (".safetensors", ".json"):
                 (member / f"model{suffix}").write_bytes(Path(first).with_suffix(suffix).read_bytes())
         elif not (member / "model.safetensors").exists():
             train_member(k, member)
-        members.append(f"member_{k}/model.safetensors")
-    write_json(folder / ENSEMBLE_FILE, {"format": ENSEMBLE_FORMAT, "method": method, "size": size, "seeds": seeds,
-                                        "members": members, "command": command})
+        members.append(f"{member.name}/model.safetensors")
+    write_json(folder / ENSEMBLE_FILE, ensemble_record(method, size, seeds, members, command))
     return folder

@@ -5,13 +5,8 @@ import shutil
 from pathlib import Path
 
 from .._checks import fail, positive_int
-from ..methods.ensemble import ENSEMBLE_FILE, ENSEMBLE_FORMAT, read_ensemble
+from ..methods.ensemble import ENSEMBLE_FILE, ensemble_record, member_folder, read_ensemble
 from .common import prepare_run_dir, write_json
-
-
-def member_folder(k: int) -> str:
-    """Sub-folder of member ``k``."""
-    return f"member_{k}"
 
 
 def train_ensemble(method: str, train, config, out, size: int, *, overwrite: bool = False, resume: bool = False,
@@ -63,8 +58,7 @@ def train_ensemble(method: str, train, config, out, size: int, *, overwrite: boo
     if record is not None and (record["method"], int(record["size"])) != (method, size):
         raise fail("--ensemble", f"{record['size']} members of {record['method']!r} (the interrupted run's)",
                    f"{size} of {method!r}")
-    record = record or {"format": ENSEMBLE_FORMAT, "method": method, "size": size, "command": command,
-                        "seeds": [config.seed + k for k in range(size)], "members": []}
+    record = record or ensemble_record(method, size, [config.seed + k for k in range(size)], [], command)
     lines = []
     try:
         for k in range(size):
