@@ -60,13 +60,13 @@ def main(argv=None) -> dict:
     full = load_ptycho(scan_path)
     # the golden standard of benchmarks/rapid_ic.py's run on the same scan, if there is one
     golden_src = work / "run" if (work / "run" / "golden.npy").exists() else None
-    def train(run, extra):
+    def train(run, extra, golden_from):
         if (run / "rapid.safetensors").exists():
             return
-        if golden_src is not None and not (run / "golden.npy").exists():  # one golden standard for all runs
+        if golden_from is not None and not (run / "golden.npy").exists():  # one golden standard for all runs
             run.mkdir(parents=True, exist_ok=True)
             for name in ("golden.npy", "golden.json"):
-                shutil.copy(golden_src / name, run / name)
+                shutil.copy(golden_from / name, run / name)
         t0 = time.perf_counter()
         tomolearn("train", "rapid", str(scan_path), "--train-region", "z<0.8", *extra, "--epochs", str(args.epochs),
                   "-o", str(run), "--device", "cpu", "--quiet", *(["--resume"] if run.exists() else []))
@@ -85,7 +85,7 @@ def main(argv=None) -> dict:
     rows = previous.get("rows", {}) if not args.angles else {}
     for n in [int(v) for v in args.angles.split(",") if v]:
         run = work / f"strategy_n{n}"
-        train(run, ["--reduced-angles", str(n)])
+        train(run, ["--reduced-angles", str(n)], golden_src)
         golden_src = golden_src or run
         rows[str(n)] = score(run, full.subset(reduced_indices(full.geometry.n_angles, n)))
     range_rows = previous.get("range_rows", {}) if not args.ranges else {}
@@ -95,7 +95,7 @@ def main(argv=None) -> dict:
             tomolearn("simulate", "--modality", "ptycho", "-o", str(reduced_path), "--rows", str(args.rows),
                       "--angles", str(args.range_angles), "--range-deg", f"{r:g}")
         run = work / f"strategy_r{r:g}"
-        train(run, ["--reduced-scan", str(reduced_path)])
+        train(run, ["--reduced-scan", str(reduced_path)], golden_src)
         golden_src = golden_src or run
         range_rows[f"{r:g}"] = score(run, load_ptycho(reduced_path))
     command = (f".venv/bin/python benchmarks/rapid_scan_strategy.py --work {work} --angles {args.angles} "

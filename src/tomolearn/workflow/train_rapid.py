@@ -24,6 +24,9 @@ from .common import check_export, save_run_weights, git_hash, prepare_run_dir, w
 WEIGHTS_NAME = "rapid.safetensors"
 
 
+SEED_REDUCED_ANGLES = 21  # seed 001's reduced scan: 21 of 349 angles over 140.8°
+
+
 def reduced_indices(n_angles: int, n_reduced: int) -> np.ndarray:
     """``n_reduced`` angle indices spread evenly over ``n_angles`` (first and last included)."""
     if n_reduced > n_angles:
@@ -152,9 +155,9 @@ def train_rapid(config, out_dir, overwrite: bool = False, resume: bool = False, 
     if getattr(scan, "kind", "") != "diffraction":
         raise fail("scan", "a ptycho-tomography scan (tomolearn simulate --modality ptycho)", repr(str(c.scan)))
     split = region_split(scan.geometry.volume_shape, c.patch, c.train_region)  # fails before any work
-    source = scan if c.reduced_scan is None else same_sample(load_scan(c.reduced_scan), scan)
-    n_reduced = c.reduced_angles or (21 if c.reduced_scan is None else source.geometry.n_angles)
-    idx = reduced_indices(source.geometry.n_angles, n_reduced)
+    measured = scan if c.reduced_scan is None else same_sample(load_scan(c.reduced_scan), scan)
+    n_reduced = c.reduced_angles or (SEED_REDUCED_ANGLES if c.reduced_scan is None else measured.geometry.n_angles)
+    idx = reduced_indices(measured.geometry.n_angles, n_reduced)
     out = prepare_run_dir(out_dir, overwrite, resume)
     write_json(out / "split.json", split.as_dict())
     digest = _digest(c.scan)
@@ -163,7 +166,10 @@ def train_rapid(config, out_dir, overwrite: bool = False, resume: bool = False, 
                                lambda: two_step(scan, "sart", n_iter=c.golden_iter, device=device,
                                                 show_progress=show_progress)[0], log)
     params = {"n_iter": c.n_iter, "n_slabs": c.n_slabs, "downsample": c.downsample}
-    reduced = source.subset(idx)
+    reduced = measured.subset(idx)
+    reduced_info = {"reduced_angles": int(idx.size),
+                    "reduced_scan": None if c.reduced_scan is None else str(c.reduced_scan),
+                    "reduced_range_deg": round(float(np.degrees(np.ptp(reduced.geometry.angles))), 2)}
     approx, t_approx = _cached(out / "approximant.npy", f"{reduced_digest}-{idx.tolist()}-{params}",
                                lambda: approximant(reduced, **params, device=device, show_progress=show_progress), log)
     train_in = _region(approx, split.axis, split.train_range)
@@ -179,9 +185,7 @@ def train_rapid(config, out_dir, overwrite: bool = False, resume: bool = False, 
                                        voxel_size=g.voxel_size, input_mean=in_mean, input_std=in_std,
                                        output_affine=(gt_std, gt_mean), window_3d=tuple(split.patch), overlap=0.5),
                      geometry=GeometryRange(kinds=["ptycho"]),
-                     training={"scan": str(c.scan), "train_region": c.train_region, "reduced_angles": int(idx.size),
-                               "reduced_scan": None if c.reduced_scan is None else str(c.reduced_scan),
-                               "reduced_range_deg": round(float(np.degrees(np.ptp(reduced.geometry.angles))), 2),
+                     training={"scan": str(c.scan), "train_region": c.train_region, **reduced_info,
                                "energy_kev": g.energy_kev, "voxel_size": g.voxel_size, "unit": g.unit})
     source = (approx - in_mean) / in_std
     target = (golden - gt_mean) / gt_std
@@ -217,9 +221,7 @@ def train_rapid(config, out_dir, overwrite: bool = False, resume: bool = False, 
         scores_truth = {}
     np.save(out / "rapid.npy", pred)
     record = {"command": command, "tomolearn_version": __version__, "git": git_hash(), "seed": c.seed,
-              "data": {"scan": str(c.scan), "angles": g.n_angles, "reduced_angles": int(idx.size),
-                       "reduced_scan": None if c.reduced_scan is None else str(c.reduced_scan),
-                       "reduced_range_deg": round(float(np.degrees(np.ptp(reduced.geometry.angles))), 2),
+              "data": {"scan": str(c.scan), "angles": g.n_angles, **reduced_info,
                        "train_region": c.train_region, "train_patches": len(split.train), "patch": list(split.patch),
                        "test_range": list(split.test_range), "axis": "zyx"[split.axis]},
               "training": {"epochs": c.epochs, "batch_size": c.batch_size, "steps": steps,
