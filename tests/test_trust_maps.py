@@ -119,3 +119,84 @@ def test_calibration_scores_rank_a_good_map_above_a_random_one():
 
     with pytest.raises(ValueError, match="feature_mask"):
         feature_auc(np.ones(5), np.ones(5))
+
+
+def test_ptycho_data_residual_vanishes_on_the_truth_and_points_at_a_contradiction(tmp_path):
+    """Ptycho-tomography: the multislice data term's step, evaluated with the model that made the patterns."""
+    from tomolearn.io.ptycho import load_ptycho
+    from tomolearn.trust import ptycho_data_residual_map
+    from tomolearn.workflow.simulate import simulate_ptycho_to_file
+
+    scan = load_ptycho(simulate_ptycho_to_file(tmp_path / "s.h5", size=24, n_angles=5, pattern_size=16, step=4.0,
+                                               n_modes=1, photons=None, n_slabs=3))
+    truth = scan.reference.astype(np.float32)
+    clean, rel_clean = ptycho_data_residual_map(truth, scan, n_slabs=3)
+    assert rel_clean < 1e-4 and np.abs(clean).max() < 1e-3 * truth.max()
+    wrong = truth.copy()
+    wrong[8:14, 8:14, 8:14] += truth.max()  # a block the patterns never saw
+    m, rel = ptycho_data_residual_map(wrong, scan, n_slabs=3)
+    assert rel > 100 * rel_clean
+    assert m[8:14, 8:14, 8:14].mean() > 5 * np.abs(m).mean()  # positive: more δ there than the data support
+    _, rel_zero = ptycho_data_residual_map(np.zeros_like(truth), scan, n_slabs=3)
+    assert rel_zero > rel_clean
+
+
+def test_mirror_spread_is_zero_for_a_mirror_symmetric_network_only():
+    import torch
+
+    from tomolearn.models.card import Architecture, ModelCard, Pipeline
+    from tomolearn.recipes.rapid import mirror_spread
+
+    card = ModelCard(method="rapid", architecture=Architecture(name="rapid", spatial_dims=3),
+                     pipeline=Pipeline(input_mean=0.0, input_std=1.0, output_affine=(1.0, 0.0), window_3d=(8, 8, 8),
+                                       overlap=0.5))
+    approx = np.random.default_rng(0).random((8, 10, 12)).astype(np.float32)
+    torch.manual_seed(0)
+    pointwise = torch.nn.Conv3d(1, 1, 1)
+    assert np.abs(mirror_spread(pointwise, card, approx)).max() < 1e-6
+    lopsided = torch.nn.Conv3d(1, 1, 3, padding=1)
+    spread = mirror_spread(lopsided, card, approx)
+    assert spread.shape == approx.shape and spread.mean() > 1e-3
+
+
+def test_reconstruct_trust_on_a_ptycho_scan_stores_every_map(tmp_path):
+    """`reconstruct --trust` on a ptycho-tomography scan: RAPID's shipped weights, all three maps."""
+    scan = tmp_path / "ic.h5"
+    r = runner.invoke(app, ["simulate", "--modality", "ptycho", "-o", str(scan), "--size", "24", "--angles", "7",
+                            "--pattern-size", "16", "--step", "4", "--modes", "1"])
+    assert r.exit_code == 0, r.output
+    for method, maps in (("rapid", {"uncertainty", "data_residual", "null_space"}),
+                         ("approximant", {"data_residual", "null_space"})):
+        out = tmp_path / f"{method}.h5"
+        r = runner.invoke(app, ["reconstruct", str(scan), "--method", method, "--trust", "-o", str(out),
+                                "--device", "cpu"])
+        assert r.exit_code == 0, r.output
+        with h5py.File(out) as f:
+            assert set(f) == {"volume", *maps}
+            vol = f["volume"][()]
+            assert 0 < f["volume"].attrs["data_residual_relative"] < 1
+            for name in maps:
+                assert f[name].shape == vol.shape and np.isfinite(f[name][()]).all() and np.abs(f[name][()]).max() > 0
+            if "uncertainty" in maps:
+                assert f["uncertainty"][()].min() >= 0
+    r = runner.invoke(app, ["reconstruct", str(scan), "--method", "rapid", "--trust", "-o", str(tmp_path / "r.tif")])
+    assert r.exit_code == 2 and "--trust" in r.output and r.output.count("\n") == 1
+    r = runner.invoke(app, ["reconstruct", str(scan), "--method", "rapid", "--mc-dropout", "4", "-o",
+                            str(tmp_path / "mc.h5")])
+    assert r.exit_code == 2 and "dropout" in r.output and r.output.count("\n") == 1
+
+
+def test_ptycho_null_space_is_invisible_to_the_measured_projections(tmp_path):
+    from tomolearn.io.ptycho import load_ptycho
+    from tomolearn.recon.ptycho import projection_geometry
+    from tomolearn.workflow import reconstruct
+    from tomolearn.workflow.reconstruct import geometry_operator
+    from tomolearn.workflow.simulate import simulate_ptycho_to_file
+
+    scan = load_ptycho(simulate_ptycho_to_file(tmp_path / "s.h5", size=24, n_angles=3, pattern_size=16, step=4.0,
+                                               n_modes=1))
+    res = reconstruct(scan, "approximant", trust=True)
+    op = geometry_operator(projection_geometry(scan.geometry))
+    seen = np.abs(op.forward_batch(res.volume)).max()
+    assert np.abs(op.forward_batch(res.null_space)).max() < 0.05 * seen
+    assert np.linalg.norm(res.null_space) > 0.05 * np.linalg.norm(res.volume)  # 3 angles leave much undetermined

@@ -331,8 +331,8 @@ def _reconstruct_unlocked(scan: Path, method: Method, output: Path, segment: boo
         dev = _device(device)
         s = load_scan(scan, **_reader_hints(angles_file, angle_offset, angles_deg))
         if s.kind == "diffraction":
-            _reconstruct_ptycho(s, scan, method, output, given, dev, overwrite, align=align, resume=resume,
-                                dry_run=dry_run, scheduler=scheduler, segment=segment, trust=trust)
+            _reconstruct_ptycho(s, scan, method, output, given, dev, overwrite, trust, align=align, resume=resume,
+                                dry_run=dry_run, scheduler=scheduler, segment=segment)
             return
         s = _with_exposure(s, speed_deg_s, exposure_s)
         if align:
@@ -368,9 +368,10 @@ def _reconstruct_unlocked(scan: Path, method: Method, output: Path, segment: boo
     typer.echo(f"wrote {output} {tuple(s.geometry.volume_shape_3d)} ({method.value}, {summary})")
 
 
-def _reconstruct_ptycho(s, scan: Path, method: Method, output: Path, given: dict, dev: str, overwrite: bool,
+def _reconstruct_ptycho(s, scan: Path, method: Method, output: Path, given: dict, dev: str, overwrite: bool, trust,
                         **unsupported) -> None:
-    """A ptycho-tomography scan: the whole volume at once, written atomically (``/volume``)."""
+    """A ptycho-tomography scan: the whole volume at once, written atomically (``/volume``, and with
+    ``trust`` the maps of :func:`~tomolearn.workflow.reconstruct.with_ptycho_trust_maps` beside it)."""
     from .io import save_volume
     from .workflow import reconstruct as recon
 
@@ -380,11 +381,12 @@ def _reconstruct_ptycho(s, scan: Path, method: Method, output: Path, given: dict
                              f"({scan.name}); its methods reconstruct the whole volume at once")
     if output.suffix.lower() not in (".h5", ".hdf5", ".tif", ".tiff"):
         raise ValueError(f"--output: expected .h5 or .tif for a ptycho-tomography reconstruction, got {output.name!r}")
-    result = recon(s, method.value, given, device=dev, show_progress=True)
+    result = recon(s, method.value, given, device=dev, show_progress=True, trust=trust)
     g = s.geometry
-    save_volume(output, result.volume, g.voxel_size, g.unit, overwrite=overwrite,
+    extra = {k: result.info[k] for k in ("data_residual_relative",) if k in result.info}
+    save_volume(output, result.volume, g.voxel_size, g.unit, overwrite=overwrite, extra=result.maps or None,
                 attrs={"method": method.value, "source": str(scan), "quantity": "delta (refractive-index decrement)",
-                       "parameters": json.dumps(result.info.get("parameters", {}))})
+                       "parameters": json.dumps(result.info.get("parameters", {})), **extra})
     typer.echo(f"wrote {output} {tuple(result.volume.shape)} ({method.value}, {result.info['seconds']:.1f} s)")
 
 

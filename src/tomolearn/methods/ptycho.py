@@ -37,6 +37,11 @@ class _Ptycho(Method):
         """
         return Result(self.volume(scan))
 
+    def multislice_model(self) -> tuple[int, int | None]:
+        """``(n_slabs, n_modes)`` of the multislice model this method fits: the trust maps'
+        data term (:func:`~tomolearn.trust.ptycho_data_residual_map`) is evaluated with it."""
+        return 5, None
+
 
 class ApproximantParams(Params):
     n_iter: int = Field(2, ge=0, description="gradient-descent steps k (seed 001: 2)")
@@ -56,6 +61,9 @@ class Approximant(_Ptycho):
     name = "approximant"
     summary = "ptycho-tomography: one-step multislice gradient-descent approximant (RAPID, seed 001)"
     Params = ApproximantParams
+
+    def multislice_model(self) -> tuple[int, int | None]:
+        return self.params.n_slabs, self.params.n_modes
 
     def volume(self, scan):
         p = self.params
@@ -81,6 +89,9 @@ class TwoStepFBPParams(TwoStepParams):
 
 class _TwoStep(_Ptycho):
     algorithm = "sart"
+
+    def multislice_model(self) -> tuple[int, int | None]:
+        return self.params.refine_slabs, self.params.n_modes
 
     def volume(self, scan):
         p = self.params

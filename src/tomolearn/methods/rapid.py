@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..result import Result
@@ -69,9 +70,29 @@ class RAPID(_Ptycho):
     def run(self, scan, op=None) -> Result:
         from ..recipes.rapid import rapid
 
-        vol, _ = rapid(scan, self.net, self.card, self.device, self.show_progress)
+        vol, approx = rapid(scan, self.net, self.card, self.device, self.show_progress)
+        self._last = (scan, approx, vol)  # the scan itself is held, so `is` below cannot match a new one
         return Result(vol, info={"model": str(self.params.model or "shipped"),
                                  "approximant": self.card.pipeline.approximant_params})
+
+    def multislice_model(self) -> tuple[int, int | None]:
+        a = self.card.pipeline.approximant_params or {}
+        return int(a.get("n_slabs", 5)), a.get("n_modes")
+
+    def mirror_uncertainty(self, scan, volume) -> np.ndarray:
+        """Spread of the network over the mirror images of the scan's approximant (``--trust``).
+
+        :func:`~tomolearn.recipes.rapid.mirror_spread`; the approximant of the last :meth:`run`
+        on the same scan is reused, otherwise it is computed again.
+        """
+        from ..recipes.rapid import approximant_of, mirror_spread
+
+        last = getattr(self, "_last", None)
+        if last is not None and last[0] is scan and last[2] is volume:
+            approx = last[1]
+        else:
+            approx = approximant_of(scan, self.card, self.device, self.show_progress)
+        return mirror_spread(self.net, self.card, approx, volume, self.show_progress)
 
     @classmethod
     def contract_params(cls, folder) -> dict:

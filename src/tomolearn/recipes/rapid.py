@@ -69,6 +69,47 @@ def apply_network(net, card, approx: np.ndarray, show_progress: bool = False) ->
     return (a * y + b).astype(np.float32)
 
 
+#: mirror images of a ptycho-tomography measurement that are measurements again: Z (along the rotation
+#: axis) and X (across the beam, angles negated); Y runs along the beam at θ = 0 and is left alone
+MIRROR_AXES = ((), (0,), (2,), (0, 2))
+
+
+def mirror_spread(net, card, approx: np.ndarray, volume: np.ndarray | None = None,
+                  show_progress: bool = False) -> np.ndarray:
+    """Per-voxel standard deviation of the network over the mirror images of its approximant.
+
+    Mirroring the object along Z (the rotation axis), or along X with the angles negated,
+    together with the probe and the scan positions, gives the mirrored patterns of the same
+    physics: the multislice model and the approximant's slabs along the beam commute with
+    both flips, so the approximant of the mirrored measurement is the mirrored approximant.
+    A network that had learned the physics alone would answer the four versions alike; where
+    its answers differ it depends on how the sample happens to lie, i.e. it guessed (seed
+    000). The 3D analogue of :func:`~tomolearn.workflow.reconstruct.mirror_uncertainty`.
+
+    Parameters
+    ----------
+    net, card
+        The RAPID network and its model card (:func:`apply_network`).
+    approx : ndarray, shape (Z, Y, X)
+        The approximant.
+    volume : ndarray, shape (Z·u0, Y·u1, X·u2), optional
+        The network's answer on ``approx`` itself, when already computed (saves one pass).
+
+    Returns
+    -------
+    ndarray, float32, the output's shape
+    """
+    outs = []
+    for axes in MIRROR_AXES:
+        if not axes and volume is not None:
+            outs.append(np.asarray(volume, np.float32))
+            continue
+        mirrored = np.flip(approx, axes) if axes else approx
+        out = apply_network(net, card, np.ascontiguousarray(mirrored), show_progress)
+        outs.append(np.flip(out, axes) if axes else out)
+    return np.std(np.stack(outs), axis=0).astype(np.float32)
+
+
 def rapid(scan, net, card, device: str = "cpu", show_progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """RAPID reconstruction of a reduced-angle ptycho-tomography scan.
 
@@ -91,4 +132,5 @@ def rapid(scan, net, card, device: str = "cpu", show_progress: bool = False) -> 
     return vol, approx
 
 
-__all__ = ["DEFAULT_WEIGHTS", "apply_network", "approximant_of", "load_default", "rapid"]
+__all__ = ["DEFAULT_WEIGHTS", "MIRROR_AXES", "apply_network", "approximant_of", "load_default", "mirror_spread",
+           "rapid"]

@@ -55,7 +55,7 @@ def crop_probe(probe, factor: int) -> np.ndarray:
     return out.astype(np.complex64)
 
 
-def _intensity_loss(op, make_delta, data, angle_batch: int, backward: bool) -> float:
+def intensity_loss(op, make_delta, data, angle_batch: int, backward: bool) -> float:
     """Seed 001's Eq. 3, ``1/2 · mean_θ,j ||Σ_m |u|² − g||²``, accumulated (with gradients) over angle batches.
 
     ``make_delta()`` builds the object for each batch, so each batch's graph is freed after
@@ -72,6 +72,18 @@ def _intensity_loss(op, make_delta, data, angle_batch: int, backward: bool) -> f
                 loss.backward()
         total += float(loss.detach())
     return total
+
+
+def quadratic_step(loss_at, f, grad, l0: float, trial: float) -> float:
+    """The step ``s`` along ``−grad`` that minimises a parabola through the loss at ``f`` and ``f − trial·grad``.
+
+    The parabola has the loss ``l0`` and slope ``−||grad||²`` at ``s = 0`` and passes through
+    ``loss_at(f − trial·grad)``; where it is not convex, ``2 · trial``.
+    """
+    l1 = loss_at(f - trial * grad)
+    slope = -float((grad ** 2).sum())
+    curv = 2 * (l1 - l0 - slope * trial) / trial ** 2
+    return -slope / curv if curv > 0 else 2 * trial
 
 
 def approximant(scan, n_iter: int = 2, n_slabs: int = 5, n_modes: int | None = None, downsample: int = 2,
@@ -139,7 +151,7 @@ def approximant(scan, n_iter: int = 2, n_slabs: int = 5, n_modes: int | None = N
     phase_per_delta = 2 * np.pi / coarse.wavelength_m * coarse.voxel_size_m * float(max(op.slab_sizes))
 
     def loss_at(values, backward=False) -> float:
-        return _intensity_loss(op, lambda: dilate(values), data, angle_batch, backward)
+        return intensity_loss(op, lambda: dilate(values), data, angle_batch, backward)
 
     for k in progress(range(k_steps), "approximant", show_progress):
         f.grad = None
@@ -150,10 +162,7 @@ def approximant(scan, n_iter: int = 2, n_slabs: int = 5, n_modes: int | None = N
             break
         with torch.no_grad():
             trial = max_phase_step / (phase_per_delta * gmax)
-            l1 = loss_at(f - trial * grad)
-            slope = -float((grad ** 2).sum())
-            curv = 2 * (l1 - l0 - slope * trial) / trial ** 2
-            step = -slope / curv if curv > 0 else 2 * trial
+            step = quadratic_step(loss_at, f, grad, l0, trial)
             lk = loss_at(f - step * grad)
             while lk >= l0 and step > 1e-3 * trial:
                 step /= 2
@@ -430,5 +439,5 @@ def two_step(scan, algorithm: str = "sart", n_iter: int = 10, filter: str = "ram
     return np.asarray(vol, np.float32), projections
 
 
-__all__ = ["approximant", "crop_patterns", "crop_probe", "dilate_to_grid", "phase_projections", "projection_geometry",
-           "ptychography", "refine_multislice", "tomography", "two_step"]
+__all__ = ["approximant", "crop_patterns", "crop_probe", "dilate_to_grid", "intensity_loss", "phase_projections",
+           "projection_geometry", "ptychography", "quadratic_step", "refine_multislice", "tomography", "two_step"]

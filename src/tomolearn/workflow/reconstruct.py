@@ -114,6 +114,16 @@ def dropout_layers(instance) -> list:
     return [m for net in nets for m in net.modules() if isinstance(m, nn.modules.dropout._DropoutNd)]
 
 
+def checked_dropout_layers(instance) -> list:
+    """:func:`dropout_layers` of a method instance, or a one-line error when it has none (before any work)."""
+    layers = dropout_layers(instance)
+    if not layers:
+        raise fail("--mc-dropout", "weights trained with dropout (e.g. a study with model.dropout > 0)",
+                   f"{instance.name!r} weights without dropout layers",
+                   "use --trust alone (mirror uncertainty) or an ensemble (`train --ensemble K`)")
+    return layers
+
+
 def mc_dropout_uncertainty(instance, slab, op, samples: int = 8, seed: int = 0) -> np.ndarray:
     """Per-voxel standard deviation of ``samples`` passes of a learned method with its dropout switched on.
 
@@ -132,11 +142,7 @@ def mc_dropout_uncertainty(instance, slab, op, samples: int = 8, seed: int = 0) 
     """
     import torch
 
-    layers = dropout_layers(instance)
-    if not layers:
-        raise fail("--mc-dropout", "weights trained with dropout (e.g. a study with model.dropout > 0)",
-                   f"{instance.name!r} weights without dropout layers",
-                   "use --trust alone (mirror uncertainty) or an ensemble (`train --ensemble K`)")
+    layers = checked_dropout_layers(instance)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         for layer in layers:
@@ -172,6 +178,47 @@ def with_trust_maps(result: Result, slab, op, instance=None, options: TrustOptio
                                if options.uncertainty == "mc_dropout"
                                else mirror_uncertainty(instance, slab, op, result.volume))
     return replace(result, **maps)
+
+
+def with_ptycho_trust_maps(result: Result, scan, instance, options: TrustOptions | None = None) -> Result:
+    """:func:`with_trust_maps` for a ptycho-tomography scan: the physics is the multislice model, not a ray transform.
+
+    ``data_residual`` is the step the multislice data term asks for at the output
+    (:func:`~tomolearn.trust.ptycho_data_residual_map`, with the slabs and probe modes of the
+    method's own model; ``info["data_residual_relative"]`` holds ``||I(δ) − g|| / ||g||``);
+    ``null_space`` is the part of δ that the measured angles' projections do not determine
+    (:func:`~tomolearn.trust.null_space_map` on the parallel-beam transform of the δ line
+    integrals); a learned method's ``uncertainty`` is its spread over the mirror images of the
+    measurement (its ``mirror_uncertainty``) or Monte-Carlo dropout, as ``options`` say.
+
+    Raises
+    ------
+    ValueError
+        If a learned method has no mirror uncertainty of ptycho scans (plug-ins: define
+        ``mirror_uncertainty(scan, volume)``), or no dropout for ``mc_dropout``.
+    """
+    from dataclasses import replace
+
+    from ..recon.ptycho import projection_geometry
+    from ..trust import null_space_map, ptycho_data_residual_map
+
+    maps, info = {}, {}
+    n_slabs, n_modes = instance.multislice_model()
+    if result.data_residual is None:
+        maps["data_residual"], info["data_residual_relative"] = ptycho_data_residual_map(
+            result.volume, scan, n_slabs=n_slabs, n_modes=n_modes, device=instance.device)
+    if result.null_space is None:
+        maps["null_space"] = null_space_map(result.volume, geometry_operator(projection_geometry(scan.geometry)))
+    if result.uncertainty is None and instance.kind == "learned":
+        options = options or TrustOptions()
+        if options.uncertainty == "mc_dropout":
+            maps["uncertainty"] = mc_dropout_uncertainty(instance, scan, None, options.samples)
+        elif hasattr(instance, "mirror_uncertainty"):
+            maps["uncertainty"] = instance.mirror_uncertainty(scan, result.volume)
+        else:
+            raise fail("method", "a learned ptycho-tomography method with a mirror_uncertainty(scan, volume)",
+                       repr(instance.name), "use --mc-dropout or no --trust")
+    return replace(result, **maps).with_info(**info)
 
 
 def run_cropped(instance, slab, op, k0: int, k1: int, trust: bool | TrustOptions = False) -> Result:
@@ -236,7 +283,8 @@ def reconstruct(scan, method: str = "fbp", params=None, *, device: str = "cpu", 
     show_progress : bool
     trust : bool or TrustOptions
         Also the ``data_residual`` and ``null_space`` maps of any method and a learned method's
-        ``uncertainty`` (:func:`with_trust_maps`).
+        ``uncertainty`` (:func:`with_trust_maps`; :func:`with_ptycho_trust_maps` for a
+        ptycho-tomography scan).
 
     Returns
     -------
@@ -258,8 +306,13 @@ def reconstruct(scan, method: str = "fbp", params=None, *, device: str = "cpu", 
     instance = registry.build(method, values, device=device, show_progress=show_progress)
     t0 = time.perf_counter()
     instance.prepare(scan.geometry)
+    options = trust_options(trust)
+    if options is not None and options.uncertainty == "mc_dropout":
+        checked_dropout_layers(instance)
     if geometry_kind(scan.geometry) == "ptycho":  # diffraction data: the method models its own physics
         result = instance.run(scan, op)
+        if options is not None:
+            result = with_ptycho_trust_maps(result, scan, instance, options)
         return result.with_info(method=method, parameters=values.model_dump(mode="json"), execution=cls.execution,
                                 slabs=1, seconds=round(time.perf_counter() - t0, 3))
     op = op if op is not None else scan_operator(scan)
@@ -272,6 +325,6 @@ def reconstruct(scan, method: str = "fbp", params=None, *, device: str = "cpu", 
                             seconds=round(time.perf_counter() - t0, 3))
 
 
-__all__ = ["TrustOptions", "check_geometry", "dropout_layers", "geometry_kind", "geometry_operator", "mc_dropout_uncertainty",
-           "mirror_uncertainty", "mirrored", "reconstruct", "run_cropped", "scan_operator", "slabs", "trust_options",
-           "with_trust_maps"]
+__all__ = ["TrustOptions", "check_geometry", "checked_dropout_layers", "dropout_layers", "geometry_kind",
+           "geometry_operator", "mc_dropout_uncertainty", "mirror_uncertainty", "mirrored", "reconstruct", "run_cropped",
+           "scan_operator", "slabs", "trust_options", "with_ptycho_trust_maps", "with_trust_maps"]
