@@ -159,7 +159,11 @@ def test_rapid_study_runs_end_to_end(tmp_path):
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert set(metrics["test_region_vs_golden"]) == {"approximant", "RAPID", "two-step FBP", "two-step SART"}
     assert metrics["split"]["test_rows"] == [28, 40] and metrics["unseen_ic_vs_truth"]
-    for name in ("report.html", "layers_test_region.png", "psd_test_region.png", "metrics_vs_golden.png"):
+    trust = metrics["trust"]["vs_golden"]
+    assert set(trust) == {"uncertainty", "data_residual", "null_space"}
+    assert all(-1 <= v["spearman"] <= 1 and 0 <= v["coverage"] <= 1 for v in trust.values())
+    for name in ("report.html", "layers_test_region.png", "psd_test_region.png", "metrics_vs_golden.png",
+                 "trust_test_region.png"):
         assert (tmp_path / "run" / name).stat().st_size > 0
 
 
