@@ -85,14 +85,15 @@ class RAPID(_Ptycho):
         :func:`~tomolearn.recipes.rapid.mirror_spread`; the approximant of the last :meth:`run`
         on the same scan is reused, otherwise it is computed again.
         """
-        from ..recipes.rapid import approximant_of, mirror_spread
+        from ..recipes.rapid import approximant_of, delta_scale, mirror_spread
 
         last = getattr(self, "_last", None)
         if last is not None and last[0] is scan and last[2] is volume:
             approx = last[1]
         else:
             approx = approximant_of(scan, self.card, self.device, self.show_progress)
-        return mirror_spread(self.net, self.card, approx, volume, self.show_progress)
+        return mirror_spread(self.net, self.card, approx, volume, self.show_progress,
+                             delta_scale(self.card, scan.geometry))
 
     @classmethod
     def contract_params(cls, folder) -> dict:

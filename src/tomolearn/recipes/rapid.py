@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._checks import fail
+from .._checks import fail, positive
 
 #: weights shipped in the package (trained by benchmarks/rapid_ic.py; card beside them)
 DEFAULT_WEIGHTS = Path(__file__).resolve().parents[1] / "weights" / "rapid_ic.safetensors"
@@ -40,7 +40,22 @@ def approximant_of(scan, card, device: str = "cpu", show_progress: bool = False)
     return approximant(scan, **card.pipeline.approximant_params, device=device, show_progress=show_progress)
 
 
-def apply_network(net, card, approx: np.ndarray, show_progress: bool = False) -> np.ndarray:
+def delta_scale(card, geometry) -> float:
+    """How much larger δ is at the scan's energy than at the energy the network was trained at: ``(E_train / E)²``.
+
+    Far from absorption edges δ grows as λ² (``δ = r_e λ² n_e / 2π``), so the same sample gives
+    an approximant (in δ) that many times larger; :func:`apply_network` divides it out before
+    the network and multiplies it back after, so weights trained at one energy serve others.
+    1 when the card does not record its training energy.
+    """
+    trained = (card.training or {}).get("energy_kev")
+    energy = getattr(geometry, "energy_kev", None)
+    if not trained or not energy:
+        return 1.0
+    return float((float(trained) / float(energy)) ** 2)
+
+
+def apply_network(net, card, approx: np.ndarray, show_progress: bool = False, scale: float = 1.0) -> np.ndarray:
     """Standardise an approximant as in training, run the network in overlapping 3D windows, calibrate.
 
     Parameters
@@ -51,6 +66,9 @@ def apply_network(net, card, approx: np.ndarray, show_progress: bool = False) ->
         ``pipeline.input_mean/input_std`` standardise the input, ``pipeline.output_affine``
         ``(a, b)`` maps the output to δ, ``pipeline.window_3d`` / ``overlap`` tile the volume.
     approx : ndarray, shape (Z, Y, X)
+    scale : float
+        δ at the scan's energy over δ at the training energy (:func:`delta_scale`): the
+        approximant is divided by it before the network and the output multiplied by it.
 
     Returns
     -------
@@ -62,11 +80,12 @@ def apply_network(net, card, approx: np.ndarray, show_progress: bool = False) ->
     if p.input_mean is None or p.input_std is None or p.output_affine is None:
         raise fail("model", "RAPID weights whose card holds input_mean, input_std and output_affine",
                    "a card without them", "train them with `tomolearn train rapid`")
-    x = (np.asarray(approx, np.float32) - np.float32(p.input_mean)) / np.float32(p.input_std)
+    scale = np.float32(positive(scale, "scale"))
+    x = (np.asarray(approx, np.float32) / scale - np.float32(p.input_mean)) / np.float32(p.input_std)
     y = sliding_window_3d(net, x, p.window_3d or (32, 64, 64), p.overlap, upsample=card.architecture.upsample,
                           show_progress=show_progress)
     a, b = p.output_affine
-    return (a * y + b).astype(np.float32)
+    return (scale * (a * y + b)).astype(np.float32)
 
 
 #: mirror images of a ptycho-tomography measurement that are measurements again: Z (along the rotation
@@ -75,7 +94,7 @@ MIRROR_AXES = ((), (0,), (2,), (0, 2))
 
 
 def mirror_spread(net, card, approx: np.ndarray, volume: np.ndarray | None = None,
-                  show_progress: bool = False) -> np.ndarray:
+                  show_progress: bool = False, scale: float = 1.0) -> np.ndarray:
     """Per-voxel standard deviation of the network over the mirror images of its approximant.
 
     Mirroring the object along Z (the rotation axis), or along X with the angles negated,
@@ -94,6 +113,8 @@ def mirror_spread(net, card, approx: np.ndarray, volume: np.ndarray | None = Non
         The approximant.
     volume : ndarray, shape (Z·u0, Y·u1, X·u2), optional
         The network's answer on ``approx`` itself, when already computed (saves one pass).
+    scale : float
+        :func:`delta_scale` of the scan (as for :func:`apply_network`).
 
     Returns
     -------
@@ -105,7 +126,7 @@ def mirror_spread(net, card, approx: np.ndarray, volume: np.ndarray | None = Non
             outs.append(np.asarray(volume, np.float32))
             continue
         mirrored = np.flip(approx, axes) if axes else approx
-        out = apply_network(net, card, np.ascontiguousarray(mirrored), show_progress)
+        out = apply_network(net, card, np.ascontiguousarray(mirrored), show_progress, scale)
         outs.append(np.flip(out, axes) if axes else out)
     return np.std(np.stack(outs), axis=0).astype(np.float32)
 
@@ -125,12 +146,12 @@ def rapid(scan, net, card, device: str = "cpu", show_progress: bool = False) -> 
     learning (RAPID)", eLight 3, 7 (2023).
     """
     approx = approximant_of(scan, card, device, show_progress)
-    vol = apply_network(net, card, approx, show_progress)
+    vol = apply_network(net, card, approx, show_progress, delta_scale(card, scan.geometry))
     if vol.shape != tuple(scan.geometry.volume_shape):
         raise fail("model", f"a network whose output matches the scan's grid {scan.geometry.volume_shape}",
                    f"output shape {vol.shape}")
     return vol, approx
 
 
-__all__ = ["DEFAULT_WEIGHTS", "MIRROR_AXES", "apply_network", "approximant_of", "load_default", "mirror_spread",
-           "rapid"]
+__all__ = ["DEFAULT_WEIGHTS", "MIRROR_AXES", "apply_network", "approximant_of", "delta_scale", "load_default",
+           "mirror_spread", "rapid"]

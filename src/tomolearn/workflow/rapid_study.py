@@ -33,7 +33,7 @@ def evaluate(scan, golden, net, card, region, seed: int = 0, device: str = "cpu"
     volumes : dict
         method -> volume ``(Z, Y, X)``.
     """
-    from ..recipes.rapid import apply_network, approximant_of
+    from ..recipes.rapid import apply_network, approximant_of, delta_scale
     from ..recon.ptycho import phase_projections, ptychography, refine_multislice, tomography
 
     vols, secs = {}, {}
@@ -42,7 +42,7 @@ def evaluate(scan, golden, net, card, region, seed: int = 0, device: str = "cpu"
     secs["approximant"] = time.perf_counter() - t0
     vols["approximant"] = approx
     t0 = time.perf_counter()
-    vols["RAPID"] = apply_network(net, card, approx)
+    vols["RAPID"] = apply_network(net, card, approx, scale=delta_scale(card, scan.geometry))
     secs["RAPID"] = secs["approximant"] + time.perf_counter() - t0
     t0 = time.perf_counter()
     proj = phase_projections(refine_multislice(scan, ptychography(scan, 200, device=device), 3, 50, device=device),
@@ -74,12 +74,13 @@ def rapid_trust_maps(scan, vols: dict, net, card, model: Path, device: str = "cp
         Map name -> ``(Z, Y, X)`` float32 (``uncertainty``, ``data_residual``, ``null_space``).
     """
     from ..methods import base as registry
-    from ..recipes.rapid import mirror_spread
+    from ..recipes.rapid import delta_scale, mirror_spread
     from ..result import Result
     from .reconstruct import TrustOptions, with_ptycho_trust_maps
 
     instance = registry.build("rapid", {"model": str(model)}, device=device).prepare(scan.geometry)
-    res = Result(vols["RAPID"], uncertainty=mirror_spread(net, card, vols["approximant"], vols["RAPID"]))
+    res = Result(vols["RAPID"], uncertainty=mirror_spread(net, card, vols["approximant"], vols["RAPID"],
+                                                          scale=delta_scale(card, scan.geometry)))
     return with_ptycho_trust_maps(res, scan, instance, TrustOptions()).maps
 
 
