@@ -122,6 +122,10 @@ class Ensemble(Method):
         for member in self.members:
             member.prepare(geometry)
 
+    def multislice_model(self) -> tuple[int, int | None]:
+        """The members' multislice model (an ensemble of a ptycho-tomography method; they share one)."""
+        return self.members[0].multislice_model()
+
     def run(self, projections, op) -> Result:
         results = [member.run(projections, op) for member in self.members]
         stack = np.stack([r.volume for r in results])
