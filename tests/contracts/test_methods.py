@@ -70,6 +70,20 @@ def test_method_returns_a_result_of_the_scan_shape(name, kind, tmp_path):
     assert res.info["method"] == name and res.info["seconds"] >= 0 and res.info["slabs"] == (1 if kind == "ptycho" else 2)
 
 
+@pytest.mark.parametrize(("name", "kind"), [(n, k) for n in METHODS for k in ("parallel", "ptycho")
+                                             if k in available()[n].geometries])
+def test_method_gives_trust_maps_on_every_geometry_it_takes(name, kind, tmp_path):
+    """`reconstruct --trust`: data residual and null space of any method, uncertainty of a learned one."""
+    cls = available()[name]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        res = reconstruct(_scan(kind), name, _params(name, tmp_path), chunk_slices=1, trust=True)
+    expected = {"data_residual", "null_space"} | ({"uncertainty"} if cls.kind == "learned" else set())
+    assert expected <= set(res.maps)
+    for m in res.maps.values():
+        assert m.shape == res.volume.shape and np.isfinite(m).all()
+
+
 @pytest.mark.parametrize("name", METHODS)
 def test_method_rejects_bad_parameters_in_one_line(name, tmp_path):
     scan = _scan("parallel")
