@@ -42,7 +42,7 @@ def methods(model, model_mlem, only=None):
     out = {"FBP": lambda s, g: fbp.image(s, g.replace(exposure_arc=0.0)),
            "naive MLEM": lambda s, g: mlem.image(s, g.replace(exposure_arc=0.0)),
            "modified MLEM": lambda s, g: mlem.image(s, g)}
-    net, card = load_default(model)
+    net, card = load_default(model, network_input=None if model else "fbp")
     out[f"RRDB({card.pipeline.approximant})"] = lambda s, g: flyscan_slice(net, card, s, g)
     if model_mlem is not None:
         net2, card2 = load_default(model_mlem)
@@ -164,7 +164,7 @@ def main() -> None:
     record["models"] = {}
     for label, path in (("model", args.model), ("model_mlem", args.model_mlem)):
         if label == "model" or path is not None:
-            _, card = load_default(path)
+            _, card = load_default(path, network_input=None if path else "fbp")
             record["models"][label] = {"path": str(path or "shipped"), "approximant": card.pipeline.approximant,
                                        "training": card.training, "validation": card.metrics.get("validation")}
     OUT.mkdir(exist_ok=True)

@@ -230,3 +230,17 @@ def test_shipped_weights_load_with_their_record_and_beat_fbp_and_modified_mlem()
         fbp = psnr(obj, registry.build("fbp").image(sino, g.replace(exposure_arc=0.0)), dr)
         mlem = psnr(obj, registry.build("mlem", {"n_iter": 20, "n_subsets": 10}).image(sino, g), dr)
         assert rrdb > fbp + 2 and rrdb > mlem, (family, rrdb, fbp, mlem)
+
+
+def test_both_shipped_weights_load_and_network_input_is_checked_against_a_model(tmp_path):
+    from tomolearn.recipes.flyscan import SHIPPED, load_default
+
+    for name in ("mlem", "fbp"):
+        _, card = load_default(network_input=name)
+        assert card.pipeline.approximant == name and SHIPPED[name].with_suffix(".json").exists()
+        assert card.training["command"].startswith("tomolearn train flyscan")
+    assert load_default()[1].pipeline.approximant == "mlem"  # the better variant is the default
+    with pytest.raises(ValueError, match="--network-input"):
+        load_default(SHIPPED["fbp"], network_input="mlem")
+    with pytest.raises(ValueError, match="--network-input"):
+        load_default(network_input="sirt")

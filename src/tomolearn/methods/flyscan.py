@@ -15,6 +15,9 @@ from .base import Method, Params, TrainingSpec, register
 class FlyScanParams(Params):
     model: Path | None = Field(None, description="RRDB weights (.safetensors + .json card, a `train flyscan` run "
                                                  "folder or .ckpt); default: the shipped ones")
+    network_input: Literal["mlem", "fbp"] | None = Field(
+        None, description="which shipped weights: RRDB on modified MLEM (default; better in every family, about "
+                          "3x slower) or on FBP (seed 003's workflow); with --model, checked against its card")
 
 
 class FlyScanTraining(BaseModel):
@@ -73,7 +76,7 @@ class FlyScan(Method):
     def setup(self, geometry) -> None:
         from ..recipes.flyscan import check_acquisition, load_default
 
-        self.net, self.card = load_default(self.params.model, self.device)
+        self.net, self.card = load_default(self.params.model, self.device, self.params.network_input)
         self.warnings = check_acquisition(self.card, geometry)
 
     def run(self, projections, op) -> Result:

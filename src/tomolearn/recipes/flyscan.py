@@ -15,22 +15,38 @@ import numpy as np
 from .._checks import fail
 
 #: weights shipped in the package (trained by `tomolearn train flyscan`; card beside them)
-DEFAULT_WEIGHTS = Path(__file__).resolve().parents[1] / "weights" / "flyscan_2d.safetensors"
+_WEIGHTS = Path(__file__).resolve().parents[1] / "weights"
+#: shipped weights by network input: RRDB on modified MLEM (the default: better in every family of
+#: benchmarks/results/flyscan_rrdb_mlem.md) and on FBP (seed 003's workflow, about 3x faster)
+SHIPPED = {"mlem": _WEIGHTS / "flyscan_mlem_2d.safetensors", "fbp": _WEIGHTS / "flyscan_2d.safetensors"}
+DEFAULT_INPUT = "mlem"
+DEFAULT_WEIGHTS = SHIPPED[DEFAULT_INPUT]
 
 
-def load_default(weights=None, device: str = "cpu"):
-    """RRDB network and model card: ``weights`` (a file or a `train flyscan` run folder) or the shipped default.
+def load_default(weights=None, device: str = "cpu", network_input: str | None = None):
+    """RRDB network and model card: ``weights`` (a file or a `train flyscan` run folder) or shipped ones.
+
+    Parameters
+    ----------
+    weights : path, optional
+        Default: the shipped weights for ``network_input``.
+    device : str
+    network_input : {"mlem", "fbp"}, optional
+        Which shipped weights (default ``"mlem"``); with ``weights``, checked against their card.
 
     Raises
     ------
     FileNotFoundError
         If the weights do not exist.
     ValueError
-        If they are not fly-scan weights.
+        If they are not fly-scan weights, ``network_input`` is unknown, or it differs from the
+        input the given weights were trained on.
     """
     from ..models.weights import load_weights
 
-    p = DEFAULT_WEIGHTS if weights is None else Path(weights)
+    if network_input is not None and network_input not in SHIPPED:
+        raise fail("--network-input", f"one of {', '.join(SHIPPED)}", repr(network_input))
+    p = SHIPPED[network_input or DEFAULT_INPUT] if weights is None else Path(weights)
     if p.is_dir():
         p = p / "flyscan.safetensors"
     if not p.exists():
@@ -40,6 +56,9 @@ def load_default(weights=None, device: str = "cpu"):
     if card.method != "flyscan":
         raise fail("--model", "fly-scan weights (`tomolearn train flyscan`)",
                    f"weights of a {card.architecture.name} for method {card.method!r}")
+    if network_input is not None and card.pipeline.approximant != network_input:
+        raise fail("--network-input", f"the input the --model weights were trained on ({card.pipeline.approximant})",
+                   repr(network_input), "leave --network-input out with --model")
     net.eval()
     return net, card
 
@@ -78,4 +97,4 @@ def flyscan_slice(net, card, sinogram: np.ndarray, geometry) -> np.ndarray:
     return postprocess_slice(net, card, sinogram, geometry)
 
 
-__all__ = ["DEFAULT_WEIGHTS", "check_acquisition", "flyscan_slice", "load_default"]
+__all__ = ["DEFAULT_INPUT", "DEFAULT_WEIGHTS", "SHIPPED", "check_acquisition", "flyscan_slice", "load_default"]
