@@ -206,9 +206,10 @@ def main() -> None:
 def markdown(record: dict) -> str:
     lines = ["# Low dose (seed 002): paired CNN, Noise2Inverse and baselines", "",
              f"Command: `.venv/bin/python benchmarks/{record['command']}` — tomolearn {record['tomolearn_version']}, "
-             f"{record['machine']['threads']} CPU threads, {record['total_seconds']:.0f} s in all. Synthetic scale "
-             f"{record['scale']['size']}³ voxels and {record['scale']['angles']} angles (seed: 512³, 721). "
-             f"Epochs: paired {record['epochs']['paired']}, Noise2Inverse {record['epochs']['noise2inverse']}.", ""]
+             f"{record['machine']['threads']} CPU threads, {record['total_seconds']:.0f} s in all. "
+             + (f"Synthetic scale {record['scale']['size']}³ voxels and {record['scale']['angles']} angles (seed: "
+                "512³, 721). " if any(c.endswith("%") for c in record["cases"]) else "")
+             + f"Epochs: paired {record['epochs']['paired']}, Noise2Inverse {record['epochs']['noise2inverse']}.", ""]
     for case, r in record["cases"].items():
         ref = "noise-free FBP (Parzen), the seed's R_o" if case.endswith("%") else "full-count FBP (Parzen)"
         lines += [f"## {case}", "", f"Against the {ref}" + (", and against the ground truth" if r.get("scores_truth")
