@@ -117,6 +117,12 @@ def markdown(r: dict) -> str:
             for m, v in maps.items():
                 lines.append(f"| {label} | {m} | {ref} | {v['spearman']:.3f} | {v['ause']:.4f} | "
                              f"{v['coverage_raw']:.3f} / {v.get('coverage', float('nan')):.3f} |")
+    norms = {label: refs["full-data FBP"]["data_residual"] for label, refs in r["scores"].items()}
+    lines += ["", "Data residual ||A x − y|| / ||y|| of each network's output on its limited-arc data, and that over "
+              "FBP's on the same data (FBP is no least-squares fit of an arc: below 1 the output explains the "
+              "measured projections better than FBP does): " + ", ".join(
+                  f"{k} {v['norm']:.4f} ({v['norm_vs_fbp']:.3f} of FBP's)" for k, v in norms.items()
+                  if "norm" in v) + "."]
     lines += ["", "Spearman between |output − FBP| and |output − segmentation| per case (how alike the two errors "
               "rank): " + ", ".join(f"{k} {v:.3f}" for k, v in r["spearman_between_the_two_errors"].items())
               + f". Wall time {r['wall_s']} s.", ""]

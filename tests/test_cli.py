@@ -52,6 +52,7 @@ def test_default_run_in_reduced_size_writes_a_report(tiny_run):
         for row in scores.values():
             assert -1 <= row["spearman"] <= 1 and row["ause"] >= 0 and row["sigma_scale"] > 0
             assert 0 <= row["coverage_raw"] <= 1 and 0 <= row["coverage"] <= 1
+        assert scores["data_residual"]["norm_vs_fbp"] > 0  # the data residual's norm over FBP's
 
 
 def test_the_default_study_scores_the_shipped_lpd_beside_the_baselines():

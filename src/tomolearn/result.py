@@ -16,6 +16,8 @@ import numpy as np
 from ._checks import fail
 
 MAPS = ("uncertainty", "data_residual", "null_space")
+#: ``info`` entries holding one value per slice: joined when slabs are, cropped with them
+PER_SLICE_INFO = ("data_residual_relative", "data_residual_vs_fbp")
 
 
 @dataclass(frozen=True)
@@ -69,7 +71,8 @@ class Result:
     def concatenate(cls, parts: list["Result"]) -> "Result":
         """Join slabs along Z (in order). A map is kept only if every slab has it.
 
-        ``info`` is the first slab's, with ``seconds`` summed and ``slabs`` counted.
+        ``info`` is the first slab's, with ``seconds`` summed, ``slabs`` counted and the
+        per-slice entries (:data:`PER_SLICE_INFO`) joined.
 
         Raises
         ------
@@ -83,10 +86,13 @@ class Result:
         maps = {n: np.concatenate([getattr(p, n) for p in parts]) for n in MAPS
                 if all(getattr(p, n) is not None for p in parts)}
         info = dict(parts[0].info)
+        for key in PER_SLICE_INFO:
+            if all(key in p.info for p in parts):
+                info[key] = [v for p in parts for v in p.info[key]]
         if all("seconds" in p.info for p in parts):
             info["seconds"] = round(sum(float(p.info["seconds"]) for p in parts), 3)
         info["slabs"] = len(parts)
         return cls(np.concatenate([p.volume for p in parts]), info=info, **maps)
 
 
-__all__ = ["Result", "MAPS"]
+__all__ = ["MAPS", "PER_SLICE_INFO", "Result"]

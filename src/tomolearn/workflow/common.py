@@ -213,11 +213,13 @@ def trust_samples(method, cases, scale: float, options=True) -> dict:
     Returns
     -------
     dict
-        ``outputs`` and ``errors``: lists of (Y, X) arrays; ``maps``: name -> list of |map| (Y, X).
+        ``outputs`` and ``errors``: lists of (Y, X) arrays; ``maps``: name -> list of |map| (Y, X);
+        ``data_residual_relative`` and ``data_residual_vs_fbp``: per case, the output's
+        data-residual norm ``||A x - y|| / ||y||`` and that over FBP's.
     """
     from .reconstruct import geometry_operator, run_cropped
 
-    out = {"outputs": [], "errors": [], "maps": {}}
+    out = {"outputs": [], "errors": [], "maps": {}, "data_residual_relative": [], "data_residual_vs_fbp": []}
     for truth, sino, g in cases:
         g1 = g.replace(n_rows=1)
         res = run_cropped(method.prepare(g1), np.asarray(sino, np.float32)[:, None], geometry_operator(g1),
@@ -225,6 +227,8 @@ def trust_samples(method, cases, scale: float, options=True) -> dict:
         img = res.volume[0] / scale
         out["outputs"].append(img)
         out["errors"].append(np.abs(img - truth))
+        for key in ("data_residual_relative", "data_residual_vs_fbp"):
+            out[key] += res.info.get(key, [])
         for name, m in res.maps.items():
             out["maps"].setdefault(name, []).append(np.abs(m[0]) / scale)
     return out
@@ -248,7 +252,9 @@ def calibration_scores(test: dict, validation: dict | None = None) -> dict:
     -------
     dict
         Map -> ``spearman`` (map vs |error|), ``ause``, ``coverage_raw`` (of ``|error| <= 2 |map|``)
-        and, with ``validation``, ``sigma_scale`` and ``coverage`` after recalibration.
+        and, with ``validation``, ``sigma_scale`` and ``coverage`` after recalibration; the
+        ``data_residual`` row also ``norm`` (mean ``||A x - y|| / ||y||``) and ``norm_vs_fbp`` (the
+        mean of that over FBP's on the same data; item 2 of issue 16), when ``test`` holds them.
     """
     from ..trust import coverage, sigma_scale, sparsification, spearman
 
@@ -262,6 +268,9 @@ def calibration_scores(test: dict, validation: dict | None = None) -> dict:
             s = sigma_scale(_flat(validation["maps"][name]), _flat(validation["errors"]))
             row |= {"sigma_scale": round(s, 4), "coverage": round(coverage(u, err, s), 3)}
         scores[name] = row
+    if test.get("data_residual_vs_fbp") and "data_residual" in scores:
+        scores["data_residual"]["norm"] = round(float(np.mean(test["data_residual_relative"])), 5)
+        scores["data_residual"]["norm_vs_fbp"] = round(float(np.mean(test["data_residual_vs_fbp"])), 4)
     return scores
 
 

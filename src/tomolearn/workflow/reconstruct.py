@@ -10,7 +10,7 @@ from .._checks import fail, positive_int
 from ..geometry import FanGeometry
 from ..methods import base as registry
 from ..physics.projector import make_operator
-from ..result import Result
+from ..result import PER_SLICE_INFO, Result
 
 
 def scan_operator(scan):
@@ -161,15 +161,22 @@ def with_trust_maps(result: Result, slab, op, instance=None, options: TrustOptio
     Any method gets ``data_residual`` (where the output contradicts the measured projections)
     and ``null_space`` (what it holds that those projections could not determine: seed 000's
     "where did the network guess?"); a learned ``instance`` also ``uncertainty``
-    (:func:`mirror_uncertainty`, or :func:`mc_dropout_uncertainty` as ``options`` say).
+    (:func:`mirror_uncertainty`, or :func:`mc_dropout_uncertainty` as ``options`` say). ``info``
+    gains, per slice, ``data_residual_relative`` (``||A x - y|| / ||y||``) and
+    ``data_residual_vs_fbp`` (that norm over FBP's on the same data: below 1 where the output
+    explains the measured projections better than the classical reconstruction).
     """
     from dataclasses import replace
 
+    from ..recon import fbp
     from ..trust import data_residual_map, null_space_map
 
-    maps = {}
+    maps, info = {}, {}
     if result.data_residual is None:
-        maps["data_residual"] = data_residual_map(result.volume, slab, op)[0]
+        maps["data_residual"], rel = data_residual_map(result.volume, slab, op)
+        classical = data_residual_map(fbp(np.asarray(slab, np.float32), op), slab, op)[1]
+        info = {"data_residual_relative": [round(float(v), 6) for v in rel],
+                "data_residual_vs_fbp": [round(float(v), 4) for v in rel / np.maximum(classical, 1e-30)]}
     if result.null_space is None:
         maps["null_space"] = null_space_map(result.volume, op)
     if result.uncertainty is None and instance is not None and instance.kind == "learned":
@@ -177,7 +184,7 @@ def with_trust_maps(result: Result, slab, op, instance=None, options: TrustOptio
         maps["uncertainty"] = (mc_dropout_uncertainty(instance, slab, op, options.samples)
                                if options.uncertainty == "mc_dropout"
                                else mirror_uncertainty(instance, slab, op, result.volume))
-    return replace(result, **maps)
+    return replace(result, **maps).with_info(**info)
 
 
 def with_ptycho_trust_maps(result: Result, scan, instance, options: TrustOptions | None = None) -> Result:
@@ -239,8 +246,9 @@ def run_cropped(instance, slab, op, k0: int, k1: int, trust: bool | TrustOptions
     options = trust_options(trust)
     if options is not None:
         res = with_trust_maps(res, slab, op, instance, options)
-    return Result(res.volume[k0:k1], info={**res.info, "seconds": round(time.perf_counter() - t0, 3)},
-                  **{n: m[k0:k1] for n, m in res.maps.items()})
+    info = {**res.info, "seconds": round(time.perf_counter() - t0, 3),
+            **{k: res.info[k][k0:k1] for k in PER_SLICE_INFO if k in res.info}}
+    return Result(res.volume[k0:k1], info=info, **{n: m[k0:k1] for n, m in res.maps.items()})
 
 
 def slabs(n_rows: int, size: int, halo: int = 0):
