@@ -101,3 +101,13 @@ def test_ssim_of_thin_images_is_computed_row_by_row():
     assert 0 < score < 1 and smap.shape == (2, 300)
     assert ssim(a.T, b.T, data_range=1.0) == score
     assert ssim(a, a, data_range=1.0) == 1.0
+
+
+def test_ssim_of_a_volume_thinner_than_the_window_is_the_mean_over_its_slices():
+    rng = np.random.default_rng(0)
+    ref = rng.random((3, 32, 32)).astype(np.float32)
+    img = (ref + 0.2 * rng.standard_normal(ref.shape)).astype(np.float32)
+    per_slice = [ssim(r, i, 1.0) for r, i in zip(ref, img)]
+    assert ssim(ref, img, 1.0) == pytest.approx(np.mean(per_slice))
+    score, smap = ssim(ref, img, 1.0, return_map=True)
+    assert smap.shape == ref.shape and score == pytest.approx(np.mean(per_slice))

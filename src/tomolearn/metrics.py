@@ -31,10 +31,15 @@ def ssim(reference, image, data_range: float | None = None, return_map: bool = F
     """Structural similarity (Wang et al. 2004), optionally with its map (same shape).
 
     Images thinner than the 7-pixel window (a 2-row projection) are scored row by row (1D SSIM
-    along the long axis) and the rows averaged.
+    along the long axis) and the rows averaged; volumes ``(Z, Y, X)`` of fewer than 7 slices
+    slice by slice (2D SSIM), the slices averaged, as a 3D window cannot fit them.
     """
     ref, img = _pair(reference, image)
     dr = data_range or _data_range(ref)
+    if ref.ndim == 3 and ref.shape[0] < 7 and min(ref.shape[1:]) >= 7:
+        slices = [ssim(r, i, dr, return_map=True) for r, i in zip(ref, img)]
+        score = float(np.mean([s[0] for s in slices]))
+        return (score, np.stack([s[1] for s in slices])) if return_map else score
     if ref.ndim == 2 and min(ref.shape) < 7 and max(ref.shape) >= 7:
         if ref.shape[0] > ref.shape[1]:
             ref, img = ref.T, img.T
