@@ -237,3 +237,24 @@ def test_data_residual_norms_per_slice_against_fbp_follow_the_slabs():
     halves = Result.concatenate([Result(x[:2], info={"data_residual_vs_fbp": [1.0, 2.0]}),
                                  Result(x[2:], info={"data_residual_vs_fbp": [3.0]})])
     assert halves.info["data_residual_vs_fbp"] == [1.0, 2.0, 3.0]
+
+
+def test_reconstruct_trust_writes_the_per_slice_residual_norms_beside_the_maps(tmp_path):
+    scan = tmp_path / "s.h5"
+    r = runner.invoke(app, ["simulate", "-o", str(scan), "--size", "48", "--n-slices", "3", "--angles", "40",
+                            "--range-deg", "90"])
+    assert r.exit_code == 0, r.output
+    for out in (tmp_path / "r.h5", tmp_path / "r.zarr"):
+        r = runner.invoke(app, ["reconstruct", str(scan), "--method", "sirt", "--trust", "--chunk-slices", "2",
+                                "-o", str(out)])
+        assert r.exit_code == 0, r.output
+        if out.suffix == ".h5":
+            with h5py.File(out) as f:
+                rel, ratio = f["data_residual_relative"][()], f["data_residual_vs_fbp"][()]
+        else:
+            import zarr
+
+            g = zarr.open_group(str(out), mode="r")
+            rel, ratio = g["data_residual_relative"][...], g["data_residual_vs_fbp"][...]
+        assert rel.shape == ratio.shape == (3,) and np.isfinite(rel).all() and np.isfinite(ratio).all()
+        assert (rel > 0).all() and (rel < 1).all()

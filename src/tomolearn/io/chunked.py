@@ -57,6 +57,9 @@ class ChunkedVolume:
         resumed only if it carries the same signature.
     maps : dict of str -> dtype
         Extra arrays of the volume's shape (trust maps float32, a segmentation uint8, ...).
+    row_values : tuple of str
+        Names of float32 arrays of one value per slice ``(Z,)`` (NaN until written), e.g. the
+        data residual's norm per slice.
     attrs : dict
         Attributes stored with the volume (method, source, ...).
     chunk_rows : int
@@ -76,7 +79,7 @@ class ChunkedVolume:
 
     def __init__(self, path, shape, voxel_size: float = 1.0, unit: str = "px", signature: dict | None = None,
                  maps: dict | None = None, attrs: dict | None = None, chunk_rows: int = 16,
-                 overwrite: bool = False, resume: bool = False) -> None:
+                 overwrite: bool = False, resume: bool = False, row_values: tuple = ()) -> None:
         self.path = Path(path)
         self.kind = self.path.suffix.lower()
         if self.kind not in CHUNKED_FORMATS:
@@ -87,6 +90,7 @@ class ChunkedVolume:
             raise FileExistsError(f"output: {str(self.path)!r} exists; choose another name or pass --overwrite")
         self.shape = tuple(int(s) for s in shape)
         self.maps = dict(maps or {})
+        self.row_values = tuple(row_values)
         self.signature = json.dumps(signature or {}, sort_keys=True, default=str)
         self.partial = partial_path(self.path)
         if self.partial.exists():
@@ -113,6 +117,9 @@ class ChunkedVolume:
             for name, dtype in self.maps.items():
                 self._arrays[name] = self._root.create_array(name, shape=self.shape, chunks=chunks, dtype=dtype,
                                                              fill_value=0)
+            for name in self.row_values:
+                self._arrays[name] = self._root.create_array(name, shape=self.shape[:1], chunks=self.shape[:1],
+                                                             dtype="float32", fill_value=np.nan)
             self._write_ome(voxel_size, unit)
             self._root.attrs.update({"tomolearn": {**meta, "signature": self.signature}})
             self._done = np.zeros(self.shape[0], bool)
@@ -127,6 +134,8 @@ class ChunkedVolume:
             for name, dtype in self.maps.items():
                 self._arrays[name] = self._root.create_dataset(name, self.shape, dtype, chunks=chunks,
                                                                compression="gzip", compression_opts=1)
+            for name in self.row_values:
+                self._arrays[name] = self._root.create_dataset(name, self.shape[:1], np.float32, fillvalue=np.nan)
             self._root.attrs["tomolearn_signature"] = self.signature
             self._rows = self._root.create_dataset("progress/rows_done", (self.shape[0],), np.uint8)
             self._done = np.zeros(self.shape[0], bool)
@@ -146,7 +155,7 @@ class ChunkedVolume:
 
             self._root = zarr.open_group(str(self.partial), mode="r+")
             stored = self._root.attrs.get("tomolearn", {}).get("signature")
-            self._arrays = {"volume": self._root["0"], **{n: self._root[n] for n in self.maps}}
+            self._arrays = {"volume": self._root["0"], **{n: self._root[n] for n in (*self.maps, *self.row_values)}}
             self._done = np.zeros(self.shape[0], bool)
             progress = self.partial / PROGRESS
             for a, b in (json.loads(progress.read_text()) if progress.exists() else []):
@@ -160,7 +169,8 @@ class ChunkedVolume:
                 raise fail("--resume", "a readable partial output", f"{str(self.partial)!r} damaged ({err})",
                            "delete it or pass --overwrite to start again") from None
             stored = self._root.attrs.get("tomolearn_signature")
-            self._arrays = {"volume": self._root["volume"], **{n: self._root[n] for n in self.maps}}
+            self._arrays = {"volume": self._root["volume"],
+                            **{n: self._root[n] for n in (*self.maps, *self.row_values)}}
             self._rows = self._root["progress/rows_done"]
             self._done = self._rows[...].astype(bool)
         if stored != self.signature or tuple(self._arrays["volume"].shape) != self.shape:
@@ -181,11 +191,12 @@ class ChunkedVolume:
         """Rows ``(Z,)`` whose data are on disk."""
         return self._done.copy()
 
-    def write(self, start: int, volume: np.ndarray, maps: dict | None = None) -> None:
-        """Store rows ``start : start + len(volume)`` (and maps), flush, then mark them done."""
+    def write(self, start: int, volume: np.ndarray, maps: dict | None = None, rows: dict | None = None) -> None:
+        """Store rows ``start : start + len(volume)`` (and maps, and per-slice ``rows`` values), flush, then
+        mark them done."""
         stop = start + volume.shape[0]
         self._arrays["volume"][start:stop] = np.asarray(volume, np.float32)
-        for name, arr in (maps or {}).items():
+        for name, arr in {**(maps or {}), **(rows or {})}.items():
             if name in self._arrays:
                 self._arrays[name][start:stop] = np.asarray(arr).astype(self._arrays[name].dtype)
         self._done[start:stop] = True

@@ -18,7 +18,7 @@ import numpy as np
 from .._checks import positive_int
 from ..io.chunked import ChunkedVolume
 from ..methods import base as registry
-from ..result import Result
+from ..result import PER_SLICE_INFO, Result
 from .reconstruct import (TrustOptions, check_geometry, geometry_operator, run_cropped, scan_operator, slabs,
                           trust_options)
 
@@ -221,7 +221,8 @@ def reconstruct_to_file(scan, method: str, output, params=None, *, chunk_slices:
     log : callable
     trust : bool or TrustOptions
         Also store the ``data_residual`` and ``null_space`` maps of every slab (any method) and,
-        for a learned method, its ``uncertainty`` (mirror test-time augmentation). A ``model``
+        for a learned method, its ``uncertainty`` (mirror test-time augmentation), and per slice
+        ``data_residual_relative`` and ``data_residual_vs_fbp`` (arrays ``(Z,)``). A ``model``
         that is an ensemble run (``train --ensemble K``) stores the members' spread as
         ``uncertainty`` with or without ``trust``.
 
@@ -260,8 +261,10 @@ def reconstruct_to_file(scan, method: str, output, params=None, *, chunk_slices:
                  "source": scan.metadata.get("source", ""), "projections": list(scan.projections.shape),
                  "geometry": scan.geometry.describe()}
     g = scan.geometry
+    per_slice = PER_SLICE_INFO if options else ()  # the data residual's norm, alone and over FBP's
     writer = ChunkedVolume(output, g.volume_shape_3d, g.voxel_size, g.unit, signature, maps,
-                           {"method": method, "parameters": params_json, **(attrs or {})}, chunk, overwrite, resume)
+                           {"method": method, "parameters": params_json, **(attrs or {})}, chunk, overwrite, resume,
+                           row_values=per_slice)
     try:
         parts = slabs(n_rows, chunk, cls.halo if cls.execution == "slab" else 0)
         done = writer.done
@@ -275,7 +278,7 @@ def reconstruct_to_file(scan, method: str, output, params=None, *, chunk_slices:
                 from ..metrics import segment as otsu
 
                 extra["segmentation"] = np.stack([otsu(s) for s in res.volume]).astype(np.uint8)
-            writer.write(start, res.volume, extra)
+            writer.write(start, res.volume, extra, {k: res.info[k] for k in per_slice if k in res.info})
         path = writer.finish()
     except BaseException:
         writer.discard_if_empty()  # failed before any slab was done (bad data, weights): leave no file
