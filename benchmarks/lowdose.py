@@ -49,10 +49,12 @@ def configs(epochs: int, n2i_epochs: int, quick: bool):
     return paired, n2i
 
 
-def synthetic(work: Path, size: int, angles: int, levels, cfgs, log, tuning: dict) -> dict:
+def synthetic(work: Path, size: int, angles: int, levels, cfgs, log, tuning: dict, compare=None) -> dict:
     from tomolearn import load_scan
     from tomolearn.io import load_scan as read
-    from tomolearn.workflow.lowdose_study import compare
+    from tomolearn.workflow.lowdose_study import compare as compare_all
+
+    compare = compare or compare_all
     from tomolearn.workflow.reconstruct import reconstruct
 
     work.mkdir(parents=True, exist_ok=True)
@@ -95,13 +97,15 @@ def raw_i13():
     return data, flat, dark, theta
 
 
-def real(work: Path, name: str, raw, fractions, cfgs, log, tuning: dict, seed: int = 0) -> dict:
+def real(work: Path, name: str, raw, fractions, cfgs, log, tuning: dict, seed: int = 0, compare=None) -> dict:
     from tomolearn.alignment import centre_scan
     from tomolearn.io._raw import scan_from_counts
     from tomolearn.physics.noise import thin_counts
     from tomolearn.scan import Scan
-    from tomolearn.workflow.lowdose_study import compare
+    from tomolearn.workflow.lowdose_study import compare as compare_all
     from tomolearn.workflow.reconstruct import reconstruct
+
+    compare = compare or compare_all
 
     data, flats, darks, theta = raw
     full = centre_scan(scan_from_counts(data, flats, darks, theta, {"source": name}, find_center=True))
@@ -143,6 +147,8 @@ def main() -> None:
     ap.add_argument("--sirt-grid", default="10,30,100", help="SIRT iteration counts tried")
     ap.add_argument("--tune-slices", type=int, default=2, help="slices TV and SIRT are tuned on")
     ap.add_argument("--quick", action="store_true", help="tiny smoke run (results not written to results/)")
+    ap.add_argument("--tv-only", action="store_true", help="score the TV (PDHG) baseline alone (same data, slices "
+                                                          "and tuning; e.g. after a change of its solver)")
     args = ap.parse_args()
     import torch
 
@@ -160,24 +166,29 @@ def main() -> None:
     cases = args.cases.split(",")
     t0 = time.perf_counter()
     results = {}
+    from tomolearn.workflow.lowdose_study import compare, compare_tv
+
+    scorer = compare_tv if args.tv_only else compare
     if "synthetic" in cases:
         levels = [int(v) for v in args.levels.split(",")]
-        results.update(synthetic(args.work / "synthetic", args.size, args.angles, levels, cfgs, log, tuning))
+        results.update(synthetic(args.work / "synthetic", args.size, args.angles, levels, cfgs, log, tuning, scorer))
     for name, loader, fracs in (("aps_tooth", raw_tooth, (0.1, 1 / 30)), ("i13_wire", raw_i13, (0.1, 1 / 30))):
         if name in cases:
             (args.work / name).mkdir(parents=True, exist_ok=True)
             results.update(real(args.work / name, name, loader(), fracs if not args.quick else fracs[:1], cfgs, log,
-                                tuning))
+                                tuning, compare=scorer))
     out_dir.mkdir(parents=True, exist_ok=True)
     figures = []
+    if args.tv_only:
+        results = {c: {**r, "volumes": {}} for c, r in results.items()}
     scores = {c: r["scores"] for c, r in results.items()}
     synth = {c: s for c, s in scores.items() if c.endswith("%")}
-    if synth:
+    if synth and not args.tv_only:
         figures.append(bars_figure(synth, out_dir / "lowdose_synthetic_bars.png"))
     realsc = {c: s for c, s in scores.items() if not c.endswith("%")}
-    if realsc:
+    if realsc and not args.tv_only:
         figures.append(bars_figure(realsc, out_dir / f"{args.name}_bars.png"))
-    for case, r in results.items():
+    for case, r in (results.items() if not args.tv_only else ()):  # the TV-only re-score draws no figures
         tag = case.replace(" ", "_").replace("/", "-").replace("%", "pct")
         vols = r["volumes"]
         row = next(iter(vols.values())).shape[0] // 2

@@ -111,7 +111,10 @@ def network_inputs(sinograms: np.ndarray, geometry, op=None, init: str = "fbp",
     """
     from ..methods import base as registry  # the registry imports this recipe
 
-    method = registry.build(init, init_params or {})
+    params = dict(init_params or {})
+    if init == "tv":  # the shipped weights learned from fixed-step TV starts: keep them unless a card says otherwise
+        params.setdefault("balanced", False)
+    method = registry.build(init, params)
     start = np.stack([method.image(s, op if op is not None else geometry) for s in sinograms]).astype(np.float32)
     scale = np.array([input_scale(im) for im in start], dtype=np.float32)
     data = np.asarray(sinograms, dtype=np.float32) / scale[:, None, None]

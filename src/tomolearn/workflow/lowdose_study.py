@@ -95,6 +95,46 @@ def tune_denoiser(kind: str, low: np.ndarray, high: np.ndarray) -> tuple[float, 
     return best
 
 
+def scored_rows(scan, reference, truth, score_rows: int | None):
+    """The slices every method is scored on: ``score_rows`` spread evenly (all if None), the scan and references cut to them."""
+    V = scan.projections.shape[1]
+    rows = np.arange(V) if score_rows is None or score_rows >= V else np.unique(
+        np.linspace(0, V - 1, score_rows).round().astype(int))
+    cut = scan.__class__(np.asarray(scan.projections, np.float32)[:, rows], scan.geometry.replace(n_rows=rows.size))
+    return (rows, cut, np.asarray(reference, np.float32)[rows],
+            None if truth is None else np.asarray(truth, np.float32)[rows])
+
+
+def tuning_slices(scan, tv_slices: int):
+    """``tv_slices`` inner slices of the scored ones (the ends may be empty) on which TV and SIRT are tuned."""
+    n = scan.projections.shape[1]
+    idx = np.unique(np.linspace(0, n - 1, min(tv_slices + 2, n)).round().astype(int))
+    idx = idx[1:-1] if idx.size > 2 else idx
+    return scan.__class__(np.asarray(scan.projections)[:, idx], scan.geometry.replace(n_rows=idx.size)), idx
+
+
+def compare_tv(scan, reference: np.ndarray, out_dir=None, *, tv_grid=(0.003, 0.01, 0.03, 0.1, 0.3, 1.0),
+               tv_slices: int = 2, score_rows: int | None = 24, truth: np.ndarray | None = None, log=print,
+               **_ignored) -> dict:
+    """The TV (PDHG) baseline of :func:`compare` alone: same scored slices, tuning and scores (the other
+    methods' arguments are accepted and ignored), for re-scoring TV when its solver changes."""
+    from .reconstruct import reconstruct
+
+    rows, scan, reference, truth = scored_rows(scan, reference, truth, score_rows)
+    tune_ref = reference if truth is None else truth
+    sub, idx = tuning_slices(scan, tv_slices)
+    rng = float(tune_ref.max() - tune_ref.min()) or 1.0
+    tv_scores = {w: psnr(tune_ref[idx], reconstruct(sub, "tv", tv_relative=w).volume, rng) for w in tv_grid}
+    weight = max(tv_scores, key=tv_scores.get)
+    t0 = time.perf_counter()
+    vols = {"TV (PDHG)": np.asarray(reconstruct(scan, "tv", tv_relative=weight).volume, np.float32)}
+    seconds = round(time.perf_counter() - t0, 2)
+    log(f"TV (PDHG): weight {weight}, {seconds} s")
+    return {"scores": stack_scores(reference, vols), "scores_truth": stack_scores(truth, vols) if truth is not None
+            else {}, "rows": rows.tolist(), "seconds": {"TV (PDHG)": seconds},
+            "settings": {"TV (PDHG)": weight, "tv_psnr_on_slices": tv_scores}}
+
+
 def compare(scan, reference: np.ndarray, out_dir, *, pairs=None, train_deg=(0.0, 45.0), paired=None,
             self_supervised=None, tv_grid=(0.003, 0.01, 0.03, 0.1, 0.3, 1.0), tv_slices: int = 2,
             sirt_grid=(10, 30, 100),
@@ -160,13 +200,7 @@ def compare(scan, reference: np.ndarray, out_dir, *, pairs=None, train_deg=(0.0,
     fbp = {"filter": "parzen"}
     full = scan
     proj_all = np.asarray(scan.projections, np.float32)
-    V = proj_all.shape[1]
-    rows = np.arange(V) if score_rows is None or score_rows >= V else np.unique(
-        np.linspace(0, V - 1, score_rows).round().astype(int))
-    proj = proj_all[:, rows]
-    scan = scan.__class__(proj, scan.geometry.replace(n_rows=rows.size))
-    reference = np.asarray(reference, np.float32)[rows]
-    truth = None if truth is None else np.asarray(truth, np.float32)[rows]
+    rows, scan, reference, truth = scored_rows(scan, reference, truth, score_rows)
     tune_ref = reference if truth is None else truth
     timed("FBP (noisy)", lambda: reconstruct(scan, "fbp", fbp).volume)
     low_pairs = high_pairs = None
@@ -180,9 +214,7 @@ def compare(scan, reference: np.ndarray, out_dir, *, pairs=None, train_deg=(0.0,
         # whole projections (V, U) are denoised, then the scored rows reconstructed
         timed(label, lambda kind=kind, strength=strength: reconstruct(
             scan.__class__(denoise_projections(proj_all, kind, strength)[:, rows], scan.geometry), "fbp", fbp).volume)
-    tv_rows = np.unique(np.linspace(0, rows.size - 1, min(tv_slices + 2, rows.size)).round().astype(int))
-    tv_rows = tv_rows[1:-1] if tv_rows.size > 2 else tv_rows  # inner slices: the ends may be empty
-    sub = scan.__class__(proj[:, tv_rows], scan.geometry.replace(n_rows=tv_rows.size))
+    sub, tv_rows = tuning_slices(scan, tv_slices)
     rng = float(tune_ref.max() - tune_ref.min()) or 1.0
     tv_scores = {w: psnr(tune_ref[tv_rows], reconstruct(sub, "tv", tv_relative=w).volume, rng) for w in tv_grid}
     settings["TV (PDHG)"] = max(tv_scores, key=tv_scores.get)
