@@ -140,10 +140,11 @@ def test_tv_step_balance_leaves_balanced_problems_alone_and_converges_where_the_
     sino = arc.forward_batch(x[None])[0]
     same = tv_pdhg(sino, arc, weight=0.05, n_iter=60)  # A x̄ by linearity: equal up to float rounding
     np.testing.assert_allclose(same, tv_pdhg(sino, arc, weight=0.05, n_iter=60, balanced=False), rtol=0, atol=1e-6)
-    full = RayTransform(ParallelGeometry(uniform_angles(180), n, volume_shape=(n, n)))
+    # a detector wider than the grid: its outer rays miss it (no dual step there, no NaN in the residuals)
+    full = RayTransform(ParallelGeometry(uniform_angles(180), 3 * n // 2, volume_shape=(n, n)))
     clean = full.forward_batch(x[None])[0]
     noisy = (clean + 0.3 * clean.max() * np.random.default_rng(0).standard_normal(clean.shape)).astype(np.float32)
     w = 3 * 180 * float(x.max())  # a strong weight, as heavy noise needs
     fixed = objective(tv_pdhg(noisy, full, weight=w, n_iter=100, balanced=False), noisy, full, w)
     balanced = objective(tv_pdhg(noisy, full, weight=w, n_iter=100), noisy, full, w)
-    assert balanced < 0.85 * fixed, (balanced, fixed)  # measured 0.73
+    assert balanced < 0.85 * fixed, (balanced, fixed)  # measured 0.78

@@ -338,7 +338,9 @@ class _StepBalance:
     def update(self, x, x_new, y, y_new, z, z_new, kty, kty_new, ax, ax_new, gx, gx_new, tau, s_a, s_g) -> bool:
         """Move ``gamma`` where one residual dominates; True if any slice's moved."""
         primal = np.sum(tau * ((x - x_new) / tau - (kty - kty_new)) ** 2, axis=(1, 2))
-        dual = (np.sum(s_a * ((y - y_new) / s_a - (ax - ax_new)) ** 2, axis=(1, 2))
+        # rays that miss the grid have no step (sigma 0) and no dual update: they add nothing
+        dy = np.divide(y - y_new, s_a, out=np.zeros_like(y), where=np.broadcast_to(s_a > 0, y.shape))
+        dual = (np.sum(s_a * (dy - (ax - ax_new)) ** 2, axis=(1, 2))
                 + np.sum(s_g * ((z - z_new) / s_g - (gx - gx_new)) ** 2, axis=(0, 2, 3)))
         up = (primal > self.delta ** 2 * dual)[:, None, None]  # squared norms: the primal lags, larger primal steps
         down = (primal < dual / self.delta ** 2)[:, None, None]
