@@ -130,11 +130,14 @@ def data_consistent(sinogram: np.ndarray, geometry, prior: np.ndarray, tv_relati
 
     References
     ----------
-    Chambolle-Pock TV as in :func:`tomolearn.recon.tv_pdhg`; learned prior from IRDM (seed 004).
+    Chambolle-Pock TV as in :func:`tomolearn.recon.tv_pdhg` (its fixed preconditioned steps);
+    learned prior from IRDM (seed 004).
     """
     scale = geometry.n_angles * geometry.voxel_size**2
+    # the fixed steps its defaults were tuned with: the balanced ones move this problem
+    # (benchmarks/results/tv_balance_impact.md), so switching means re-tuning it first
     return tv_pdhg(sinogram, geometry, weight=tv_weight(tv_relative, geometry, intensity_level(prior)), n_iter=n_iter,
-                   x0=prior, prior=prior, prior_weight=prior_relative * scale).astype(np.float32)
+                   x0=prior, prior=prior, prior_weight=prior_relative * scale, balanced=False).astype(np.float32)
 
 
 def check_wedge(geometry, card: ModelCard) -> float:
