@@ -128,7 +128,8 @@ def main() -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps(record, indent=2))
     lines = ["# Learned Primal-Dual over arcs 30-150 deg\n",
-             f"Command: `.venv/bin/python benchmarks/lpd_arcs.py` (git {record['git']}, {os.cpu_count()} CPU cores). "
+             f"Command: `.venv/bin/python benchmarks/lpd_arcs.py --n-test {a.n_test} --n-val {a.n_val}` "
+             f"(git {record['git']}, {os.cpu_count()} CPU cores). "
              f"Weights: {record['weights']}, trained by `{card.training.get('command')}`"
              + (f" after `{card.training['init_from']['command']}`" if card.training.get("init_from") else "")
              + f". {a.n_test} held-out phantoms per family and arc, {SIZE}², parallel beam, 1° steps, random arc "
