@@ -326,8 +326,11 @@ def tv_pdhg(projections, op, weight: float = 0.01, n_iter: int = 200,
 class _StepBalance:
     """Residual balancing of :func:`tv_pdhg`'s steps, one factor ``gamma`` per slice (Goldstein et al. 2015).
 
-    The residuals are those of the primal-first form, ``p = (x - x')/tau - K^T (y - y')`` and
-    ``d = (y - y')/sigma - K (x - x')``, measured in the metrics of the steps.
+    The test uses the residuals of the primal-first form of the iteration,
+    ``p = (x - x')/tau - K^T (y - y')`` and ``d = (y - y')/sigma - K (x - x')``, measured in the
+    metrics of the steps, on :func:`tv_pdhg`'s dual-first iterates: a balance test only (any
+    test keeps convergence, as the step changes shrink geometrically), chosen because it leaves
+    problems whose fixed steps are balanced untouched (benchmarks/tv_balance_impact.py).
     """
 
     def __init__(self, n: int, alpha: float = 0.5, eta: float = 0.95, delta: float = 3.0) -> None:
