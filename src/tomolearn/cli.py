@@ -383,7 +383,8 @@ def _reconstruct_ptycho(s, scan: Path, method: Method, output: Path, given: dict
         raise ValueError(f"--output: expected .h5 or .tif for a ptycho-tomography reconstruction, got {output.name!r}")
     result = recon(s, method.value, given, device=dev, show_progress=True, trust=trust)
     g = s.geometry
-    extra = {k: result.info[k] for k in ("data_residual_relative",) if k in result.info}
+    residual = result.info.get("data_residual_relative")  # ||I(δ) − g|| / ||g|| with --trust
+    extra = {} if residual is None else {"data_residual_relative": residual}
     save_volume(output, result.volume, g.voxel_size, g.unit, overwrite=overwrite, extra=result.maps or None,
                 attrs={"method": method.value, "source": str(scan), "quantity": "delta (refractive-index decrement)",
                        "parameters": json.dumps(result.info.get("parameters", {})), **extra})

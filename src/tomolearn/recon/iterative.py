@@ -298,6 +298,8 @@ def tv_pdhg(projections, op, weight: float = 0.01, n_iter: int = 200,
         y_old, z_old = y, z
         if ax_bar is None:  # the balanced steps have A x̄ = 2 A x - A x_old already: one projection per iteration
             ax_bar = op.forward_batch(xbar)
+        if ax is None:
+            ax = ax_bar  # the first x̄ is the start x itself
         y = (y + sigma_a * (ax_bar - b)) / (1 + sigma_a)
         ax_bar = None
         z = z + sigma_g * _grad(xbar)
@@ -312,7 +314,7 @@ def tv_pdhg(projections, op, weight: float = 0.01, n_iter: int = 200,
         xbar = 2 * x - x_old
         if balance is not None:
             kty_new, ax_new, gx_new = aty - _div(z), op.forward_batch(x), _grad(x)
-            ax_bar = 2 * ax_new - (ax if ax is not None else op.forward_batch(x_old))
+            ax_bar = 2 * ax_new - ax
             if kty is not None and balance.update(x_old, x, y_old, y, z_old, z, kty, kty_new, ax, ax_new, gx, gx_new,
                                                   tau, sigma_a, sigma_g):
                 g = balance.gamma

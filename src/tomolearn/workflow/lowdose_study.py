@@ -113,6 +113,16 @@ def tuning_slices(scan, tv_slices: int):
     return scan.__class__(np.asarray(scan.projections)[:, idx], scan.geometry.replace(n_rows=idx.size)), idx
 
 
+def best_setting(sub, ref, method: str, param: str, grid) -> tuple:
+    """The value of ``param`` in ``grid`` whose ``method`` reconstruction of the tuning slices ``sub`` has the best
+    PSNR against ``ref`` (their reference, ``(n, Y, X)``), and every value's PSNR."""
+    from .reconstruct import reconstruct
+
+    rng = float(ref.max() - ref.min()) or 1.0
+    scores = {v: psnr(ref, reconstruct(sub, method, **{param: v}).volume, rng) for v in grid}
+    return max(scores, key=scores.get), scores
+
+
 def compare_tv(scan, reference: np.ndarray, out_dir=None, *, tv_grid=(0.003, 0.01, 0.03, 0.1, 0.3, 1.0),
                tv_slices: int = 2, score_rows: int | None = 24, truth: np.ndarray | None = None, log=print,
                **_ignored) -> dict:
@@ -123,9 +133,7 @@ def compare_tv(scan, reference: np.ndarray, out_dir=None, *, tv_grid=(0.003, 0.0
     rows, scan, reference, truth = scored_rows(scan, reference, truth, score_rows)
     tune_ref = reference if truth is None else truth
     sub, idx = tuning_slices(scan, tv_slices)
-    rng = float(tune_ref.max() - tune_ref.min()) or 1.0
-    tv_scores = {w: psnr(tune_ref[idx], reconstruct(sub, "tv", tv_relative=w).volume, rng) for w in tv_grid}
-    weight = max(tv_scores, key=tv_scores.get)
+    weight, tv_scores = best_setting(sub, tune_ref[idx], "tv", "tv_relative", tv_grid)
     t0 = time.perf_counter()
     vols = {"TV (PDHG)": np.asarray(reconstruct(scan, "tv", tv_relative=weight).volume, np.float32)}
     seconds = round(time.perf_counter() - t0, 2)
@@ -215,11 +223,8 @@ def compare(scan, reference: np.ndarray, out_dir, *, pairs=None, train_deg=(0.0,
         timed(label, lambda kind=kind, strength=strength: reconstruct(
             scan.__class__(denoise_projections(proj_all, kind, strength)[:, rows], scan.geometry), "fbp", fbp).volume)
     sub, tv_rows = tuning_slices(scan, tv_slices)
-    rng = float(tune_ref.max() - tune_ref.min()) or 1.0
-    tv_scores = {w: psnr(tune_ref[tv_rows], reconstruct(sub, "tv", tv_relative=w).volume, rng) for w in tv_grid}
-    settings["TV (PDHG)"] = max(tv_scores, key=tv_scores.get)
-    sirt_scores = {n: psnr(tune_ref[tv_rows], reconstruct(sub, "sirt", n_iter=n).volume, rng) for n in sirt_grid}
-    settings["SIRT"] = max(sirt_scores, key=sirt_scores.get)
+    settings["TV (PDHG)"], tv_scores = best_setting(sub, tune_ref[tv_rows], "tv", "tv_relative", tv_grid)
+    settings["SIRT"], sirt_scores = best_setting(sub, tune_ref[tv_rows], "sirt", "n_iter", sirt_grid)
     timed("SIRT", lambda: reconstruct(scan, "sirt", n_iter=settings["SIRT"]).volume)
     timed("TV (PDHG)", lambda: reconstruct(scan, "tv", tv_relative=settings["TV (PDHG)"]).volume)
     enhanced = {}
