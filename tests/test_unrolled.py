@@ -14,7 +14,7 @@ from tomolearn.models.lpd import LearnedPrimalDual, operator_norm
 from tomolearn.phantoms import make_phantom
 from tomolearn.physics.projector import RayTransform
 from tomolearn.recipes import unrolled
-from tomolearn.train.unrolled import UnrolledModule, geometry_record
+from tomolearn.train.unrolled import UnrolledModule, geometry_record, pixel_loss
 from tomolearn.train.unrolled_library import UnrolledLibrary, arc_angles
 
 runner = CliRunner()
@@ -118,6 +118,22 @@ def test_training_steps_lower_the_loss_and_gradients_reach_the_first_block():
     assert first is not None and float(first.abs().sum()) > 0
 
 
+def test_psnr_loss_is_the_mean_log_mse_over_objects_and_weighs_each_by_its_inverse_error():
+    target = torch.zeros(2, 1, 2, 2)
+    pred = torch.stack([torch.full((1, 2, 2), 0.1), torch.full((1, 2, 2), 1.0)]).requires_grad_(True)
+    # MSE 0.01 and 1.0: pixel mean 0.505; mean of 10 log10 MSE = (-20 + 0) / 2 = -10 dB
+    assert float(pixel_loss(pred, target, "mse")) == pytest.approx(0.505)
+    loss = pixel_loss(pred, target, "psnr")
+    assert float(loss) == pytest.approx(-10.0)
+    loss.backward()
+    # d/dp of 10 log10(mean p^2) / 2 = 10 / ln10 * (2 p / 4) / MSE / 2: the small error pulls 10x harder
+    g = pred.grad.flatten(1)[:, 0]
+    assert float(g[0]) == pytest.approx(10 / np.log(10) * 0.05 / 0.01 / 2, rel=1e-5)
+    assert float(g[0] / g[1]) == pytest.approx(10.0, rel=1e-5)
+    with pytest.raises(ValueError, match="loss"):
+        UnrolledModule(_card(_parallel(16), features=4, n_iter=1), loss="l1")
+
+
 def test_checkpointing_gives_the_same_gradients():
     g = _parallel(24)
     op = RayTransform(g)
@@ -213,9 +229,11 @@ def test_train_lpd_command_writes_weights_card_and_validation_per_arc(tmp_path):
     tuned = tmp_path / "tuned"  # fine-tuning keeps the starting architecture and records where it came from
     r = runner.invoke(app, ["train", "lpd", "-o", str(tuned), "--init-from", str(out), "--size", "32", "--epochs",
                             "1", "--samples-per-epoch", "2", "--batch-size", "2", "--n-val", "1", "--val-arcs", "60",
-                            "--step-deg", "3,3", "--features", "16"])
+                            "--step-deg", "3,3", "--features", "16", "--loss", "psnr"])
     assert r.exit_code == 0, r.output
     tuned_card = json.loads((tuned / "lpd.json").read_text())
+    assert tuned_card["training"]["loss"] == "psnr"
+    assert json.loads((tuned / "training.json").read_text())["training"]["loss"] == "psnr"
     assert tuned_card["architecture"]["base_channels"] == 4
     assert tuned_card["training"]["init_from"]["command"] == card.training["command"]
     r = runner.invoke(app, ["train", "lpd", "-o", str(tmp_path / "bad"), "--arc-range", "90,40"])

@@ -40,6 +40,9 @@ class LPDTraining(BaseModel):
     features: int = Field(32, ge=1, description="channels of the primal and dual blocks (paper: 32)")
     memory: int = Field(5, ge=1, description="primal and dual memory channels (paper: 5)")
     lr: float = Field(1e-3, gt=0, description="Adam learning rate (paper: 1e-3)")
+    loss: Literal["mse", "psnr"] = Field("mse", description="mse (the paper), or psnr: the mean over objects of "
+                                                            "10 log10 MSE, so narrow arcs with large errors do not "
+                                                            "drown wide arcs with small ones")
     init: Literal["fbp", "tv"] = Field("fbp", description="reconstruction the network starts from: fbp, or tv "
                                                           "(the network learns what to add to TV)")
     init_iter: int = Field(100, ge=1, description="tv start: primal-dual iterations")

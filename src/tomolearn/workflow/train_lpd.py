@@ -124,7 +124,7 @@ def train_lpd(config, out_dir, overwrite: bool = False, resume: bool = False, de
                      training={"geometry": geometry_record(template), "families": list(c.families),
                                "arc_range_deg": list(c.arc_range), "step_deg": list(c.step_deg), "i0": list(c.i0),
                                "attenuation": list(c.attenuation), "samples_per_epoch": c.samples_per_epoch,
-                               "batch_size": c.batch_size, "seed": c.seed,
+                               "batch_size": c.batch_size, "seed": c.seed, "loss": c.loss,
                                "objects": "phantoms drawn from numpy Generators seeded (seed, step, epoch); "
                                           "simulated on a 2x finer grid and detector, binned, Poisson noise"})
     if start is not None:
@@ -133,7 +133,7 @@ def train_lpd(config, out_dir, overwrite: bool = False, resume: bool = False, de
                                       "epochs": start_card.training.get("epochs"),
                                       "seed": start_card.training.get("seed")}
     with seeded(c.seed):  # the initial weights too, not only the training
-        module = UnrolledModule(card.model_dump(mode="json"), c.lr, c.epochs, c.checkpointing)
+        module = UnrolledModule(card.model_dump(mode="json"), c.lr, c.epochs, c.checkpointing, loss=c.loss)
     if start is not None:
         module.net.load_state_dict(start.state_dict())
     accelerator = "gpu" if device.startswith("cuda") else "cpu"
@@ -150,7 +150,7 @@ def train_lpd(config, out_dir, overwrite: bool = False, resume: bool = False, de
     record = {"command": command, "tomolearn_version": __version__, "git": git_hash(), "seed": c.seed,
               "data": card.training,
               "training": {"epochs": c.epochs, "samples_per_epoch": c.samples_per_epoch, "batch_size": c.batch_size,
-                           "loss": "mse", "lr": c.lr, "parameters": n_params,
+                           "loss": c.loss, "lr": c.lr, "parameters": n_params,
                            "architecture": arch.model_dump(mode="json"), "accelerator": accelerator,
                            "devices": devices, "seconds": round(seconds, 1), "threads": torch.get_num_threads(),
                            "seconds_per_object": round(seconds / max(c.epochs * c.samples_per_epoch, 1), 3)},
