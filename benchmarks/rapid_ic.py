@@ -58,6 +58,9 @@ def main(argv=None) -> dict:
     ap.add_argument("--work", type=Path, default=Path("runs/rapid_ic"))
     ap.add_argument("--epochs", type=int, default=100)
     ap.add_argument("--rows", type=int, default=160)
+    ap.add_argument("--n-iter", type=int, default=15, help="approximant gradient steps (seed: 2)")
+    ap.add_argument("--n-slabs", type=int, default=10, help="approximant slabs (seed: 5)")
+    ap.add_argument("--run", default="run", help="run folder name under --work")
     args = ap.parse_args(argv)
 
     import torch
@@ -70,14 +73,19 @@ def main(argv=None) -> dict:
     torch.set_num_threads(2)
     work = args.work
     work.mkdir(parents=True, exist_ok=True)
-    scan_path, run = work / "tall.h5", work / "run"
+    scan_path, run = work / "tall.h5", work / args.run
     if not scan_path.exists():
         tomolearn("simulate", "--modality", "ptycho", "-o", str(scan_path), "--rows", str(args.rows), "--angles", "81")
     if not (run / "rapid.safetensors").exists():
-        tomolearn("train", "rapid", str(scan_path), "--train-region", "z<0.8", "--epochs", str(args.epochs), "-o",
-                  str(run), "--device", "cpu", "--quiet", *(["--resume"] if run.exists() else []))
+        tomolearn("train", "rapid", str(scan_path), "--train-region", "z<0.8", "--epochs", str(args.epochs),
+                  "--n-iter", str(args.n_iter), "--n-slabs", str(args.n_slabs), "-o", str(run), "--device", "cpu",
+                  "--quiet", *(["--resume"] if run.exists() else []))
     record = json.loads((run / "training.json").read_text())
     net, card = load_weights(run / "rapid.safetensors")
+    params = card.pipeline.approximant_params
+    if (params.get("n_iter"), params.get("n_slabs")) != (args.n_iter, args.n_slabs):
+        sys.exit(f"--run: {run} holds weights trained on the approximant {params}, not n_iter {args.n_iter} / "
+                 f"n_slabs {args.n_slabs}; name another --run")
     full = load_ptycho(scan_path)
     idx = reduced_indices(full.geometry.n_angles, card.training["reduced_angles"])
     golden = np.load(run / "golden.npy")
@@ -102,7 +110,8 @@ def main(argv=None) -> dict:
     acq = {"full (81 angles)": g.n_angles * g.n_positions * SEED_SECONDS_PER_PATTERN * frac,
            "reduced (21 angles)": idx.size * g.n_positions * SEED_SECONDS_PER_PATTERN * frac}
     golden_s = record["timing_s"]["golden_standard"] * frac
-    rec = {"command": f".venv/bin/python benchmarks/rapid_ic.py --work {work} --epochs {args.epochs} --rows {args.rows}",
+    rec = {"command": f".venv/bin/python benchmarks/rapid_ic.py --work {work} --epochs {args.epochs} --rows {args.rows} "
+                      f"--n-iter {args.n_iter} --n-slabs {args.n_slabs}",
            "machine": f"{platform.machine()}, 2 torch threads, CPU", "torch": torch.__version__,
            "training": record["training"], "data": record["data"],
            "test_region_vs_golden": vs_golden, "test_region_vs_truth": vs_truth,

@@ -184,6 +184,21 @@ def test_shipped_weights_reconstruct_a_default_scan(tmp_path):
     assert np.corrcoef(vol.ravel(), truth.ravel())[0, 1] > 0.2  # a trained network, not noise
 
 
+def test_a_grid_thinner_than_the_cards_slabs_gets_one_slab_per_coarse_voxel_with_a_warning(tmp_path):
+    from tomolearn.io.ptycho import load_ptycho
+    from tomolearn.recipes.rapid import approximant_of, load_default
+
+    scan = tmp_path / "thin.h5"
+    r = runner.invoke(app, ["simulate", "--modality", "ptycho", "-o", str(scan), "--size", "16", "--rows", "16",
+                            "--angles", "3", "--pattern-size", "16", "--step", "4", "--modes", "1"])
+    assert r.exit_code == 0, r.output
+    _, card = load_default()
+    assert card.pipeline.approximant_params["n_slabs"] > 8  # the shipped card asks for more slabs than 16 / 2
+    with pytest.warns(UserWarning, match="8 voxels along the beam"):
+        approx = approximant_of(load_ptycho(scan), card)
+    assert approx.shape == (16, 16, 16) and np.isfinite(approx).all()
+
+
 def test_delta_scale_follows_lambda_squared_and_the_network_is_applied_scale_equivariantly():
     """Weights trained at one energy serve another: δ ∝ λ², divided out before the network, restored after."""
     from types import SimpleNamespace

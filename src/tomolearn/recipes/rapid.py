@@ -34,10 +34,22 @@ def load_default(weights=None, device: str = "cpu"):
 
 
 def approximant_of(scan, card, device: str = "cpu", show_progress: bool = False) -> np.ndarray:
-    """The approximant of a ptycho-tomography scan, with the settings the network was trained on."""
+    """The approximant of a ptycho-tomography scan, with the settings the network was trained on.
+
+    A grid too thin along the beam for the card's slab count gets one slab per coarse voxel,
+    with a warning (the network then sees thicker-sampled input than in training).
+    """
+    import warnings
+
     from ..recon.ptycho import approximant
 
-    return approximant(scan, **card.pipeline.approximant_params, device=device, show_progress=show_progress)
+    params = dict(card.pipeline.approximant_params)
+    depth = scan.geometry.downsampled(int(params.get("downsample", 2))).volume_shape[1]
+    if int(params.get("n_slabs", 5)) > depth:
+        warnings.warn(f"the scan's coarse grid has {depth} voxels along the beam, fewer than the {params['n_slabs']} "
+                      f"approximant slabs the RAPID weights were trained with; using {depth}", stacklevel=2)
+        params["n_slabs"] = depth
+    return approximant(scan, **params, device=device, show_progress=show_progress)
 
 
 def delta_scale(card, geometry) -> float:

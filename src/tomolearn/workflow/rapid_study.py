@@ -203,7 +203,8 @@ def run(config, out_dir, overwrite: bool = False, resume: bool = False, device: 
                                 seed=c.seed, show_progress=show_progress)
     tc = RAPIDTraining(scan=scan_path, train_region=p.train_region, reduced_angles=p.reduced_angles, patch=p.patch,
                        base_channels=c.model.base_channels, depth=c.model.depth, rates=p.rates,
-                       depth_rates=p.depth_rates, epochs=c.train.epochs, batch_size=c.train.batch_size, seed=c.seed)
+                       depth_rates=p.depth_rates, epochs=c.train.epochs, batch_size=c.train.batch_size, seed=c.seed,
+                       n_iter=p.approximant_iter, n_slabs=p.approximant_slabs)
     train_dir = out / "train"
     if not (train_dir / "rapid.safetensors").exists():
         train_rapid(tc, train_dir, resume=True, device=device, show_progress=show_progress, log=log,
