@@ -39,13 +39,15 @@ def approximant_of(scan, card, device: str = "cpu", show_progress: bool = False)
     A grid too thin along the beam for the card's slab count gets one slab per coarse voxel,
     with a warning (the network then sees thicker-sampled input than in training).
     """
+    import inspect
     import warnings
 
     from ..recon.ptycho import approximant
 
-    params = dict(card.pipeline.approximant_params)
-    depth = scan.geometry.downsampled(int(params.get("downsample", 2))).volume_shape[1]
-    if int(params.get("n_slabs", 5)) > depth:
+    defaults = {k: p.default for k, p in inspect.signature(approximant).parameters.items()}
+    params = {"downsample": defaults["downsample"], "n_slabs": defaults["n_slabs"], **card.pipeline.approximant_params}
+    depth = scan.geometry.downsampled(int(params["downsample"])).volume_shape[1]
+    if int(params["n_slabs"]) > depth:
         warnings.warn(f"the scan's coarse grid has {depth} voxels along the beam, fewer than the {params['n_slabs']} "
                       f"approximant slabs the RAPID weights were trained with; using {depth}", stacklevel=2)
         params["n_slabs"] = depth

@@ -5,6 +5,7 @@ import lightning as L
 import torch
 
 from ..geometry import FanGeometry, ParallelGeometry
+from .losses import mean_log_mse_loss
 
 
 def geometry_from_record(record: dict, angles):
@@ -27,17 +28,6 @@ def geometry_record(geometry) -> dict:
     return rec
 
 
-def pixel_loss(pred: torch.Tensor, target: torch.Tensor, kind: str = "mse") -> torch.Tensor:
-    """Training loss of images ``(B, C, Y, X)``: ``mse`` (pixel mean) or ``psnr`` (``mean_b 10 log10 MSE_b``).
-
-    The ``psnr`` form floors every MSE at ``1e-10`` (a perfect object has no finite log).
-    """
-    err = (pred - target) ** 2
-    if kind == "mse":
-        return err.mean()
-    return 10.0 * torch.log10(err.flatten(1).mean(1).clamp_min(1e-10)).mean()
-
-
 class UnrolledModule(L.LightningModule):
     """Trains the unrolled network a model card describes on :class:`~tomolearn.train.unrolled_library.UnrolledLibrary` items.
 
@@ -55,10 +45,9 @@ class UnrolledModule(L.LightningModule):
         Gradient-norm clipping (the paper clips at 1).
     loss : {"mse", "psnr"}
         ``mse``: the pixel mean of the squared error over the minibatch (the paper). ``psnr``:
-        ``mean_b 10 log10 MSE_b`` over the objects ``b``, i.e. minus their mean PSNR up to a
-        constant. Its gradient weighs every object by ``1 / MSE_b``, so a library drawing arcs
-        from 30° to 150° trains the wide arcs (errors ~20x smaller) as much as the narrow ones;
-        with ``mse`` the network learns the narrow arcs and may degrade the wide ones.
+        :func:`~tomolearn.train.losses.mean_log_mse_loss`, so a library drawing arcs from 30°
+        to 150° trains the wide arcs (errors ~20x smaller) as much as the narrow ones; with
+        ``mse`` the network learns the narrow arcs and may degrade the wide ones.
 
     Notes
     -----
@@ -66,11 +55,13 @@ class UnrolledModule(L.LightningModule):
     acquisition, since the network applies that acquisition's ray transform.
     """
 
+    LOSSES = ("mse", "psnr")
+
     def __init__(self, card: dict, lr: float = 1e-3, max_epochs: int = 10, checkpointing: bool = False,
                  clip: float = 1.0, loss: str = "mse") -> None:
         super().__init__()
-        if loss not in ("mse", "psnr"):
-            raise ValueError(f"loss: expected mse or psnr, got {loss!r}")
+        if loss not in self.LOSSES:
+            raise ValueError(f"loss: expected one of {', '.join(self.LOSSES)}, got {loss!r}")
         self.save_hyperparameters()
         from ..models.card import ModelCard
 
@@ -89,17 +80,18 @@ class UnrolledModule(L.LightningModule):
     def _loss(self, batch):
         data, init, target, angles = (t[0] for t in batch)  # the loader's leading item axis
         pred = self(data, self.operator(angles), init)
-        return pixel_loss(pred, target, self.hparams.get("loss", "mse")), data.shape[0]
+        if self.hparams.loss == "psnr":
+            return mean_log_mse_loss(pred, target), data.shape[0]
+        return torch.mean((pred - target) ** 2), data.shape[0]
 
     def training_step(self, batch, _):
         loss, n = self._loss(batch)
-        self.log(f"train_{self.hparams.get('loss', 'mse')}", loss, prog_bar=True, on_epoch=True, on_step=False,
-                 batch_size=n)
+        self.log(f"train_{self.hparams.loss}", loss, prog_bar=True, on_epoch=True, on_step=False, batch_size=n)
         return loss
 
     def validation_step(self, batch, _):
         loss, n = self._loss(batch)
-        self.log(f"val_{self.hparams.get('loss', 'mse')}", loss, prog_bar=True, on_epoch=True, batch_size=n)
+        self.log(f"val_{self.hparams.loss}", loss, prog_bar=True, on_epoch=True, batch_size=n)
 
     def configure_gradient_clipping(self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None):
         self.clip_gradients(optimizer, gradient_clip_val=self.hparams.clip, gradient_clip_algorithm="norm")
@@ -110,4 +102,4 @@ class UnrolledModule(L.LightningModule):
         return {"optimizer": opt, "lr_scheduler": sched}
 
 
-__all__ = ["UnrolledModule", "geometry_from_record", "geometry_record", "pixel_loss"]
+__all__ = ["UnrolledModule", "geometry_from_record", "geometry_record"]
