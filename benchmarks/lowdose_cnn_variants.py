@@ -1,21 +1,30 @@
-"""Low dose, paired CNN ablation: the seed's network vs residual learning vs + geometric self-ensemble.
+"""Low dose, paired CNN ablation: the seed's network vs residual learning vs noise resampled from the
+pairs' measured noise model (`--resample-noise`) vs neighbouring angles as input channels
+(`--neighbours`), each with and without geometric self-ensemble.
 
 Same data as `benchmarks/lowdose.py` (its synthetic scans must exist under --work: run that first):
 spheres_in_cube 128³, 180 angles, Gaussian noise 5/10/20/30 %, pairs at 0° and 45°; scored against
 the noise-free FBP (Parzen) R_o on the same 24 slices.
 
     .venv/bin/python benchmarks/lowdose_cnn_variants.py [--work /tmp/tomolearn_lowdose] [--epochs 20]
+        [--variants "seed network,residual,resampled noise 0.5,resampled noise 0.9"] [--name NAME]
 """
 from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import time
 from pathlib import Path
 
 import numpy as np
 
 OUT = Path(__file__).parent / "results"
+VARIANTS = {"seed network": {"resample_noise": 0.0}, "residual": {"residual": True, "resample_noise": 0.0},
+            "resampled noise 0.5": {"resample_noise": 0.5}, "resampled noise 0.9": {"resample_noise": 0.9},
+            "neighbours 2": {"neighbours": 2, "resample_noise": 0.0},
+            "neighbours 2, resampled noise 0.5": {"neighbours": 2, "resample_noise": 0.5},
+            "neighbours 4": {"neighbours": 4, "resample_noise": 0.0}}
 
 
 def main() -> None:
@@ -23,6 +32,8 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=Path("/tmp/tomolearn_lowdose"))
     ap.add_argument("--levels", default="5,10,20,30")
     ap.add_argument("--epochs", type=int, default=20)
+    ap.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated names of VARIANTS")
+    ap.add_argument("--name", default="lowdose_cnn_variants", help="results file stem")
     args = ap.parse_args()
     from tomolearn import __version__, load_scan
     from tomolearn.io import load_scan as read
@@ -35,7 +46,7 @@ def main() -> None:
     clean = load_scan(syn / "clean.h5").load()
     ref = reconstruct(clean, "fbp", filter="parzen").volume
     rows = np.unique(np.linspace(0, ref.shape[0] - 1, 24).round().astype(int))
-    variants = {"seed network": {}, "residual": {"residual": True}}
+    variants = {v: VARIANTS[v] for v in args.variants.split(",")}
     results, t0 = {}, time.perf_counter()
     for p in args.levels.split(","):
         low, high = load_scan(syn / f"low_{p}.h5").load(), read(syn / f"high_{p}.h5").load()
@@ -55,18 +66,18 @@ def main() -> None:
                 res[label] = stack_scores(ref[rows], {label: vol})[label]
         results[f"{p} %"] = res
         print(p, res, flush=True)
-    record = {"command": "lowdose_cnn_variants.py " + " ".join(f"--{k} {v}" for k, v in vars(args).items()),
+    record = {"command": "lowdose_cnn_variants.py " + " ".join(f"--{k} {shlex.quote(str(v))}" for k, v in vars(args).items()),
               "tomolearn_version": __version__, "epochs": args.epochs, "seconds": round(time.perf_counter() - t0, 1),
               "rows": rows.tolist(), "results": results}
-    (OUT / "lowdose_cnn_variants.json").write_text(json.dumps(record, indent=2))
+    (OUT / f"{args.name}.json").write_text(json.dumps(record, indent=2))
     lines = ["# Low dose: paired CNN variants (vs the noise-free FBP R_o, PSNR dB / SSIM)", "",
-             f"Command: `.venv/bin/python benchmarks/lowdose_cnn_variants.py --work WORK` after "
+             f"Command: `.venv/bin/python benchmarks/{record['command']}` after "
              f"`benchmarks/lowdose.py --work WORK`; {args.epochs} epochs of 4096 patches; {record['seconds']:.0f} s.", "",
              "| noise | " + " | ".join(next(iter(results.values()))) + " |",
              "|---" * (1 + len(next(iter(results.values())))) + "|"]
     for lvl, res in results.items():
         lines.append(f"| {lvl} | " + " | ".join(f"{v['psnr']:.2f} / {v['ssim']:.3f}" for v in res.values()) + " |")
-    (OUT / "lowdose_cnn_variants.md").write_text("\n".join(lines) + "\n")
+    (OUT / f"{args.name}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
 

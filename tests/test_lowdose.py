@@ -10,10 +10,11 @@ from typer.testing import CliRunner
 from tomolearn.cli import app
 from tomolearn.models.encdec import DECODER, ENCODER, EncoderDecoder
 from tomolearn.physics.noise import thin_counts
-from tomolearn.recipes.lowdose import (minmax_normalise, minmax_restore, pad_to, pair_by_angle, split_angles,
+from tomolearn.recipes.lowdose import (angle_neighbours, minmax_normalise, minmax_restore, pad_to, pair_by_angle, split_angles,
                                        sub_reconstructions)
 from tomolearn.train.losses import inverse_psnr_loss
 from tomolearn.train.lowdose import Noise2InversePatches, PairedProjectionPatches
+from tomolearn.train.noise_model import PairNoiseModel
 
 runner = CliRunner()
 
@@ -153,6 +154,72 @@ def test_simulate_pairs_are_the_noise_free_projections_at_those_angles(tmp_path)
     assert not (tmp_path / "x.h5").exists()
 
 
+def test_noise_model_measures_signal_dependent_correlated_noise_and_draws_it_again():
+    from scipy import ndimage
+
+    rng = np.random.default_rng(0)
+    high = np.tile(np.linspace(0, 1, 128, dtype=np.float32), (3, 128, 1))
+    field = ndimage.gaussian_filter(rng.standard_normal(high.shape), (0, 1.0, 0))  # blurred along V only
+    field /= field.std()
+    std_true = lambda h: 0.02 + 0.06 * h  # noqa: E731  (grows with the signal, as counts do)
+    low = high + 0.01 + std_true(high) * field
+    model = PairNoiseModel.fit(low, high, patch=32)
+    assert model.std_at(np.float32(0.1)) == pytest.approx(std_true(0.1), rel=0.1)
+    assert model.std_at(np.float32(0.9)) == pytest.approx(std_true(0.9), rel=0.1)
+    assert model.mean_at(np.float32(0.5)) == pytest.approx(0.01, abs=0.003)
+    corr = model.describe()["neighbour_correlation"]
+    assert corr[0] == pytest.approx(np.exp(-0.25), abs=0.06) and abs(corr[1]) < 0.05  # exp(-d²/4σ²) along V
+    draws = np.stack([model.sample(high[0, :32, 96:], rng) - high[0, :32, 96:] for _ in range(200)])
+    assert draws.std() == pytest.approx(std_true(high[0, :32, 96:]).mean(), rel=0.1)
+    v_corr = np.mean(draws[:, 1:] * draws[:, :-1]) / np.mean(draws ** 2)
+    u_corr = np.mean(draws[:, :, 1:] * draws[:, :, :-1]) / np.mean(draws ** 2)
+    assert v_corr > 0.6 and abs(u_corr) < 0.1
+    with pytest.raises(ValueError, match="patch"):
+        model.sample(high[0, :16, :16], rng)
+    with pytest.raises(ValueError, match="patch"):
+        PairNoiseModel.fit(low[:, :16], high[:, :16], patch=32)
+
+
+def test_paired_patches_resample_the_noise_on_the_high_dose_patch():
+    rng = np.random.default_rng(1)
+    high = rng.random((2, 40, 48)).astype(np.float32)
+    low = high + 0.1 * rng.standard_normal(high.shape).astype(np.float32)
+    model = PairNoiseModel.fit(low, high, patch=32)
+    ds = PairedProjectionPatches(low, high, 32, 8, samples=64, noise_model=model, resample=1.0)
+    x, y = ds[0]
+    assert not any(torch.allclose(x[0], torch.from_numpy(t)) for t in low[:, :32, :32])  # a fresh draw...
+    assert float((x - y).std()) == pytest.approx(0.1, rel=0.15)  # ...of the measured noise
+    assert torch.equal(ds[0][0], x)  # reproducible for one (seed, epoch, item)
+    ds.set_epoch(1)
+    assert not torch.equal(ds[0][0], x)
+    measured = PairedProjectionPatches(low, high, 32, 8, noise_model=model, resample=0.0)
+    assert torch.equal(measured[0][0][0], torch.from_numpy(low[0, :32, :32]))  # the seed's training: as measured
+    with pytest.raises(ValueError, match="noise_model"):
+        PairedProjectionPatches(low, high, 32, 8, resample=0.5)
+    with pytest.raises(ValueError, match="resample"):
+        PairedProjectionPatches(low, high, 32, 8, noise_model=model, resample=1.5)
+
+
+def test_angle_neighbours_follow_angle_order_and_reflect_at_the_ends():
+    angles = np.deg2rad([0.0, 90.0, 30.0, 60.0, 120.0])  # interlaced order
+    table = angle_neighbours(angles, 1)
+    assert table.shape == (5, 3) and (table[:, 1] == np.arange(5)).all()
+    assert table[3].tolist() == [2, 3, 1]  # 60°: 30° before, 90° after
+    assert table[0].tolist() == [2, 0, 2]  # the first angle: reflected, 30° on both sides
+    assert table[4].tolist() == [1, 4, 1]
+    assert (angle_neighbours(angles, 0) == np.arange(5)[:, None]).all()
+    with pytest.raises(ValueError, match="neighbours"):
+        angle_neighbours(angles, 5)
+    net = EncoderDecoder(patch=16, in_channels=5, residual=True)
+    x = torch.randn(2, 5, 16, 16)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.zero_()
+        assert torch.equal(net(x), x[:, 2:3])  # the residual is the middle channel's
+    with pytest.raises(ValueError, match="in_channels"):
+        EncoderDecoder(patch=16, in_channels=2)
+
+
 @pytest.fixture(scope="module")
 def lowdose_files(tmp_path_factory):
     d = tmp_path_factory.mktemp("lowdose")
@@ -175,6 +242,7 @@ def test_paired_training_enhances_held_out_projections_and_reconstructs(lowdose_
     held_low = scores["projections vs high dose, held-out angles | low dose"]
     held_cnn = scores["projections vs high dose, held-out angles | CNN"]
     assert held_cnn["psnr"] > held_low["psnr"] + 3  # the 90-degree projection was never seen in training
+    assert json.loads((run / "training.json").read_text())["data"]["noise_model"]["std"][0] > 0
     out = d / "rec.h5"
     r = runner.invoke(app, ["reconstruct", str(d / "low.h5"), "--method", "lowdose", "--model", str(run), "-o",
                             str(out), "--chunk-slices", "20"])
@@ -182,6 +250,26 @@ def test_paired_training_enhances_held_out_projections_and_reconstructs(lowdose_
     with h5py.File(out) as f, h5py.File(d / "low.h5") as s:
         vol, truth = f["volume"][()], s["simulation/ground_truth"][()]
     assert vol.shape == (48, 48, 48) and np.isfinite(vol).all()
+    assert np.corrcoef(vol.ravel(), truth.ravel())[0, 1] > 0.5
+
+
+def test_paired_training_with_neighbouring_angles_as_channels(lowdose_files, tmp_path):
+    d = lowdose_files
+    run = tmp_path / "run_nb"
+    r = runner.invoke(app, ["train", "lowdose", str(d / "low.h5"), "--pairs", str(d / "high.h5"), "--pair-angles",
+                            "0,45", "-o", str(run), "--epochs", "3", "--patch", "16", "--neighbours", "2",
+                            "--resample-noise", "0.5", "--quiet"])
+    assert r.exit_code == 0, r.output
+    rec = json.loads((run / "training.json").read_text())
+    assert rec["training"]["architecture"]["in_channels"] == 5
+    held = {m: rec["scores"][f"projections vs high dose, held-out angles | {m}"]["psnr"] for m in ("low dose", "CNN")}
+    assert held["CNN"] > held["low dose"] + 3
+    out = tmp_path / "rec.h5"  # slabs of rows: every slab still has every angle's neighbours
+    r = runner.invoke(app, ["reconstruct", str(d / "low.h5"), "--method", "lowdose", "--model", str(run), "-o",
+                            str(out), "--chunk-slices", "20"])
+    assert r.exit_code == 0, r.output
+    with h5py.File(out) as f, h5py.File(d / "low.h5") as s:
+        vol, truth = f["volume"][()], s["simulation/ground_truth"][()]
     assert np.corrcoef(vol.ravel(), truth.ravel())[0, 1] > 0.5
 
 

@@ -34,6 +34,14 @@ class LowDoseTraining(BaseModel):
     fc_channels: int = Field(1, ge=1, description="paired: images of the fully connected layer (seed: 1)")
     residual: bool = Field(False, description="paired: the network adds its input (learns the noise; not in the "
                                               "seed)")
+    resample_noise: float = Field(0.5, ge=0.0, le=1.0,
+                                  description="paired: share of training patches whose input is the high-dose "
+                                              "patch plus fresh noise of the model measured on the pairs' "
+                                              "low - high residual (0: the measured low-dose patches only, the "
+                                              "seed)")
+    neighbours: int = Field(0, ge=0, description="paired: projections at this many neighbouring angles on each "
+                                                 "side are extra input channels (0: the projection alone, the "
+                                                 "seed)")
     self_ensemble: bool = Field(False, description="paired: average each patch over its 8 flips/rotations at "
                                                    "inference")
     splits: int = Field(4, ge=2, description="self-supervised: interleaved angle subsets K")
@@ -86,7 +94,8 @@ class LowDose(Method):
         info = {"model": str(self.params.model), "mode": self.card.pipeline.mode}
         if self.card.pipeline.mode == "noise2inverse":
             return Result(noise2inverse(self.net, self.card, projections, op, self.show_progress), info=info)
-        enhanced = enhance_projections(self.net, self.card, projections, show_progress=self.show_progress)
+        enhanced = enhance_projections(self.net, self.card, projections, show_progress=self.show_progress,
+                                       angles=op.geometry.angles)
         return self.recon.run(enhanced, op).with_info(**info, reconstruction=self.params.reconstruction)
 
     @classmethod

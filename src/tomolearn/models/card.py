@@ -67,7 +67,7 @@ class Architecture(_Card):
         if self.name == "encdec":
             from .encdec import EncoderDecoder
 
-            return EncoderDecoder(self.patch, self.fc_channels, self.residual)
+            return EncoderDecoder(self.patch, self.fc_channels, self.residual, self.in_channels)
         if self.name == "rapid":
             from .rapid import RAPIDNet
 
@@ -134,6 +134,9 @@ class Pipeline(_Card):
     value_range: tuple[float, float] | None = None
     #: paired low dose: average the network over the 8 flips/rotations of each patch at inference
     self_ensemble: bool = False
+    #: paired low dose: projections at this many neighbouring angles on each side (in angle
+    #: order) are extra input channels of the network; 0 is the seed's single projection
+    neighbours: int = Field(0, ge=0)
 
     def input_scale(self, approximant: np.ndarray) -> float:
         """The divisor of this approximant (and of the network's output)."""

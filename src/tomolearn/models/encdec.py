@@ -38,18 +38,22 @@ class EncoderDecoder(nn.Module):
     residual : bool
         Add the input patch to the output, so the network learns the noise to remove (residual
         learning as in DnCNN; not in the seed, whose network outputs the image itself).
+    in_channels : int
+        Input images (seed: 1); an odd number: the projection to enhance is the middle one and
+        the others its neighbours in angle (what ``residual`` adds back is the middle one).
 
     Notes
     -----
     The output layer is linear (no ReLU) so a unit that starts negative still gets a
     gradient; the targets are min–max normalised to [0, 1] anyway.
 
-    Input ``(B, 1, patch, patch)`` -> output ``(B, 1, patch, patch)``.
+    Input ``(B, in_channels, patch, patch)`` -> output ``(B, 1, patch, patch)``.
 
     Raises
     ------
     ValueError
-        If ``patch`` is not a positive multiple of 8 or ``fc_channels < 1``.
+        If ``patch`` is not a positive multiple of 8, ``fc_channels < 1`` or ``in_channels`` is
+        not a positive odd number.
 
     References
     ----------
@@ -58,15 +62,19 @@ class EncoderDecoder(nn.Module):
     2575 (2018), Fig. 9.
     """
 
-    def __init__(self, patch: int = 32, fc_channels: int = 1, residual: bool = False) -> None:
+    def __init__(self, patch: int = 32, fc_channels: int = 1, residual: bool = False, in_channels: int = 1) -> None:
         super().__init__()
         if isinstance(patch, bool) or int(patch) < 8 or int(patch) % 8:
             raise fail("patch", "a positive multiple of 8 (three stride-2 layers)", patch)
         if int(fc_channels) < 1:
             raise fail("fc_channels", "an integer >= 1", fc_channels)
+        if isinstance(in_channels, bool) or int(in_channels) < 1 or int(in_channels) % 2 == 0:
+            raise fail("in_channels", "a positive odd number (the projection and its neighbours on both sides)",
+                       in_channels)
         self.patch, self.fc_channels, self.residual = int(patch), int(fc_channels), bool(residual)
+        self.in_channels = int(in_channels)
         self.encoder = nn.ModuleList()
-        cin = 1
+        cin = self.in_channels
         for cout, stride in ENCODER:
             self.encoder.append(nn.Conv2d(cin, cout, 3, stride=stride, padding=1))
             cin = cout
@@ -98,7 +106,10 @@ class EncoderDecoder(nn.Module):
             h = tconv(h)
             if i < last:
                 h = self.act(h)
-        return h + x if self.residual else h
+        if not self.residual:
+            return h
+        mid = self.in_channels // 2
+        return h + x[:, mid:mid + 1]
 
 
 __all__ = ["DECODER", "ENCODER", "MERGES", "EncoderDecoder"]

@@ -163,14 +163,62 @@ class SelfEnsemble:
         return out / 8
 
 
+def angle_neighbours(angles, k: int) -> np.ndarray:
+    """Indices of each projection's ``k`` neighbours on either side in angle order, itself in the middle.
+
+    Projections are ordered by angle (an interlaced or golden-angle scan too); at the ends of
+    the arc the order is reflected (the neighbour before the first projection is the second),
+    which needs no assumption about the geometry (a 180° parallel scan would allow mirroring
+    across the ends, a fan beam or a limited arc would not).
+
+    Parameters
+    ----------
+    angles : array_like, shape (A,)
+        Projection angles (radians).
+    k : int
+        Neighbours per side.
+
+    Returns
+    -------
+    ndarray of int, shape (A, 2k + 1)
+        Row ``a``: the projections to stack as channels for projection ``a`` (column ``k`` is ``a``).
+
+    Raises
+    ------
+    ValueError
+        If ``k < 0`` or the scan has fewer than ``k + 1`` projections.
+    """
+    angles = np.asarray(angles, np.float64).ravel()
+    if isinstance(k, bool) or int(k) < 0:
+        raise fail("neighbours", "an integer >= 0", k)
+    if angles.size < int(k) + 1:
+        raise fail("neighbours", f"at most {angles.size - 1} for a scan of {angles.size} projections", k)
+    order = np.argsort(angles, kind="stable")
+    rank = np.empty_like(order)
+    rank[order] = np.arange(order.size)
+    padded = np.pad(order, int(k), mode="reflect") if k else order
+    return np.stack([padded[r:r + 2 * int(k) + 1] for r in rank])
+
+
+def network_inputs(projections, value_range, patch: int, neighbours=None, index: int = 0) -> np.ndarray:
+    """The normalised, padded network input ``(C, V', U')`` of projection ``index``.
+
+    ``neighbours`` is :func:`angle_neighbours`' table (None: the projection alone, ``C = 1``).
+    """
+    rows = [index] if neighbours is None else neighbours[index]
+    return np.stack([pad_to(minmax_normalise(projections[int(j)], value_range), patch) for j in rows])
+
+
 def enhance_projections(net, card, projections: np.ndarray, batch_size: int = 256,
-                        show_progress: bool = False) -> np.ndarray:
+                        show_progress: bool = False, angles=None, indices=None) -> np.ndarray:
     """Enhance low-dose projections with a paired low-dose network (seed 002).
 
     Each projection is normalised with the card's ``value_range``, padded to at least one
     patch, run through the network in patches overlapping by ``pipeline.overlap`` and blended,
     and mapped back to line integrals; with ``pipeline.self_ensemble`` every patch is the mean
-    over its 8 flips/rotations.
+    over its 8 flips/rotations. With ``pipeline.neighbours = k`` the projections at the ``k``
+    nearest angles on each side are stacked with it as input channels (the noise of
+    neighbouring projections is independent, their content nearly the same).
 
     Parameters
     ----------
@@ -182,10 +230,20 @@ def enhance_projections(net, card, projections: np.ndarray, batch_size: int = 25
         Low-dose line integrals.
     batch_size : int
     show_progress : bool
+    angles : array_like, shape (A,), optional
+        Projection angles (radians); needed when the card has ``neighbours > 0``.
+    indices : sequence of int, optional
+        Enhance only these projections (the others still serve as neighbours); default all.
 
     Returns
     -------
-    ndarray, shape (A, V, U), float32
+    ndarray, shape (len(indices), V, U), float32
+
+    Raises
+    ------
+    ValueError
+        If the weights are not paired low-dose weights, ``projections`` is not 3D, or
+        ``angles`` is missing or of the wrong length for a network with neighbours.
 
     References
     ----------
@@ -201,13 +259,20 @@ def enhance_projections(net, card, projections: np.ndarray, batch_size: int = 25
     if proj.ndim != 3:
         raise fail("projections", "an array (A, V, U)", f"shape {proj.shape}")
     A, V, U = proj.shape
+    table = None
+    if p.neighbours:
+        if angles is None or np.size(angles) != A:
+            raise fail("angles", f"the {A} projection angles (the network stacks {p.neighbours} neighbours "
+                                 "per side)", "none" if angles is None else f"{np.size(angles)} angles")
+        table = angle_neighbours(angles, p.neighbours)
+    indices = range(A) if indices is None else [int(i) for i in indices]
     patch = card.architecture.patch
-    out = np.empty_like(proj)
+    out = np.empty((len(indices), V, U), np.float32)
     model = SelfEnsemble(net) if p.self_ensemble else net
-    for a in progress(range(A), "enhancing projections", show_progress):
-        x = pad_to(minmax_normalise(proj[a], p.value_range), patch)
+    for n, a in enumerate(progress(indices, "enhancing projections", show_progress)):
+        x = network_inputs(proj, p.value_range, patch, table, a)
         y = sliding_window(model, x, window=patch, overlap=p.overlap, batch_size=batch_size, multiple=8)
-        out[a] = minmax_restore(y[:V, :U], p.value_range)
+        out[n] = minmax_restore(y[:V, :U], p.value_range)
     return out
 
 

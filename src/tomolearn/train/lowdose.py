@@ -24,8 +24,12 @@ class PairedProjectionPatches(Dataset):
 
     Parameters
     ----------
-    low, high : ndarray, shape (P, V, U)
-        Normalised projections of the same ``P`` angles (pad them to at least ``patch`` first).
+    low : ndarray, shape (P, V, U) or (P, C, V, U)
+        Normalised low-dose projections of the ``P`` paired angles (pad them to at least
+        ``patch`` first); with ``C`` channels, each with its neighbours in angle, itself in the
+        middle channel (:func:`tomolearn.recipes.lowdose.network_inputs`).
+    high : ndarray, shape (P, V, U)
+        The high-dose projections of the same angles.
     patch : int
         Patch side (the network's fixed input).
     stride : int
@@ -35,11 +39,18 @@ class PairedProjectionPatches(Dataset):
         ones each epoch): the cost of an epoch no longer grows with the projection size. None:
         every patch in every orientation.
     seed : int
+    noise_model : PairNoiseModel, optional
+        Noise measured on the pairs (:class:`tomolearn.train.noise_model.PairNoiseModel`), of
+        this patch size.
+    resample : float
+        Share of patches whose input (its middle channel) is the high-dose patch plus a fresh
+        draw of ``noise_model`` instead of the measured low-dose patch (0: the seed's training).
 
     Raises
     ------
     ValueError
-        If the stacks differ in shape or are smaller than a patch.
+        If the stacks differ in shape or are smaller than a patch, or ``resample`` is outside
+        [0, 1] or set without a noise model of the patch size.
 
     References
     ----------
@@ -47,16 +58,25 @@ class PairedProjectionPatches(Dataset):
     """
 
     def __init__(self, low: np.ndarray, high: np.ndarray, patch: int, stride: int, samples: int | None = None,
-                 seed: int = 0) -> None:
+                 seed: int = 0, noise_model=None, resample: float = 0.0) -> None:
         low, high = np.asarray(low, np.float32), np.asarray(high, np.float32)
-        if low.shape != high.shape or low.ndim != 3:
-            raise fail("pairs", "low- and high-dose stacks of one shape (P, V, U)", f"{low.shape} and {high.shape}")
-        if min(low.shape[1:]) < patch:
+        given = low.shape
+        low = low[:, None] if low.ndim == 3 else low
+        if low.ndim != 4 or high.ndim != 3 or low.shape[:1] + low.shape[2:] != high.shape or low.shape[1] % 2 == 0:
+            raise fail("pairs", "low-dose (P, V, U) or (P, odd C, V, U) and high-dose (P, V, U) stacks of the same "
+                                "angles and size", f"shapes {given} and {high.shape}")
+        if min(low.shape[2:]) < patch:
             raise fail("patch", f"at most the projections' size {low.shape[1:]}", patch, "pad the projections")
         self.low, self.high, self.patch = low, high, int(patch)
-        self.index = [(p, r, c) for p in range(low.shape[0]) for r in patch_starts(low.shape[1], patch, stride)
-                      for c in patch_starts(low.shape[2], patch, stride)]
+        self.index = [(p, r, c) for p in range(low.shape[0]) for r in patch_starts(low.shape[2], patch, stride)
+                      for c in patch_starts(low.shape[3], patch, stride)]
         self.samples, self.seed, self.epoch = samples, int(seed), 0
+        if not 0.0 <= resample <= 1.0:
+            raise fail("resample", "a share in [0, 1]", resample)
+        if resample and (noise_model is None or noise_model.patch != self.patch):
+            raise fail("noise_model", f"a noise model of patch {self.patch} when resample > 0",
+                       "none" if noise_model is None else f"patch {noise_model.patch}")
+        self.noise_model, self.resample = noise_model, float(resample)
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
@@ -65,14 +85,19 @@ class PairedProjectionPatches(Dataset):
         return 8 * len(self.index) if self.samples is None else int(self.samples)
 
     def __getitem__(self, i: int):
+        rng = np.random.default_rng([self.seed, self.epoch, i])
         if self.samples is None:
             j, k = divmod(i, 8)
         else:
-            rng = np.random.default_rng([self.seed, self.epoch, i])
             j, k = int(rng.integers(len(self.index))), int(rng.integers(8))
         p, r, c = self.index[j]
-        s = (p, slice(r, r + self.patch), slice(c, c + self.patch))
-        return (torch.from_numpy(dihedral(self.low[s], k)[None]), torch.from_numpy(dihedral(self.high[s], k)[None]))
+        rows, cols = slice(r, r + self.patch), slice(c, c + self.patch)
+        high = self.high[p, rows, cols]
+        low = self.low[p, :, rows, cols]
+        if self.resample and rng.random() < self.resample:
+            low = low.copy()
+            low[low.shape[0] // 2] = self.noise_model.sample(high, rng)
+        return torch.from_numpy(dihedral(low, k)), torch.from_numpy(dihedral(high, k)[None])
 
 
 class Noise2InversePatches(Dataset):

@@ -11,10 +11,11 @@ from .._checks import fail
 from ..metrics import stack_scores
 from ..models.card import Architecture, GeometryRange, ModelCard, Pipeline, input_scale
 from ..models.weights import load_weights
-from ..recipes.lowdose import (WEIGHTS_NAME, enhance_projections, minmax_normalise, pad_to, pair_by_angle,
-                               split_angles, sub_reconstructions)
+from ..recipes.lowdose import (WEIGHTS_NAME, angle_neighbours, enhance_projections, minmax_normalise,
+                               network_inputs, pad_to, pair_by_angle, split_angles, sub_reconstructions)
 from ..train.fit import fit, is_main_process, seeded
 from ..train.lowdose import Noise2InversePatches, PairedProjectionPatches
+from ..train.noise_model import PairNoiseModel
 from ..train.module import CardModule
 from .common import check_export, save_run_weights, git_hash, prepare_run_dir, write_json
 from .reconstruct import geometry_kind, scan_operator
@@ -63,7 +64,9 @@ def train_lowdose(config, out_dir, overwrite: bool = False, resume: bool = False
     Paired (``config.pairs``): the high-dose projections are matched to the scan's by angle;
     only the matched angles train (written to ``split.json``; any other high-dose angles in
     the file are held out and scored, the seed's Table 1); the encoder–decoder is fitted with
-    the 1/PSNR loss on overlapping, min–max normalised patches in their 8 orientations.
+    the 1/PSNR loss on overlapping, min–max normalised patches in their 8 orientations; a
+    share ``resample_noise`` of the inputs are high-dose patches plus fresh noise of the model
+    measured on the pairs (:class:`tomolearn.train.noise_model.PairNoiseModel`).
     Self-supervised (``config.self_supervised``): Noise2Inverse on ``splits`` interleaved
     angle subsets of the scan itself (MSE, U-Net); when the scan carries a reference volume
     (a simulation's ground truth) FBP and the denoised slices are scored against it.
@@ -148,9 +151,11 @@ def _paired_setup(scan, c, pairs) -> dict:
     low = np.stack([np.asarray(scan.projections[int(i)], np.float32) for i in idx])
     high = high_all[chosen]
     value_range = (float(low.min()), float(low.max()))
-    x = pad_to(minmax_normalise(low, value_range), c.patch)
     y = pad_to(minmax_normalise(high, value_range), c.patch)
-    dataset = PairedProjectionPatches(x, y, c.patch, c.stride, c.samples, c.seed)
+    table = angle_neighbours(scan.geometry.angles, c.neighbours) if c.neighbours else None
+    x = np.stack([network_inputs(scan.projections, value_range, c.patch, table, int(i)) for i in idx])
+    noise = PairNoiseModel.fit(x[:, c.neighbours], y, c.patch) if c.resample_noise else None
+    dataset = PairedProjectionPatches(x, y, c.patch, c.stride, c.samples, c.seed, noise, c.resample_noise)
     held = np.setdiff1d(np.arange(pairs.geometry.n_angles), chosen)
     held_idx = pair_by_angle(scan.geometry.angles, pairs.geometry.angles[held]) if held.size else np.array([], int)
     deg = np.degrees(pairs.geometry.angles)
@@ -159,29 +164,34 @@ def _paired_setup(scan, c, pairs) -> dict:
              "held_out_scan_indices": held_idx.tolist(),
              "note": "only the trained angles' high-dose projections were seen in training; every other "
                      "projection of the scan is unpaired"}
-    arch = Architecture(name="encdec", patch=c.patch, fc_channels=c.fc_channels, residual=c.residual)
+    arch = Architecture(name="encdec", patch=c.patch, fc_channels=c.fc_channels, residual=c.residual,
+                        in_channels=2 * c.neighbours + 1)
     card = ModelCard(method="lowdose", architecture=arch,
                      pipeline=Pipeline(mode="paired", value_range=value_range, window=c.patch, overlap=0.5,
-                                       canonical=False, self_ensemble=c.self_ensemble),
+                                       canonical=False, self_ensemble=c.self_ensemble, neighbours=c.neighbours),
                      geometry=GeometryRange(kinds=[geometry_kind(scan.geometry)]),
                      training={"scan": str(c.scan), "pairs": str(c.pairs), "trained_deg": split["trained_deg"],
-                               "patch": c.patch, "stride": c.stride})
+                               "patch": c.patch, "stride": c.stride, "resample_noise": c.resample_noise,
+                               "neighbours": c.neighbours})
 
     def evaluate(net, card):
         out = {}
+        every = np.asarray(scan.projections, np.float32) if c.neighbours else None
         for name, p_idx, s_idx in (("trained angles", chosen, idx), ("held-out angles", held, held_idx)):
             if len(p_idx) == 0:
                 continue
             lo = np.stack([np.asarray(scan.projections[int(i)], np.float32) for i in s_idx])
             hi = high_all[p_idx]
-            enhanced = enhance_projections(net, card, lo)
+            enhanced = (enhance_projections(net, card, every, angles=scan.geometry.angles, indices=s_idx)
+                        if c.neighbours else enhance_projections(net, card, lo))
             out[f"projections vs high dose, {name}"] = stack_scores(hi, {"low dose": lo, "CNN": enhanced})
         return {f"{where} | {m}": s for where, group in out.items() for m, s in group.items()}
 
     return {"dataset": dataset, "card": card, "split": split, "loss": "inverse_psnr", "evaluate": evaluate,
             "data": {"pairs": str(c.pairs), "trained_deg": split["trained_deg"],
                      "held_out_pairs_deg": split["held_out_pairs_deg"], "patches": len(dataset.index),
-                     "value_range": list(value_range)}}
+                     "value_range": list(value_range), "resample_noise": c.resample_noise,
+                     "noise_model": noise.describe() if noise is not None else None}}
 
 
 def _self_supervised_setup(scan, c, log) -> dict:
