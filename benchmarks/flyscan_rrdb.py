@@ -47,6 +47,12 @@ def methods(model, model_mlem, only=None):
     if model_mlem is not None:
         net2, card2 = load_default(model_mlem)
         out[f"RRDB({card2.pipeline.approximant})"] = lambda s, g: flyscan_slice(net2, card2, s, g)
+        out[f"RRDB({card2.pipeline.approximant}) + self-ensemble"] = lambda s, g: flyscan_slice(net2, card2, s, g,
+                                                                                                 self_ensemble=True)
+    out[f"RRDB({card.pipeline.approximant}) + self-ensemble"] = lambda s, g: flyscan_slice(net, card, s, g,
+                                                                                           self_ensemble=True)
+    if not only:  # the self-ensembles (8x the network's time) run only when named
+        return {k: v for k, v in out.items() if not k.endswith("self-ensemble")}
     if only:
         unknown = set(only) - set(out)
         if unknown:
@@ -145,7 +151,8 @@ def main() -> None:
     ap.add_argument("--parts", default="table1,grid,real")
     ap.add_argument("--name", default="flyscan_rrdb")
     ap.add_argument("--methods", default="", help="only these methods, comma-separated (same scans, same seeds), "
-                                                  "e.g. 'RRDB(mlem)' for a model trained later")
+                                                  "e.g. 'RRDB(mlem)' for a model trained later; the '+ self-ensemble' "
+                                                  "variants run only when named")
     args = ap.parse_args()
     import torch
 

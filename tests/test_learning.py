@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from tomolearn.geometry import ParallelGeometry, uniform_angles
-from tomolearn.infer import sliding_window
+from tomolearn.infer import SelfEnsemble, sliding_window
 from tomolearn.models import UNet
 from tomolearn.phantoms import ellipses_polygons, holed_disc
 from tomolearn.physics import RayTransform
@@ -101,6 +101,21 @@ def test_sliding_window_matches_whole_image():
     tiled = sliding_window(net, img, window=48, overlap=0.5, multiple=4)
     inner = slice(12, -12)
     assert np.abs(tiled[inner, inner] - whole[inner, inner]).mean() < 0.05 * np.abs(whole).mean()
+
+
+def test_self_ensemble_is_the_mean_over_the_eight_flips_and_turns():
+    torch.manual_seed(0)
+    net = torch.nn.Conv2d(3, 1, 3, padding=1)  # not equivariant: its kernel has a direction
+    x = torch.randn(2, 3, 8, 8)
+    with torch.no_grad():
+        ens = SelfEnsemble(net)(x)
+        by_hand = sum(torch.rot90(net(torch.rot90(x, k, dims=(-2, -1))), -k, dims=(-2, -1))
+                      + torch.rot90(net(torch.rot90(x, k, dims=(-2, -1)).flip(-1)).flip(-1), -k, dims=(-2, -1))
+                      for k in range(4)) / 8
+        assert ens.shape == (2, 1, 8, 8) and torch.allclose(ens, by_hand, atol=1e-6)
+        assert not torch.allclose(ens, net(x), atol=1e-3)
+        sym = torch.nn.Conv2d(3, 1, 1)  # pointwise: every flip gives the same answer
+        assert torch.allclose(SelfEnsemble(sym)(x), sym(x), atol=1e-6)
 
 
 def test_load_weights_errors(tmp_path):

@@ -18,6 +18,8 @@ class FlyScanParams(Params):
     network_input: Literal["mlem", "fbp"] | None = Field(
         None, description="which shipped weights: RRDB on modified MLEM (default; better in every family, about "
                           "3x slower) or on FBP (seed 003's workflow); with --model, checked against its card")
+    self_ensemble: bool = Field(False, description="average the network over the 8 flips/quarter turns of its "
+                                                   "input (8x the network's time)")
 
 
 class FlyScanTraining(BaseModel):
@@ -82,7 +84,8 @@ class FlyScan(Method):
     def run(self, projections, op) -> Result:
         from ..recipes.flyscan import flyscan_slice
 
-        vol = np.stack([flyscan_slice(self.net, self.card, s, op.geometry) for s in self.slices(projections)])
+        vol = np.stack([flyscan_slice(self.net, self.card, s, op.geometry, self.params.self_ensemble)
+                        for s in self.slices(projections)])
         return Result(vol, info={"model": str(self.params.model or "shipped"),
                                  "approximant": self.card.pipeline.approximant,
                                  "exposure_arc_deg": float(np.degrees(getattr(op.geometry, "exposure_arc", 0.0)))})

@@ -34,7 +34,7 @@ class LowDoseTraining(BaseModel):
     fc_channels: int = Field(1, ge=1, description="paired: images of the fully connected layer (seed: 1)")
     residual: bool = Field(False, description="paired: the network adds its input (learns the noise; not in the "
                                               "seed)")
-    resample_noise: float = Field(0.5, ge=0.0, le=1.0,
+    resample_noise: float = Field(0.0, ge=0.0, le=1.0,
                                   description="paired: share of training patches whose input is the high-dose "
                                               "patch plus fresh noise of the model measured on the pairs' "
                                               "low - high residual (0: the measured low-dose patches only, the "

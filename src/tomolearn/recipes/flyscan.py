@@ -81,8 +81,12 @@ def check_acquisition(card, geometry) -> list[str]:
     return out
 
 
-def flyscan_slice(net, card, sinogram: np.ndarray, geometry) -> np.ndarray:
+def flyscan_slice(net, card, sinogram: np.ndarray, geometry, self_ensemble: bool = False) -> np.ndarray:
     """Learned reconstruction of one fly-scan sinogram ``(A, U)`` (geometry with its exposure arc).
+
+    ``self_ensemble`` averages the network over the 8 flips/quarter turns of the approximant (a
+    fly scan covers the full arc and its blur is tangential, so none of them is a new kind of
+    input); 8× the network's time.
 
     Returns
     -------
@@ -94,7 +98,7 @@ def flyscan_slice(net, card, sinogram: np.ndarray, geometry) -> np.ndarray:
     """
     from .postprocess import postprocess_slice
 
-    return postprocess_slice(net, card, sinogram, geometry)
+    return postprocess_slice(net, card, sinogram, geometry, self_ensemble)
 
 
 __all__ = ["DEFAULT_INPUT", "DEFAULT_WEIGHTS", "SHIPPED", "check_acquisition", "flyscan_slice", "load_default"]

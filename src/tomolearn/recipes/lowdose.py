@@ -137,32 +137,6 @@ def pair_by_angle(scan_angles, pair_angles, tolerance: float | None = None) -> n
     return np.asarray(idx, dtype=int)
 
 
-class SelfEnsemble:
-    """A square-patch network averaged over the 8 flips/rotations of its input (geometric self-ensemble).
-
-    Noise has no orientation and neither do the local features of a projection, so the 8
-    predictions differ only by the network's own errors; their mean has less variance.
-    """
-
-    def __init__(self, net) -> None:
-        self.net = net
-
-    def parameters(self):
-        return self.net.parameters()
-
-    def __call__(self, x):
-        import torch
-
-        out = torch.zeros_like(x)
-        for k in range(8):
-            t = torch.rot90(x, k % 4, dims=(-2, -1))
-            t = t.flip(-1) if k >= 4 else t
-            y = self.net(t)
-            y = y.flip(-1) if k >= 4 else y
-            out += torch.rot90(y, -(k % 4), dims=(-2, -1))
-        return out / 8
-
-
 def angle_neighbours(angles, k: int) -> np.ndarray:
     """Indices of each projection's ``k`` neighbours on either side in angle order, itself in the middle.
 
@@ -249,7 +223,7 @@ def enhance_projections(net, card, projections: np.ndarray, batch_size: int = 25
     ----------
     X. Yang et al., Sci. Rep. 8, 2575 (2018).
     """
-    from ..infer import sliding_window
+    from ..infer import SelfEnsemble, sliding_window
     from ..progress import progress
 
     p = card.pipeline
@@ -369,5 +343,5 @@ def noise2inverse(net, card, projections: np.ndarray, op, show_progress: bool = 
     return (out / K * np.float32(p.scale)).astype(np.float32)
 
 
-__all__ = ["WEIGHTS_NAME", "SelfEnsemble", "enhance_projections", "load_lowdose", "minmax_normalise", "minmax_restore",
+__all__ = ["WEIGHTS_NAME", "angle_neighbours", "network_inputs", "enhance_projections", "load_lowdose", "minmax_normalise", "minmax_restore",
            "noise2inverse", "pad_to", "pair_by_angle", "resolve_model", "split_angles", "sub_reconstructions"]

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from scipy import ndimage
 
-from ..infer import sliding_window
+from ..infer import SelfEnsemble, sliding_window
 from ..models.card import ModelCard, Pipeline
 from .limited_angle import approximant, rotate_back
 
@@ -34,7 +34,8 @@ def network_geometry(geometry, pipeline: Pipeline):
 
 
 @torch.no_grad()
-def postprocess_slice(network: torch.nn.Module, card: ModelCard, sinogram: np.ndarray, geometry) -> np.ndarray:
+def postprocess_slice(network: torch.nn.Module, card: ModelCard, sinogram: np.ndarray, geometry,
+                      self_ensemble: bool = False) -> np.ndarray:
     """Learned reconstruction of one sinogram with a post-processing network.
 
     Parameters
@@ -47,6 +48,10 @@ def postprocess_slice(network: torch.nn.Module, card: ModelCard, sinogram: np.nd
         Line integrals.
     geometry : ParallelGeometry or FanGeometry
         2D geometry of the sinogram (radians).
+    self_ensemble : bool
+        Average the network over the 8 flips/quarter turns of its input
+        (:class:`tomolearn.infer.SelfEnsemble`); only where the approximant has no preferred
+        direction (a full arc, not a missing wedge).
 
     Returns
     -------
@@ -62,7 +67,8 @@ def postprocess_slice(network: torch.nn.Module, card: ModelCard, sinogram: np.nd
     g = network_geometry(geometry, pipe)
     img, phi = approximant(sinogram, g, pipe.approximant, pipe.approximant_params, pipe.canonical)
     scale = pipe.input_scale(img)
-    out = sliding_window(network, img / scale, window=pipe.window, overlap=pipe.overlap,
+    model = SelfEnsemble(network) if self_ensemble else network
+    out = sliding_window(model, img / scale, window=pipe.window, overlap=pipe.overlap,
                          multiple=2 ** card.architecture.depth) * scale
     out = rotate_back(out, phi)
     if out.shape != tuple(geometry.volume_shape):
