@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from tomolearn.cli import app
 from tomolearn.models.encdec import DECODER, ENCODER, EncoderDecoder
 from tomolearn.physics.noise import thin_counts
-from tomolearn.recipes.lowdose import (angle_neighbours, minmax_normalise, minmax_restore, pad_to, pair_by_angle, split_angles,
+from tomolearn.recipes.lowdose import (angle_neighbours, match_row_sums, minmax_normalise, minmax_restore, pad_to, pair_by_angle, split_angles,
                                        sub_reconstructions)
 from tomolearn.train.losses import inverse_psnr_loss
 from tomolearn.train.lowdose import Noise2InversePatches, PairedProjectionPatches
@@ -200,6 +200,29 @@ def test_paired_patches_resample_the_noise_on_the_high_dose_patch():
         PairedProjectionPatches(low, high, 32, 8, noise_model=model, resample=1.5)
 
 
+def test_row_sums_match_the_slice_mass_of_all_low_dose_projections():
+    from tomolearn.geometry import ParallelGeometry, uniform_angles
+    from tomolearn.physics import RayTransform
+
+    g = ParallelGeometry(uniform_angles(90, np.pi), 48, volume_shape=(32, 32))
+    obj = np.zeros((32, 32), np.float32)
+    obj[8:20, 10:26] = 1.0
+    clean = np.asarray(RayTransform(g).forward(obj))[:, None]  # (A, 1, U): one detector row
+    rng = np.random.default_rng(0)
+    low = clean + 0.3 * rng.standard_normal(clean.shape).astype(np.float32)
+    mass = float(clean.sum(2).mean())
+    assert np.ptp(clean.sum(2)) < 1e-2 * mass  # the invariance itself, for a detector that sees the object
+    offset = clean + 0.05  # a network's offset, the same in every projection
+    fixed = match_row_sums(offset, low)
+    assert np.allclose(fixed.sum(2), low.sum(2).mean(0), rtol=1e-5)
+    assert abs(float(fixed.sum(2).mean()) - mass) < 0.05 * 0.3 * np.sqrt(48 * 90)  # noise / sqrt(A) left
+    assert np.abs(fixed - clean).mean() < np.abs(offset - clean).mean() / 3
+    biased = match_row_sums(clean, clean + 0.02, bias=0.02)  # a known low-dose bias is taken off the target
+    assert np.allclose(biased, match_row_sums(clean, clean), atol=1e-5)
+    with pytest.raises(ValueError, match="enhanced"):
+        match_row_sums(clean[:, :, :10], low)
+
+
 def test_angle_neighbours_follow_angle_order_and_reflect_at_the_ends():
     angles = np.deg2rad([0.0, 90.0, 30.0, 60.0, 120.0])  # interlaced order
     table = angle_neighbours(angles, 1)
@@ -242,7 +265,6 @@ def test_paired_training_enhances_held_out_projections_and_reconstructs(lowdose_
     held_low = scores["projections vs high dose, held-out angles | low dose"]
     held_cnn = scores["projections vs high dose, held-out angles | CNN"]
     assert held_cnn["psnr"] > held_low["psnr"] + 3  # the 90-degree projection was never seen in training
-    assert json.loads((run / "training.json").read_text())["data"]["noise_model"]["std"][0] > 0
     out = d / "rec.h5"
     r = runner.invoke(app, ["reconstruct", str(d / "low.h5"), "--method", "lowdose", "--model", str(run), "-o",
                             str(out), "--chunk-slices", "20"])
@@ -262,6 +284,7 @@ def test_paired_training_with_neighbouring_angles_as_channels(lowdose_files, tmp
     assert r.exit_code == 0, r.output
     rec = json.loads((run / "training.json").read_text())
     assert rec["training"]["architecture"]["in_channels"] == 5
+    assert rec["data"]["noise_model"]["std"][0] > 0 and rec["data"]["resample_noise"] == 0.5
     held = {m: rec["scores"][f"projections vs high dose, held-out angles | {m}"]["psnr"] for m in ("low dose", "CNN")}
     assert held["CNN"] > held["low dose"] + 3
     out = tmp_path / "rec.h5"  # slabs of rows: every slab still has every angle's neighbours

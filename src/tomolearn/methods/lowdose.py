@@ -1,6 +1,7 @@
 """lowdose (seed 002): CNN-enhanced low-dose projections -> reconstruction; or Noise2Inverse."""
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -42,8 +43,13 @@ class LowDoseTraining(BaseModel):
     neighbours: int = Field(0, ge=0, description="paired: projections at this many neighbouring angles on each "
                                                  "side are extra input channels (0: the projection alone, the "
                                                  "seed)")
-    self_ensemble: bool = Field(False, description="paired: average each patch over its 8 flips/rotations at "
-                                                   "inference")
+    self_ensemble: bool = Field(True, description="paired: average each patch over its 8 flips/rotations at "
+                                                  "inference (8x the network's time; --no-self-ensemble: the "
+                                                  "seed's single pass)")
+    consistent_mass: bool = Field(True, description="paired, parallel beam: shift each enhanced projection row to "
+                                                    "the slice's mass from all low-dose projections (zeroth "
+                                                    "Helgason-Ludwig condition; turn off for a truncated field of "
+                                                    "view)")
     splits: int = Field(4, ge=2, description="self-supervised: interleaved angle subsets K")
     filter: str = Field("parzen", description="self-supervised: FBP window of the sub-reconstructions")
     window: int = Field(64, ge=16, description="self-supervised: training patch side")
@@ -81,21 +87,29 @@ class LowDose(Method):
 
     def setup(self, geometry) -> None:
         from ..recipes.lowdose import load_lowdose
+        from ..geometry import ParallelGeometry
         from . import base as registry
 
         self.net, self.card = load_lowdose(self.params.model, self.device)
         if self.card.pipeline.mode == "paired":
             values = {"filter": self.params.filter} if self.params.reconstruction == "fbp" else {}
             self.recon = registry.build(self.params.reconstruction, values).prepare(geometry)
+        parallel = isinstance(geometry, ParallelGeometry)
+        self.consistent_mass = self.card.pipeline.consistent_mass and parallel
+        if self.card.pipeline.consistent_mass and not parallel:
+            warnings.warn("lowdose: the weights' row-sum (mass) consistency holds in parallel beam only; not "
+                          f"applied to this {type(geometry).__name__}", stacklevel=2)
 
     def run(self, projections, op) -> Result:
-        from ..recipes.lowdose import enhance_projections, noise2inverse
+        from ..recipes.lowdose import enhance_projections, match_row_sums, noise2inverse
 
         info = {"model": str(self.params.model), "mode": self.card.pipeline.mode}
         if self.card.pipeline.mode == "noise2inverse":
             return Result(noise2inverse(self.net, self.card, projections, op, self.show_progress), info=info)
         enhanced = enhance_projections(self.net, self.card, projections, show_progress=self.show_progress,
                                        angles=op.geometry.angles)
+        if self.consistent_mass:
+            enhanced = match_row_sums(enhanced, projections, self.card.pipeline.mass_bias)
         return self.recon.run(enhanced, op).with_info(**info, reconstruction=self.params.reconstruction)
 
     @classmethod

@@ -137,6 +137,11 @@ class Pipeline(_Card):
     #: paired low dose: projections at this many neighbouring angles on each side (in angle
     #: order) are extra input channels of the network; 0 is the seed's single projection
     neighbours: int = Field(0, ge=0)
+    #: paired low dose, parallel beam: shift each enhanced projection row so its sum over the
+    #: detector is the low-dose scan's mean over angles (less ``U · mass_bias``, the mean
+    #: low − high residual per pixel measured on the pairs), the zeroth Helgason–Ludwig condition
+    consistent_mass: bool = False
+    mass_bias: float = 0.0
 
     def input_scale(self, approximant: np.ndarray) -> float:
         """The divisor of this approximant (and of the network's output)."""

@@ -137,6 +137,52 @@ def pair_by_angle(scan_angles, pair_angles, tolerance: float | None = None) -> n
     return np.asarray(idx, dtype=int)
 
 
+def match_row_sums(enhanced: np.ndarray, low: np.ndarray, bias: float = 0.0) -> np.ndarray:
+    """Give every enhanced projection row the slice's mass estimated from all low-dose projections.
+
+    In parallel beam the integral of a projection over the detector is the same at every
+    angle: the integral of the slice (the zeroth Helgason–Ludwig consistency condition). The
+    low-dose rows' sums are that mass plus zero-mean noise, so their mean over ``A`` angles
+    estimates it with the noise divided by ``√A``; a network's output has no such guarantee, and
+    its offset, the same in every projection, turns into a low-frequency error of the slice
+    that FBP does not average away. Each row of each enhanced projection is shifted by a
+    constant to that mean.
+
+    Parameters
+    ----------
+    enhanced, low : ndarray, shape (A, V, U)
+        Enhanced and low-dose projections (line integrals) of all ``A`` angles.
+    bias : float
+        Mean low − high residual per detector pixel (the log of few counts is biased upward),
+        measured on the pairs; subtracted from the low-dose mean.
+
+    Returns
+    -------
+    ndarray, shape (A, V, U), float32
+
+    Raises
+    ------
+    ValueError
+        If the stacks differ in shape.
+
+    Notes
+    -----
+    Only for a parallel beam whose detector sees the whole object in every projection (a
+    truncated field of view breaks the invariance); fan and cone beam weight the integral.
+
+    References
+    ----------
+    S. Helgason, The Radon Transform (1980); D. Ludwig, Comm. Pure Appl. Math. 19, 49 (1966).
+    """
+    enhanced, low = np.asarray(enhanced, np.float32), np.asarray(low, np.float32)
+    if enhanced.shape != low.shape or enhanced.ndim != 3:
+        raise fail("enhanced", f"projections of the low-dose stack's shape {low.shape}", f"shape {enhanced.shape}")
+    U = enhanced.shape[2]
+    mass = low.sum(2, dtype=np.float64).mean(0) - U * float(bias)  # (V,)
+    shift = (mass[None] - enhanced.sum(2, dtype=np.float64)) / U  # (A, V)
+    return (enhanced + shift[..., None]).astype(np.float32)
+
+
 def angle_neighbours(angles, k: int) -> np.ndarray:
     """Indices of each projection's ``k`` neighbours on either side in angle order, itself in the middle.
 
@@ -343,5 +389,5 @@ def noise2inverse(net, card, projections: np.ndarray, op, show_progress: bool = 
     return (out / K * np.float32(p.scale)).astype(np.float32)
 
 
-__all__ = ["WEIGHTS_NAME", "angle_neighbours", "network_inputs", "enhance_projections", "load_lowdose", "minmax_normalise", "minmax_restore",
+__all__ = ["WEIGHTS_NAME", "angle_neighbours", "match_row_sums", "network_inputs", "enhance_projections", "load_lowdose", "minmax_normalise", "minmax_restore",
            "noise2inverse", "pad_to", "pair_by_angle", "resolve_model", "split_angles", "sub_reconstructions"]
