@@ -10,8 +10,8 @@ from typer.testing import CliRunner
 from tomolearn.cli import app
 from tomolearn.models.encdec import DECODER, ENCODER, EncoderDecoder
 from tomolearn.physics.noise import thin_counts
-from tomolearn.recipes.lowdose import (angle_neighbours, match_row_sums, minmax_normalise, minmax_restore, pad_to, pair_by_angle, split_angles,
-                                       sub_reconstructions)
+from tomolearn.recipes.lowdose import (angle_neighbours, match_row_sums, minmax_normalise, minmax_restore, pad_to,
+                                       pair_by_angle, split_angles, sub_reconstructions)
 from tomolearn.train.losses import inverse_psnr_loss
 from tomolearn.train.lowdose import Noise2InversePatches, PairedProjectionPatches
 from tomolearn.train.noise_model import PairNoiseModel

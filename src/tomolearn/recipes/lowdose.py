@@ -389,5 +389,6 @@ def noise2inverse(net, card, projections: np.ndarray, op, show_progress: bool = 
     return (out / K * np.float32(p.scale)).astype(np.float32)
 
 
-__all__ = ["WEIGHTS_NAME", "angle_neighbours", "match_row_sums", "network_inputs", "enhance_projections", "load_lowdose", "minmax_normalise", "minmax_restore",
+__all__ = ["WEIGHTS_NAME", "angle_neighbours", "enhance_projections", "load_lowdose", "match_row_sums",
+           "minmax_normalise", "minmax_restore", "network_inputs",
            "noise2inverse", "pad_to", "pair_by_angle", "resolve_model", "split_angles", "sub_reconstructions"]

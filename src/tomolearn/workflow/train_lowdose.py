@@ -170,7 +170,7 @@ def _paired_setup(scan, c, pairs) -> dict:
                      pipeline=Pipeline(mode="paired", value_range=value_range, window=c.patch, overlap=0.5,
                                        canonical=False, self_ensemble=c.self_ensemble, neighbours=c.neighbours,
                                        consistent_mass=c.consistent_mass,
-                                       mass_bias=float(np.mean(low - high)) if c.consistent_mass else 0.0),
+                                       mass_bias=float(np.mean(low - high))),
                      geometry=GeometryRange(kinds=[geometry_kind(scan.geometry)]),
                      training={"scan": str(c.scan), "pairs": str(c.pairs), "trained_deg": split["trained_deg"],
                                "patch": c.patch, "stride": c.stride, "resample_noise": c.resample_noise,
