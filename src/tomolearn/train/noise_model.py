@@ -126,7 +126,8 @@ class PairNoiseModel:
     def describe(self) -> dict:
         """JSON-able summary for the training record: std at the lowest/highest level, correlation."""
         s = self.amplitude.astype(np.float64) ** 2
-        corr = np.fft.ifft2(s).real / max(np.fft.ifft2(s).real[0, 0], 1e-12)
+        autocorrelation = np.fft.ifft2(s).real
+        corr = autocorrelation / max(autocorrelation[0, 0], 1e-12)
         return {"levels": [round(float(self.levels[0]), 5), round(float(self.levels[-1]), 5)],
                 "std": [round(float(self.std[0]), 5), round(float(self.std[-1]), 5)],
                 "mean": [round(float(self.mean[0]), 5), round(float(self.mean[-1]), 5)],
