@@ -89,6 +89,37 @@ def test_patch_pairs_flip_input_and_target_together():
         assert a.shape == (1, 4, 4, 4) and torch.equal(b, 2 * a)
 
 
+def test_patch_pairs_flip_every_input_channel_with_the_target():
+    src = np.arange(4 * 6 * 6, dtype=np.float32).reshape(4, 6, 6)
+    ds = PatchPairs(np.stack([src, -src]), 2 * src, [(0, 0, 0), (0, 2, 2)], (4, 4, 4), seed=1)
+    for i in range(len(ds)):
+        a, b = ds[i]
+        assert a.shape == (2, 4, 4, 4) and torch.equal(b[0], 2 * a[0]) and torch.equal(a[1], -a[0])
+    with pytest.raises(ValueError, match="target"):
+        PatchPairs(np.stack([src, src]), src[:, :5], [(0, 0, 0)], (4, 4, 4))
+
+
+def test_residual_channel_is_added_to_the_output_and_checked():
+    net = RAPIDNet(in_channels=2, base_channels=2, depth=1, rates=(2,), depth_rates=(3,), residual_channel=1)
+    for p in net.head[-1].parameters():  # the last 1x1 convolution silent: the output is the residual channel
+        torch.nn.init.zeros_(p)
+    x = torch.randn(1, 2, 6, 10, 7)
+    torch.testing.assert_close(net(x), x[:, 1:2])
+    with pytest.raises(ValueError, match="residual_channel"):
+        RAPIDNet(in_channels=1, residual_channel=1)
+    with pytest.raises(ValueError, match="residual_channel"):
+        RAPIDNet(in_channels=2, residual_channel=1, upsample=(1, 2, 2))
+
+
+def test_sliding_window_3d_takes_input_channels():
+    net = torch.nn.Conv3d(2, 1, 1)
+    with torch.no_grad():
+        net.weight[:] = torch.tensor([2.0, -1.0]).view(1, 2, 1, 1, 1)
+        net.bias.fill_(0.5)
+    vol = np.random.default_rng(1).random((2, 9, 11, 8)).astype(np.float32)
+    np.testing.assert_allclose(sliding_window_3d(net, vol, (4, 5, 4), 0.5), 2 * vol[0] - vol[1] + 0.5, rtol=1e-5)
+
+
 def test_sliding_window_3d_reproduces_a_local_network():
     net = torch.nn.Conv3d(1, 1, 1)
     with torch.no_grad():
@@ -122,6 +153,35 @@ def test_train_then_reconstruct_end_to_end(tmp_path):
     r = runner.invoke(app, [a if a != str(run) else str(tmp_path / "r2") for a in bad])
     assert r.exit_code == 2 and "--train-region" in r.output and r.output.count("\n") == 1
     assert not (tmp_path / "r2").exists()  # refused before any work
+
+
+def test_two_step_input_trains_and_reconstructs_with_a_second_channel(tmp_path):
+    """--two-step-input sart: the card asks for the two-step SART, and reconstruct computes it itself."""
+    scan = tmp_path / "ic.h5"
+    r = runner.invoke(app, ["simulate", "--modality", "ptycho", "-o", str(scan), "--size", "24", "--angles", "7",
+                            "--pattern-size", "16", "--step", "4", "--modes", "1"])
+    assert r.exit_code == 0, r.output
+    run = tmp_path / "run"
+    r = runner.invoke(app, ["train", "rapid", str(scan), "--train-region", "z<0.6", "--reduced-angles", "4",
+                            "--patch", "8,24,16", "--base-channels", "2", "--depth", "1", "--rates", "2",
+                            "--depth-rates", "3", "--epochs", "1", "--golden-iter", "2", "--two-step-input", "sart",
+                            "-o", str(run), "--device", "cpu", "--quiet"])
+    assert r.exit_code == 0, r.output
+    record = json.loads((run / "training.json").read_text())
+    assert set(record["test_vs_golden"]) == {"approximant", "two-step SART", "RAPID"}
+    card = json.loads((run / "rapid.json").read_text())
+    assert card["pipeline"]["two_step_input"] == "sart" and len(card["pipeline"]["two_step_stats"]) == 2
+    assert card["architecture"]["in_channels"] == 2 and card["architecture"]["residual_channel"] == 1
+    r = runner.invoke(app, ["reconstruct", str(scan), "--method", "rapid", "--model", str(run / "rapid.safetensors"),
+                            "-o", str(tmp_path / "out.h5"), "--device", "cpu"])
+    assert r.exit_code == 0, r.output
+    from tomolearn.io import load_scan
+    from tomolearn.models.weights import load_weights
+    from tomolearn.recipes.rapid import apply_network
+
+    net, c = load_weights(run / "rapid.safetensors")
+    with pytest.raises(ValueError, match="two_step"):  # weights with a second channel refuse to run without it
+        apply_network(net, c, np.zeros(load_scan(scan).geometry.volume_shape, np.float32))
 
 
 def test_train_takes_a_separate_reduced_scan_of_the_same_sample(tmp_path):

@@ -129,6 +129,8 @@ class PtychoStudyConfig(_Strict):
     depth_rates: tuple[int, ...] = (24, 30)
     approximant_iter: int = Field(15, ge=0, description="approximant gradient steps (seed 001: 2)")
     approximant_slabs: int = Field(10, ge=1, description="approximant slabs along the beam (seed 001: 5)")
+    two_step_input: Literal["none", "sart", "fbp"] = Field(
+        "none", description="two-step reconstruction of the reduced angles as a second network input (not in the seed)")
     generalisation_seed: int = Field(7, description="seed of the unseen IC")
     generalisation_density: float = Field(0.4, gt=0, le=1, description="wiring density of the unseen IC")
 

@@ -144,9 +144,10 @@ def sliding_window_3d(model: torch.nn.Module, volume, window=(32, 64, 64), overl
 
     if not 0 <= overlap < 1:
         raise fail("overlap", "a fraction in [0, 1)", overlap)
-    if len(np.shape(volume)) != 3:
-        raise fail("volume", "a 3D volume (Z, Y, X)", f"shape {np.shape(volume)}")
-    shape = tuple(int(s) for s in np.shape(volume))
+    if len(np.shape(volume)) not in (3, 4):
+        raise fail("volume", "a 3D volume (Z, Y, X) or channels of one (C, Z, Y, X)", f"shape {np.shape(volume)}")
+    channels = len(np.shape(volume)) == 4
+    shape = tuple(int(s) for s in np.shape(volume)[-3:])
     win = tuple(min(int(w), s) for w, s in zip(window, shape))
     u = tuple(int(f) for f in upsample)
     out_win = tuple(w * f for w, f in zip(win, u))
@@ -158,8 +159,8 @@ def sliding_window_3d(model: torch.nn.Module, volume, window=(32, 64, 64), overl
     device = next(model.parameters()).device
     for i in progress(range(0, len(coords), batch_size), "inference", show_progress):
         chunk = coords[i:i + batch_size]
-        batch = np.stack([np.asarray(volume[z:z + win[0], y:y + win[1], x:x + win[2]], np.float32)
-                          for z, y, x in chunk])[:, None]
+        windows = [np.asarray(volume[..., z:z + win[0], y:y + win[1], x:x + win[2]], np.float32) for z, y, x in chunk]
+        batch = np.stack(windows) if channels else np.stack(windows)[:, None]
         pred = model(torch.from_numpy(batch).to(device)).float().cpu().numpy()[:, 0]
         for (z, y, x), p in zip(chunk, pred):
             sl = tuple(slice(a * f, a * f + w) for a, f, w in zip((z, y, x), u, out_win))

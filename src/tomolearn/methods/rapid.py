@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -32,6 +33,10 @@ class RAPIDTraining(BaseModel):
     n_slabs: int = Field(10, ge=1, description="approximant slabs along the beam (seed: 5; at most the coarse grid's "
                                                "Y voxels)")
     downsample: int = Field(2, ge=1, description="approximant down-sampling (seed: 2)")
+    two_step_input: Literal["none", "sart", "fbp"] = Field(
+        "none", description="also give the network the two-step reconstruction (per-angle ptychography, then 10 "
+        "SART iterations or FBP) of the same reduced angles as a second channel, and learn a correction of it "
+        "(not in the seed; none: the seed's approximant only)")
     golden_iter: int = Field(10, ge=1, description="SART iterations of the golden standard (seed: 10)")
     patch: tuple[int, int, int] = Field((16, 64, 32), description="training patch (Z, Y, X), 50 % overlap")
     base_channels: int = Field(8, ge=1, description="channels of the first U-Net level")
@@ -72,10 +77,11 @@ class RAPID(_Ptycho):
     def run(self, scan, op=None) -> Result:
         from ..recipes.rapid import rapid
 
-        vol, approx = rapid(scan, self.net, self.card, self.device, self.show_progress)
-        self._last = (scan, approx, vol)  # the scan itself is held, so `is` below cannot match a new one
+        vol, approx, second = rapid(scan, self.net, self.card, self.device, self.show_progress)
+        self._last = (scan, approx, vol, second)  # the scan itself is held, so `is` below cannot match a new one
         return Result(vol, info={"model": str(self.params.model or "shipped"),
-                                 "approximant": self.card.pipeline.approximant_params})
+                                 "approximant": self.card.pipeline.approximant_params,
+                                 "two_step_input": self.card.pipeline.two_step_input})
 
     def multislice_model(self) -> tuple[int, int | None]:
         a = self.card.pipeline.approximant_params or {}
@@ -87,15 +93,16 @@ class RAPID(_Ptycho):
         :func:`~tomolearn.recipes.rapid.mirror_spread`; the approximant of the last :meth:`run`
         on the same scan is reused, otherwise it is computed again.
         """
-        from ..recipes.rapid import approximant_of, delta_scale, mirror_spread
+        from ..recipes.rapid import approximant_of, delta_scale, mirror_spread, two_step_of
 
         last = getattr(self, "_last", None)
         if last is not None and last[0] is scan and last[2] is volume:
-            approx = last[1]
+            approx, second = last[1], last[3]
         else:
             approx = approximant_of(scan, self.card, self.device, self.show_progress)
+            second = two_step_of(scan, self.card, self.device, self.show_progress)
         return mirror_spread(self.net, self.card, approx, volume, self.show_progress,
-                             delta_scale(self.card, scan.geometry))
+                             delta_scale(self.card, scan.geometry), second)
 
     @classmethod
     def contract_params(cls, folder) -> dict:

@@ -39,6 +39,8 @@ class Architecture(_Card):
     atrous: bool = True
     planar: bool = True
     upsample: tuple[int, int, int] = (1, 1, 1)
+    #: RAPID: input channel added to the output (a residual on a conventional reconstruction)
+    residual_channel: int | None = Field(None, ge=0)
     #: encoder–decoder of seed 002 (``name="encdec"``): patch side and fully connected images
     patch: int = Field(32, ge=8)
     fc_channels: int = Field(1, ge=1)
@@ -72,7 +74,8 @@ class Architecture(_Card):
             from .rapid import RAPIDNet
 
             return RAPIDNet(self.in_channels, self.out_channels, self.base_channels, self.depth, self.rates,
-                            self.depth_rates, self.depth_axis, self.atrous, self.planar, self.upsample)
+                            self.depth_rates, self.depth_axis, self.atrous, self.planar, self.upsample,
+                            self.residual_channel)
 
         cls = UNet if self.name == "unet" else UNetPlusPlus
         if cls is UNet:
@@ -125,6 +128,10 @@ class Pipeline(_Card):
     input_std: float | None = Field(None, gt=0)
     output_affine: tuple[float, float] | None = None
     window_3d: tuple[int, int, int] | None = None
+    #: RAPID: a second input channel, the two-step reconstruction ("sart" or "fbp", 10 SART
+    #: iterations) of the same reduced angles, standardised by ``two_step_stats`` (mean, std)
+    two_step_input: Literal["sart", "fbp"] | None = None
+    two_step_stats: tuple[float, float] | None = None
     #: low dose (seed 002): "paired" enhances projections (min–max normalised per projection),
     #: "noise2inverse" denoises slices from ``splits`` sub-reconstructions of interleaved angles
     mode: Literal["paired", "noise2inverse"] | None = None

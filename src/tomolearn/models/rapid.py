@@ -36,6 +36,9 @@ class RAPIDNet(nn.Module):
         False keeps only the 3D branch of each atrous module.
     upsample : tuple of 3 int
         Output grid / input grid per axis (seed: an approximant 2× coarser in both lateral axes).
+    residual_channel : int, optional
+        Input channel added to the output (the network then learns a correction of it), e.g.
+        a conventional reconstruction given beside the approximant; needs ``upsample`` 1.
 
     Input/Output
     ------------
@@ -49,7 +52,7 @@ class RAPIDNet(nn.Module):
 
     def __init__(self, in_channels: int = 1, out_channels: int = 1, base_channels: int = 8, depth: int = 3,
                  rates=(6, 12, 18), depth_rates=(24, 30), depth_axis: int = 1, atrous: bool = True,
-                 planar: bool = True, upsample=(1, 1, 1)) -> None:
+                 planar: bool = True, upsample=(1, 1, 1), residual_channel: int | None = None) -> None:
         super().__init__()
         if depth < 1:
             raise fail("depth", "an integer >= 1", depth)
@@ -57,6 +60,13 @@ class RAPIDNet(nn.Module):
             raise fail("upsample", "three integer factors >= 1", upsample)
         self.depth = int(depth)
         self.upsample = tuple(int(u) for u in upsample)
+        if residual_channel is not None:
+            if not 0 <= int(residual_channel) < in_channels:
+                raise fail("residual_channel", f"an input channel 0..{in_channels - 1}", residual_channel)
+            if self.upsample != (1, 1, 1):
+                raise fail("residual_channel", "no residual channel when the output grid is finer (upsample 1)",
+                           f"upsample {self.upsample}")
+        self.residual_channel = None if residual_channel is None else int(residual_channel)
         chans = [base_channels * 2 ** i for i in range(depth + 1)]
         enc, cin = [], in_channels
         for c in chans[:-1]:
@@ -80,6 +90,7 @@ class RAPIDNet(nn.Module):
             raise fail("x", "a batch of volumes (B, C, D, H, W)", f"shape {tuple(x.shape)}")
         m = 2 ** self.depth
         size = x.shape[2:]
+        base = None if self.residual_channel is None else x[:, self.residual_channel:self.residual_channel + 1]
         pad = [(-s) % m for s in size]
         if any(pad):  # replicate-pad to the pooling multiple, crop after
             x = nn.functional.pad(x, (0, pad[2], 0, pad[1], 0, pad[0]), mode="replicate")
@@ -92,7 +103,8 @@ class RAPIDNet(nn.Module):
         for up, dec, skip in zip(self.up, self.decoder, reversed(skips)):
             x = dec(torch.cat([up(x), skip], dim=1))
         x = self.head(x)
-        return x[:, :, :size[0] * self.upsample[0], :size[1] * self.upsample[1], :size[2] * self.upsample[2]]
+        x = x[:, :, :size[0] * self.upsample[0], :size[1] * self.upsample[1], :size[2] * self.upsample[2]]
+        return x if base is None else x + base
 
 
 def count_parameters(model: nn.Module) -> int:

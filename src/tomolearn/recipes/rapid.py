@@ -69,7 +69,61 @@ def delta_scale(card, geometry) -> float:
     return float((float(trained) / float(energy)) ** 2)
 
 
-def apply_network(net, card, approx: np.ndarray, show_progress: bool = False, scale: float = 1.0) -> np.ndarray:
+def two_step_of(scan, card, device: str = "cpu", show_progress: bool = False) -> np.ndarray | None:
+    """The two-step reconstruction the network takes beside the approximant, or None if it takes none.
+
+    Same settings as the project's two-step baseline (per-angle ptychography with multislice
+    refinement, then 10 SART iterations or FBP), of the same reduced angles as the approximant.
+    """
+    kind = card.pipeline.two_step_input
+    if kind is None:
+        return None
+    from ..recon.ptycho import two_step
+
+    return two_step(scan, kind, n_iter=10, device=device, show_progress=show_progress)[0]
+
+
+def network_input(card, approx: np.ndarray, two_step: np.ndarray | None = None, scale: float = 1.0) -> np.ndarray:
+    """The network's standardised input: the approximant, and the two-step volume where the card asks for it.
+
+    Parameters
+    ----------
+    card : ModelCard
+        ``pipeline.input_mean/input_std`` (approximant) and ``two_step_stats`` (two-step volume)
+        are the training side's statistics.
+    approx : ndarray, shape (Z, Y, X)
+    two_step : ndarray, shape (Z, Y, X), optional
+        Needed when ``pipeline.two_step_input`` is set (:func:`two_step_of`).
+    scale : float
+        :func:`delta_scale`; both volumes are divided by it.
+
+    Returns
+    -------
+    ndarray, shape (Z, Y, X) or (2, Z, Y, X), float32
+
+    Raises
+    ------
+    ValueError
+        If the card lacks its statistics, or the two-step volume is missing or on another grid.
+    """
+    p = card.pipeline
+    if p.input_mean is None or p.input_std is None or p.output_affine is None:
+        raise fail("model", "RAPID weights whose card holds input_mean, input_std and output_affine",
+                   "a card without them", "train them with `tomolearn train rapid`")
+    scale = np.float32(positive(scale, "scale"))
+    x = (np.asarray(approx, np.float32) / scale - np.float32(p.input_mean)) / np.float32(p.input_std)
+    if p.two_step_input is None:
+        return x
+    if two_step is None or np.shape(two_step) != np.shape(approx) or p.two_step_stats is None:
+        raise fail("two_step", f"the two-step {p.two_step_input.upper()} volume of the approximant's grid "
+                   f"{np.shape(approx)} (the weights take it as a second channel)",
+                   "none" if two_step is None else f"shape {np.shape(two_step)}")
+    mean, std = (np.float32(v) for v in p.two_step_stats)
+    return np.stack([x, (np.asarray(two_step, np.float32) / scale - mean) / std])
+
+
+def apply_network(net, card, approx: np.ndarray, show_progress: bool = False, scale: float = 1.0,
+                  two_step: np.ndarray | None = None) -> np.ndarray:
     """Standardise an approximant as in training, run the network in overlapping 3D windows, calibrate.
 
     Parameters
@@ -83,23 +137,26 @@ def apply_network(net, card, approx: np.ndarray, show_progress: bool = False, sc
     scale : float
         δ at the scan's energy over δ at the training energy (:func:`delta_scale`): the
         approximant is divided by it before the network and the output multiplied by it.
+    two_step : ndarray, shape (Z, Y, X), optional
+        The second input channel of weights trained with one (:func:`two_step_of`).
 
     Returns
     -------
     ndarray, shape (Z·u0, Y·u1, X·u2), float32
+
+    Raises
+    ------
+    ValueError
+        As :func:`network_input`.
     """
     from ..infer import sliding_window_3d
 
     p = card.pipeline
-    if p.input_mean is None or p.input_std is None or p.output_affine is None:
-        raise fail("model", "RAPID weights whose card holds input_mean, input_std and output_affine",
-                   "a card without them", "train them with `tomolearn train rapid`")
-    scale = np.float32(positive(scale, "scale"))
-    x = (np.asarray(approx, np.float32) / scale - np.float32(p.input_mean)) / np.float32(p.input_std)
+    x = network_input(card, approx, two_step, scale)
     y = sliding_window_3d(net, x, p.window_3d or (32, 64, 64), p.overlap, upsample=card.architecture.upsample,
                           show_progress=show_progress)
     a, b = p.output_affine
-    return (scale * (a * y + b)).astype(np.float32)
+    return (np.float32(scale) * (a * y + b)).astype(np.float32)
 
 
 #: mirror images of a ptycho-tomography measurement that are measurements again: Z (along the rotation
@@ -108,7 +165,7 @@ MIRROR_AXES = ((), (0,), (2,), (0, 2))
 
 
 def mirror_spread(net, card, approx: np.ndarray, volume: np.ndarray | None = None,
-                  show_progress: bool = False, scale: float = 1.0) -> np.ndarray:
+                  show_progress: bool = False, scale: float = 1.0, two_step: np.ndarray | None = None) -> np.ndarray:
     """Per-voxel standard deviation of the network over the mirror images of its approximant.
 
     Mirroring the object along Z (the rotation axis), or along X with the angles negated,
@@ -129,6 +186,9 @@ def mirror_spread(net, card, approx: np.ndarray, volume: np.ndarray | None = Non
         The network's answer on ``approx`` itself, when already computed (saves one pass).
     scale : float
         :func:`delta_scale` of the scan (as for :func:`apply_network`).
+    two_step : ndarray, shape (Z, Y, X), optional
+        The second input channel, mirrored with the approximant (tomography commutes with
+        the same flips).
 
     Returns
     -------
@@ -139,13 +199,16 @@ def mirror_spread(net, card, approx: np.ndarray, volume: np.ndarray | None = Non
         if not axes and volume is not None:
             outs.append(np.asarray(volume, np.float32))
             continue
-        mirrored = np.flip(approx, axes) if axes else approx
-        out = apply_network(net, card, np.ascontiguousarray(mirrored), show_progress, scale)
+        def mirror(v):
+            return None if v is None else np.ascontiguousarray(np.flip(v, axes) if axes else v)
+
+        out = apply_network(net, card, mirror(approx), show_progress, scale, mirror(two_step))
         outs.append(np.flip(out, axes) if axes else out)
     return np.std(np.stack(outs), axis=0).astype(np.float32)
 
 
-def rapid(scan, net, card, device: str = "cpu", show_progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
+def rapid(scan, net, card, device: str = "cpu", show_progress: bool = False
+          ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """RAPID reconstruction of a reduced-angle ptycho-tomography scan.
 
     Returns
@@ -153,6 +216,9 @@ def rapid(scan, net, card, device: str = "cpu", show_progress: bool = False) -> 
     volume : ndarray, shape (Z, Y, X), float32
         δ on the scan's grid.
     approximant : ndarray, shape (Z, Y, X), float32
+    two_step : ndarray, shape (Z, Y, X), float32, or None
+        The two-step volume given to the network as a second channel (weights trained with
+        ``--two-step-input``), else None.
 
     References
     ----------
@@ -160,12 +226,13 @@ def rapid(scan, net, card, device: str = "cpu", show_progress: bool = False) -> 
     learning (RAPID)", eLight 3, 7 (2023).
     """
     approx = approximant_of(scan, card, device, show_progress)
-    vol = apply_network(net, card, approx, show_progress, delta_scale(card, scan.geometry))
+    second = two_step_of(scan, card, device, show_progress)
+    vol = apply_network(net, card, approx, show_progress, delta_scale(card, scan.geometry), second)
     if vol.shape != tuple(scan.geometry.volume_shape):
         raise fail("model", f"a network whose output matches the scan's grid {scan.geometry.volume_shape}",
                    f"output shape {vol.shape}")
-    return vol, approx
+    return vol, approx, second
 
 
 __all__ = ["DEFAULT_WEIGHTS", "MIRROR_AXES", "apply_network", "approximant_of", "delta_scale", "load_default",
-           "mirror_spread", "rapid"]
+           "mirror_spread", "network_input", "rapid", "two_step_of"]

@@ -111,14 +111,16 @@ class PatchPairs(Dataset):
     """Pairs of 3D patches ``(input, target)`` at given origins, with random flips (seeded per epoch).
 
     ``input`` and ``target`` are volumes on the same grid ``(Z, Y, X)``, normalised by the
-    caller; items are ``(1, pz, py, px)`` float32 tensors.
+    caller (``input`` may hold C channels, ``(C, Z, Y, X)``); items are ``(C, pz, py, px)`` and
+    ``(1, pz, py, px)`` float32 tensors, every channel flipped alike.
     """
 
     def __init__(self, source: np.ndarray, target: np.ndarray, origins, patch, flips: bool = True,
                  seed: int = 0) -> None:
-        if np.shape(source) != np.shape(target):
-            raise fail("target", f"a volume of the input's shape {np.shape(source)}", f"shape {np.shape(target)}")
-        self.source = np.asarray(source, np.float32)
+        if np.ndim(source) not in (3, 4) or np.shape(source)[-3:] != np.shape(target):
+            raise fail("target", f"a volume of the input's grid {np.shape(source)[-3:]}", f"shape {np.shape(target)}")
+        source = np.asarray(source, np.float32)
+        self.source = source if source.ndim == 4 else source[None]
         self.target = np.asarray(target, np.float32)
         self.origins = [tuple(o) for o in origins]
         self.patch = tuple(patch)
@@ -135,14 +137,14 @@ class PatchPairs(Dataset):
     def __getitem__(self, i: int):
         z, y, x = self.origins[i]
         pz, py, px = self.patch
-        a = self.source[z:z + pz, y:y + py, x:x + px]
+        a = self.source[:, z:z + pz, y:y + py, x:x + px]
         b = self.target[z:z + pz, y:y + py, x:x + px]
         if self.flips:
             rng = np.random.default_rng([self.seed, self.epoch, i])
             for axis in range(3):
                 if rng.random() < 0.5:
-                    a, b = np.flip(a, axis), np.flip(b, axis)
-        return (torch.from_numpy(np.ascontiguousarray(a))[None], torch.from_numpy(np.ascontiguousarray(b))[None])
+                    a, b = np.flip(a, axis + 1), np.flip(b, axis)
+        return (torch.from_numpy(np.ascontiguousarray(a)), torch.from_numpy(np.ascontiguousarray(b))[None])
 
 
 __all__ = ["PatchPairs", "RegionSplit", "parse_region", "patch_starts", "region_split"]

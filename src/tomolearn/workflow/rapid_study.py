@@ -41,17 +41,23 @@ def evaluate(scan, golden, net, card, region, seed: int = 0, device: str = "cpu"
     approx = approximant_of(scan, card, device)
     secs["approximant"] = time.perf_counter() - t0
     vols["approximant"] = approx
-    t0 = time.perf_counter()
-    vols["RAPID"] = apply_network(net, card, approx, scale=delta_scale(card, scan.geometry))
-    secs["RAPID"] = secs["approximant"] + time.perf_counter() - t0
+    # the two-step baselines first: weights trained with a two-step input channel reuse them
+    # (same reduced angles, same settings as recipes.rapid.two_step_of), and pay their time
+    two_step = {}
     t0 = time.perf_counter()
     proj = phase_projections(refine_multislice(scan, ptychography(scan, 200, device=device), 3, 50, device=device),
                              scan.geometry)
     t_ptycho = time.perf_counter() - t0
     for alg, label in (("fbp", "two-step FBP"), ("sart", "two-step SART")):
         t0 = time.perf_counter()
-        vols[label] = tomography(proj, scan.geometry, alg, 10)
-        secs[label] = t_ptycho + time.perf_counter() - t0
+        two_step[alg] = (tomography(proj, scan.geometry, alg, 10), t_ptycho + time.perf_counter() - t0)
+    second = card.pipeline.two_step_input
+    t0 = time.perf_counter()
+    vols["RAPID"] = apply_network(net, card, approx, scale=delta_scale(card, scan.geometry),
+                                  two_step=None if second is None else two_step[second][0])
+    secs["RAPID"] = secs["approximant"] + time.perf_counter() - t0 + (0.0 if second is None else two_step[second][1])
+    for alg, label in (("fbp", "two-step FBP"), ("sart", "two-step SART")):
+        vols[label], secs[label] = two_step[alg]
     z0, z1 = region
     vs_golden = {k: volume_scores(golden[z0:z1], v[z0:z1], seed=seed) for k, v in vols.items()}
     vs_truth = {}
@@ -79,8 +85,10 @@ def rapid_trust_maps(scan, vols: dict, net, card, model: Path, device: str = "cp
     from .reconstruct import TrustOptions, with_ptycho_trust_maps
 
     instance = registry.build("rapid", {"model": str(model)}, device=device).prepare(scan.geometry)
-    res = Result(vols["RAPID"], uncertainty=mirror_spread(net, card, vols["approximant"], vols["RAPID"],
-                                                          scale=delta_scale(card, scan.geometry)))
+    second = card.pipeline.two_step_input
+    res = Result(vols["RAPID"], uncertainty=mirror_spread(
+        net, card, vols["approximant"], vols["RAPID"], scale=delta_scale(card, scan.geometry),
+        two_step=None if second is None else vols[f"two-step {second.upper()}"]))
     return with_ptycho_trust_maps(res, scan, instance, TrustOptions()).maps
 
 
@@ -204,7 +212,7 @@ def run(config, out_dir, overwrite: bool = False, resume: bool = False, device: 
     tc = RAPIDTraining(scan=scan_path, train_region=p.train_region, reduced_angles=p.reduced_angles, patch=p.patch,
                        base_channels=c.model.base_channels, depth=c.model.depth, rates=p.rates,
                        depth_rates=p.depth_rates, epochs=c.train.epochs, batch_size=c.train.batch_size, seed=c.seed,
-                       n_iter=p.approximant_iter, n_slabs=p.approximant_slabs)
+                       n_iter=p.approximant_iter, n_slabs=p.approximant_slabs, two_step_input=p.two_step_input)
     train_dir = out / "train"
     if not (train_dir / "rapid.safetensors").exists():
         train_rapid(tc, train_dir, resume=True, device=device, show_progress=show_progress, log=log,

@@ -15,7 +15,7 @@ from ..metrics import volume_scores
 from ..models.card import Architecture, GeometryRange, ModelCard, Pipeline
 from ..models.weights import load_weights
 from ..recon.ptycho import approximant, two_step
-from ..recipes.rapid import apply_network
+from ..recipes.rapid import apply_network, network_input
 from ..train.fit import fit, is_main_process, seeded
 from ..train.rapid import RAPIDModule
 from ..train.regions import PatchPairs, region_split
@@ -172,22 +172,34 @@ def train_rapid(config, out_dir, overwrite: bool = False, resume: bool = False, 
                     "reduced_range_deg": round(float(np.degrees(np.ptp(reduced.geometry.angles))), 2)}
     approx, t_approx = _cached(out / "approximant.npy", f"{reduced_digest}-{idx.tolist()}-{params}",
                                lambda: approximant(reduced, **params, device=device, show_progress=show_progress), log)
+    second = None if c.two_step_input == "none" else c.two_step_input
+    if second is not None:
+        # the same settings as recipes.rapid.two_step_of, which inference uses
+        two_step_vol, t_two_step = _cached(out / f"two_step_{second}.npy", f"{reduced_digest}-{idx.tolist()}-{second}10",
+                                           lambda: two_step(reduced, second, n_iter=10, device=device,
+                                                            show_progress=show_progress)[0], log)
+        train_two = _region(two_step_vol, split.axis, split.train_range)
+        two_stats = (float(train_two.mean()), float(train_two.std() or 1.0))
+    else:
+        two_step_vol, t_two_step, two_stats = None, 0.0, None
     train_in = _region(approx, split.axis, split.train_range)
     train_gt = _region(golden, split.axis, split.train_range)
     in_mean, in_std = float(train_in.mean()), float(train_in.std() or 1.0)
     gt_mean, gt_std = float(train_gt.mean()), float(train_gt.std() or 1.0)
     arch = Architecture(name="rapid", spatial_dims=3, base_channels=c.base_channels, depth=c.depth,
                         rates=tuple(c.rates), depth_rates=tuple(c.depth_rates), depth_axis=1, atrous=c.atrous,
-                        planar=c.planar)
+                        planar=c.planar, in_channels=1 if second is None else 2,
+                        residual_channel=None if second is None else 1)
     g = scan.geometry
     card = ModelCard(method="rapid", architecture=arch,
                      pipeline=Pipeline(approximant="approximant", approximant_params=params, canonical=False,
                                        voxel_size=g.voxel_size, input_mean=in_mean, input_std=in_std,
-                                       output_affine=(gt_std, gt_mean), window_3d=tuple(split.patch), overlap=0.5),
+                                       output_affine=(gt_std, gt_mean), window_3d=tuple(split.patch), overlap=0.5,
+                                       two_step_input=second, two_step_stats=two_stats),
                      geometry=GeometryRange(kinds=["ptycho"]),
                      training={"scan": str(c.scan), "train_region": c.train_region, **reduced_info,
                                "energy_kev": g.energy_kev, "voxel_size": g.voxel_size, "unit": g.unit})
-    source = (approx - in_mean) / in_std
+    source = network_input(card, approx, two_step_vol)
     target = (golden - gt_mean) / gt_std
     train = PatchPairs(source, target, split.train, split.patch, flips=True, seed=c.seed)
     steps = max(1, c.epochs * int(np.ceil(len(train) / c.batch_size)))
@@ -204,18 +216,21 @@ def train_rapid(config, out_dir, overwrite: bool = False, resume: bool = False, 
     # NPCC fixes neither scale nor offset: calibrate on the training side (never on the test side)
     provisional = card.model_copy(update={"pipeline": card.pipeline.model_copy(update={"output_affine": (1.0, 0.0)})})
     t0 = time.perf_counter()
-    raw = apply_network(net, provisional, approx)
+    raw = apply_network(net, provisional, approx, two_step=two_step_vol)
     t_infer = time.perf_counter() - t0
     a, b = affine_calibration(_region(raw, split.axis, split.train_range), train_gt)
     card = card.model_copy(update={"pipeline": card.pipeline.model_copy(update={"output_affine": (a, b)})})
     pred = (a * raw + b).astype(np.float32)
     test_gt = _region(golden, split.axis, split.test_range)
-    scores = {"approximant": volume_scores(test_gt, _region(approx, split.axis, split.test_range), seed=c.seed),
+    inputs = {"approximant": approx, **({} if second is None else {f"two-step {second.upper()}": two_step_vol})}
+    scores = {**{k: volume_scores(test_gt, _region(v, split.axis, split.test_range), seed=c.seed)
+                 for k, v in inputs.items()},
               "RAPID": volume_scores(test_gt, _region(pred, split.axis, split.test_range), seed=c.seed)}
     if scan.reference is not None:
         truth = _region(scan.reference, split.axis, split.test_range)
         scores_truth = {"golden standard": volume_scores(truth, test_gt, seed=c.seed),
-                        "approximant": volume_scores(truth, _region(approx, split.axis, split.test_range), seed=c.seed),
+                        **{k: volume_scores(truth, _region(v, split.axis, split.test_range), seed=c.seed)
+                           for k, v in inputs.items()},
                         "RAPID": volume_scores(truth, _region(pred, split.axis, split.test_range), seed=c.seed)}
     else:
         scores_truth = {}
@@ -223,13 +238,15 @@ def train_rapid(config, out_dir, overwrite: bool = False, resume: bool = False, 
     record = {"command": command, "tomolearn_version": __version__, "git": git_hash(), "seed": c.seed,
               "data": {"scan": str(c.scan), "angles": g.n_angles, **reduced_info,
                        "train_region": c.train_region, "train_patches": len(split.train), "patch": list(split.patch),
-                       "test_range": list(split.test_range), "axis": "zyx"[split.axis]},
+                       "test_range": list(split.test_range), "axis": "zyx"[split.axis],
+                       "two_step_input": c.two_step_input},
               "training": {"epochs": c.epochs, "batch_size": c.batch_size, "steps": steps,
                            "parameters": int(sum(p.numel() for p in net.parameters())),
                            "architecture": arch.model_dump(mode="json"), "lr": [c.lr_start, c.lr_end, 0.5],
                            "accelerator": accelerator, "devices": devices, "seconds": round(seconds, 1),
                            "threads": torch.get_num_threads()},
               "timing_s": {"golden_standard": round(t_golden, 1), "approximant": round(t_approx, 1),
+                           **({} if second is None else {"two_step_input": round(t_two_step, 1)}),
                            "inference": round(t_infer, 2),
                            "inference_voxels_per_s": round(approx.size / max(t_infer, 1e-9))},
               "test_vs_golden": scores, "test_vs_truth": scores_truth, "calibration": [a, b]}
