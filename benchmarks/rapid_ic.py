@@ -61,8 +61,9 @@ def main(argv=None) -> dict:
     ap.add_argument("--n-iter", type=int, default=15, help="approximant gradient steps (seed: 2)")
     ap.add_argument("--n-slabs", type=int, default=10, help="approximant slabs (seed: 5)")
     ap.add_argument("--run", default="run", help="run folder name under --work")
-    ap.add_argument("--two-step-input", default="none", choices=("none", "sart", "fbp"),
+    ap.add_argument("--two-step-input", default="sart", choices=("none", "sart", "fbp"),
                     help="two-step reconstruction as a second network input (not in the seed)")
+    ap.add_argument("--base-channels", type=int, default=8, help="channels of the first U-Net level")
     ap.add_argument("--name", default="rapid_ic", help="results file name under benchmarks/results")
     args = ap.parse_args(argv)
 
@@ -82,7 +83,7 @@ def main(argv=None) -> dict:
     if not (run / "rapid.safetensors").exists():
         tomolearn("train", "rapid", str(scan_path), "--train-region", "z<0.8", "--epochs", str(args.epochs),
                   "--n-iter", str(args.n_iter), "--n-slabs", str(args.n_slabs), "--two-step-input", args.two_step_input,
-                  "-o", str(run), "--device", "cpu",
+                  "--base-channels", str(args.base_channels), "-o", str(run), "--device", "cpu",
                   "--quiet", *(["--resume"] if run.exists() else []))
     record = json.loads((run / "training.json").read_text())
     net, card = load_weights(run / "rapid.safetensors")
@@ -117,7 +118,7 @@ def main(argv=None) -> dict:
     golden_s = record["timing_s"]["golden_standard"] * frac
     rec = {"command": f".venv/bin/python benchmarks/rapid_ic.py --work {work} --epochs {args.epochs} --rows {args.rows} "
                       f"--n-iter {args.n_iter} --n-slabs {args.n_slabs} --run {args.run} "
-                      f"--two-step-input {args.two_step_input} --name {args.name}",
+                      f"--two-step-input {args.two_step_input} --base-channels {args.base_channels} --name {args.name}",
            "machine": f"{platform.machine()}, 2 torch threads, CPU", "torch": torch.__version__,
            "training": record["training"], "data": record["data"],
            "test_region_vs_golden": vs_golden, "test_region_vs_truth": vs_truth,

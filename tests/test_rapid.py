@@ -137,13 +137,13 @@ def test_train_then_reconstruct_end_to_end(tmp_path):
     run = tmp_path / "run"
     args = ["train", "rapid", str(scan), "--train-region", "z<0.6", "--reduced-angles", "4", "--patch", "8,24,16",
             "--base-channels", "2", "--depth", "1", "--rates", "2", "--depth-rates", "3", "--epochs", "1",
-            "--golden-iter", "2", "-o", str(run), "--device", "cpu", "--quiet"]
+            "--golden-iter", "2", "--two-step-input", "none", "-o", str(run), "--device", "cpu", "--quiet"]
     r = runner.invoke(app, args)
     assert r.exit_code == 0, r.output
     split = json.loads((run / "split.json").read_text())
     assert split["region"] == "z<0.6" and split["test_range"] == [14, 24]
     record = json.loads((run / "training.json").read_text())
-    assert set(record["test_vs_golden"]) == {"approximant", "RAPID"} and record["test_vs_truth"]
+    assert set(record["test_vs_golden"]) == {"approximant", "RAPID"} and record["test_vs_truth"]  # the seed's input
     r = runner.invoke(app, ["reconstruct", str(scan), "--method", "rapid", "--model", str(run / "rapid.safetensors"),
                             "-o", str(tmp_path / "out.h5"), "--device", "cpu"])
     assert r.exit_code == 0, r.output
@@ -164,7 +164,7 @@ def test_two_step_input_trains_and_reconstructs_with_a_second_channel(tmp_path):
     run = tmp_path / "run"
     r = runner.invoke(app, ["train", "rapid", str(scan), "--train-region", "z<0.6", "--reduced-angles", "4",
                             "--patch", "8,24,16", "--base-channels", "2", "--depth", "1", "--rates", "2",
-                            "--depth-rates", "3", "--epochs", "1", "--golden-iter", "2", "--two-step-input", "sart",
+                            "--depth-rates", "3", "--epochs", "1", "--golden-iter", "2",  # sart is the default
                             "-o", str(run), "--device", "cpu", "--quiet"])
     assert r.exit_code == 0, r.output
     record = json.loads((run / "training.json").read_text())

@@ -130,7 +130,8 @@ class PtychoStudyConfig(_Strict):
     approximant_iter: int = Field(15, ge=0, description="approximant gradient steps (seed 001: 2)")
     approximant_slabs: int = Field(10, ge=1, description="approximant slabs along the beam (seed 001: 5)")
     two_step_input: Literal["none", "sart", "fbp"] = Field(
-        "none", description="two-step reconstruction of the reduced angles as a second network input (not in the seed)")
+        "sart", description="two-step reconstruction of the reduced angles as a second network input (not in the "
+        "seed; none: the seed's approximant alone)")
     generalisation_seed: int = Field(7, description="seed of the unseen IC")
     generalisation_density: float = Field(0.4, gt=0, le=1, description="wiring density of the unseen IC")
 
