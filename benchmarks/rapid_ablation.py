@@ -43,6 +43,9 @@ def main(argv=None) -> dict:
     ap.add_argument("--n-iter", type=int, default=2, help="approximant gradient steps (the committed results: the "
                                                           "seed's 2; `train rapid` now defaults to 15)")
     ap.add_argument("--n-slabs", type=int, default=5, help="approximant slabs (committed: the seed's 5; default 10)")
+    ap.add_argument("--two-step-input", default="none", choices=("none", "sart", "fbp"),
+                    help="two-step input channel (committed: none, the seed's approximant alone; `train rapid` now "
+                         "defaults to sart)")
     args = ap.parse_args(argv)
 
     import torch
@@ -63,7 +66,7 @@ def main(argv=None) -> dict:
                 shutil.copy(base / name, run / name)
         if not (run / "rapid.safetensors").exists():
             cfg = RAPIDTraining(scan=args.work / "tall.h5", epochs=args.epochs, n_iter=args.n_iter,
-                                n_slabs=args.n_slabs, **kw)
+                                n_slabs=args.n_slabs, two_step_input=args.two_step_input, **kw)
             train_rapid(cfg, run, resume=True, show_progress=False, log=lambda m: None,
                         command=f"benchmarks/rapid_ablation.py variant {label[0]}")
         rec = json.loads((run / "training.json").read_text())

@@ -2,8 +2,8 @@
 
 One unseen pillar (``layered_ic``, 64³, 3 nm voxels, seed 41 by default) is simulated at each
 energy (``tomolearn simulate --modality ptycho --energy-kev E``, 21 angles over 140.8°, 1e6
-photons per pattern); the approximant goes through the network as ``reconstruct --method
-rapid`` does (``recipes.rapid.delta_scale``: δ ∝ λ², divided out before the network and restored
+photons per pattern); the approximant (and the two-step SART, for weights that take it) goes through the network as
+``reconstruct --method rapid`` does (``recipes.rapid.delta_scale``: δ ∝ λ², divided out before the network and restored
 after) and with the scale fixed to 1 (the network's training units). Scored against the ground
 truth: PCC, output std / truth std, NRMSE over the truth's std. Writes
 benchmarks/results/rapid_energy.{json,md}.
@@ -22,7 +22,7 @@ import numpy as np
 
 from tomolearn import __version__
 from tomolearn.io.ptycho import load_ptycho
-from tomolearn.recipes.rapid import apply_network, approximant_of, delta_scale, load_default
+from tomolearn.recipes.rapid import apply_network, approximant_of, delta_scale, load_default, two_step_of
 from tomolearn.workflow.common import git_hash
 from tomolearn.workflow.simulate import simulate_ptycho_to_file
 
@@ -51,10 +51,12 @@ def main(argv=None) -> dict:
             simulate_ptycho_to_file(path, energy_kev=e, seed=args.seed)
         scan = load_ptycho(path)
         approx = approximant_of(scan, card)
+        second = two_step_of(scan, card)  # None unless the weights take a two-step channel
         scale = delta_scale(card, scan.geometry)
         rows[f"{e:g}"] = {"delta_scale": round(scale, 4), "truth_max_delta": float(scan.reference.max()),
-                          "rescaled": scores(apply_network(net, card, approx, scale=scale), scan.reference),
-                          "fixed": scores(apply_network(net, card, approx), scan.reference)}
+                          "rescaled": scores(apply_network(net, card, approx, scale=scale, two_step=second),
+                                             scan.reference),
+                          "fixed": scores(apply_network(net, card, approx, two_step=second), scan.reference)}
         print(e, rows[f"{e:g}"], flush=True)
     rec = {"command": "benchmarks/rapid_energy.py " + " ".join(argv if argv is not None else os.sys.argv[1:]),
            "git": git_hash(), "tomolearn": __version__, "training_energy_kev": card.training.get("energy_kev"),

@@ -44,7 +44,12 @@ def main(argv=None) -> dict:
     ap.add_argument("--n-iter", type=int, default=2, help="approximant gradient steps (the committed results: the "
                                                           "seed's 2; `train rapid` now defaults to 15)")
     ap.add_argument("--n-slabs", type=int, default=5, help="approximant slabs (committed: the seed's 5; default 10)")
+    ap.add_argument("--two-step-input", default="none", choices=("none", "sart", "fbp"),
+                    help="two-step input channel (committed: none, the seed's approximant alone; `train rapid` now "
+                         "defaults to sart)")
+    ap.add_argument("--name", default="rapid_scan_strategy", help="results file name under benchmarks/results")
     args = ap.parse_args(argv)
+    suffix = "" if args.two_step_input == "none" else f"_{args.two_step_input}"
 
     import torch
 
@@ -73,7 +78,7 @@ def main(argv=None) -> dict:
                 shutil.copy(golden_from / name, run / name)
         t0 = time.perf_counter()
         tomolearn("train", "rapid", str(scan_path), "--train-region", "z<0.8", *extra, "--epochs", str(args.epochs),
-                  "--n-iter", str(args.n_iter), "--n-slabs", str(args.n_slabs),
+                  "--n-iter", str(args.n_iter), "--n-slabs", str(args.n_slabs), "--two-step-input", args.two_step_input,
                   "-o", str(run), "--device", "cpu", "--quiet", *(["--resume"] if run.exists() else []))
         print(f"{run.name}: trained in {time.perf_counter() - t0:.0f} s", flush=True)
 
@@ -85,11 +90,10 @@ def main(argv=None) -> dict:
         return {"vs_golden": vs_golden, "vs_truth": vs_truth, "seconds": secs,
                 "training_s": json.loads((run / "training.json").read_text())["training"]["seconds"]}
 
-    previous = json.loads((OUT / "rapid_scan_strategy.json").read_text()) if (OUT / "rapid_scan_strategy.json").exists() \
-        else {}
+    previous = json.loads((OUT / f"{args.name}.json").read_text()) if (OUT / f"{args.name}.json").exists() else {}
     rows = previous.get("rows", {}) if not args.angles else {}
     for n in [int(v) for v in args.angles.split(",") if v]:
-        run = work / f"strategy_n{n}"
+        run = work / f"strategy_n{n}{suffix}"
         train(run, ["--reduced-angles", str(n)], golden_src)
         golden_src = golden_src or run
         rows[str(n)] = score(run, full.subset(reduced_indices(full.geometry.n_angles, n)))
@@ -99,24 +103,25 @@ def main(argv=None) -> dict:
         if not reduced_path.exists():  # the same IC (same seed and size), 21 angles within r
             tomolearn("simulate", "--modality", "ptycho", "-o", str(reduced_path), "--rows", str(args.rows),
                       "--angles", str(args.range_angles), "--range-deg", f"{r:g}")
-        run = work / f"strategy_r{r:g}"
+        run = work / f"strategy_r{r:g}{suffix}"
         train(run, ["--reduced-scan", str(reduced_path)], golden_src)
         golden_src = golden_src or run
         range_rows[f"{r:g}"] = score(run, load_ptycho(reduced_path))
-    command = (f".venv/bin/python benchmarks/rapid_scan_strategy.py --work {work} --angles {args.angles} "
-               f"--epochs {args.epochs} --rows {args.rows}")
+    common = (f"--epochs {args.epochs} --rows {args.rows} --n-iter {args.n_iter} --n-slabs {args.n_slabs} "
+              f"--two-step-input {args.two_step_input} --name {args.name}")
+    command = f".venv/bin/python benchmarks/rapid_scan_strategy.py --work {work} --angles {args.angles} {common}"
     rec = {"command": previous.get("command", command) if not args.angles else command,
            "range_command": (f".venv/bin/python benchmarks/rapid_scan_strategy.py --work {work} --angles '' "
-                             f"--ranges {args.ranges} --range-angles {args.range_angles} --epochs {args.epochs} "
-                             f"--rows {args.rows}") if args.ranges else previous.get("range_command"),
+                             f"--ranges {args.ranges} --range-angles {args.range_angles} {common}")
+           if args.ranges else previous.get("range_command"),
            "machine": f"{platform.machine()}, 2 torch threads, CPU", "torch": torch.__version__,
            "full_angles": full.geometry.n_angles, "range_deg": round(float(np.degrees(np.ptp(full.geometry.angles))), 1),
            "epochs": args.epochs, "rows": rows, "range_rows": range_rows, "range_angles": args.range_angles,
            "seconds": previous.get("seconds") if not args.angles else round(time.perf_counter() - t_start, 1),
            "range_seconds": round(time.perf_counter() - t_start, 1) if args.ranges else previous.get("range_seconds")}
     OUT.mkdir(exist_ok=True)
-    (OUT / "rapid_scan_strategy.json").write_text(json.dumps(rec, indent=2, default=float))
-    (OUT / "rapid_scan_strategy.md").write_text(markdown(rec))
+    (OUT / f"{args.name}.json").write_text(json.dumps(rec, indent=2, default=float))
+    (OUT / f"{args.name}.md").write_text(markdown(rec))
     print(markdown(rec))
     return rec
 
