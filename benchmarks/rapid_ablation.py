@@ -26,6 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
+from rapid_ic import add_seed_input_args
+
 OUT = Path(__file__).parent / "results"
 VARIANTS = {
     "A: plain 3D U-Net": dict(atrous=False, base_channels=10),
@@ -40,12 +42,7 @@ def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--work", type=Path, default=Path("runs/rapid_ic"))
     ap.add_argument("--epochs", type=int, default=100)
-    ap.add_argument("--n-iter", type=int, default=2, help="approximant gradient steps (the committed results: the "
-                                                          "seed's 2; `train rapid` now defaults to 15)")
-    ap.add_argument("--n-slabs", type=int, default=5, help="approximant slabs (committed: the seed's 5; default 10)")
-    ap.add_argument("--two-step-input", default="none", choices=("none", "sart", "fbp"),
-                    help="two-step input channel (committed: none, the seed's approximant alone; `train rapid` now "
-                         "defaults to sart)")
+    add_seed_input_args(ap)
     args = ap.parse_args(argv)
 
     import torch

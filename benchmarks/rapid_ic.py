@@ -39,6 +39,16 @@ def tomolearn(*args: str) -> None:
     subprocess.run([str(exe), *args], check=True)
 
 
+def add_seed_input_args(ap: argparse.ArgumentParser) -> None:
+    """The network-input options of the studies whose committed tables used the seed's input."""
+    ap.add_argument("--n-iter", type=int, default=2, help="approximant gradient steps (the committed results: the "
+                                                          "seed's 2; `train rapid` now defaults to 15)")
+    ap.add_argument("--n-slabs", type=int, default=5, help="approximant slabs (committed: the seed's 5; default 10)")
+    ap.add_argument("--two-step-input", default="none", choices=("none", "sart", "fbp"),
+                    help="two-step input channel (committed: none, the seed's approximant alone; `train rapid` now "
+                         "defaults to sart)")
+
+
 def evaluate(scan, golden, net, card, region, n_full: int, seed: int = 0) -> tuple[dict, dict, dict]:
     """The study's scoring (:func:`tomolearn.workflow.rapid_study.evaluate`), labelled with angle counts."""
     from tomolearn.workflow.rapid_study import evaluate as study_evaluate

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rapid_ic import OUT, tomolearn
+from rapid_ic import OUT, add_seed_input_args, tomolearn
 
 
 def main(argv=None) -> dict:
@@ -41,12 +41,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--range-angles", type=int, default=21)
     ap.add_argument("--epochs", type=int, default=100)
     ap.add_argument("--rows", type=int, default=160)
-    ap.add_argument("--n-iter", type=int, default=2, help="approximant gradient steps (the committed results: the "
-                                                          "seed's 2; `train rapid` now defaults to 15)")
-    ap.add_argument("--n-slabs", type=int, default=5, help="approximant slabs (committed: the seed's 5; default 10)")
-    ap.add_argument("--two-step-input", default="none", choices=("none", "sart", "fbp"),
-                    help="two-step input channel (committed: none, the seed's approximant alone; `train rapid` now "
-                         "defaults to sart)")
+    add_seed_input_args(ap)
     ap.add_argument("--name", default="rapid_scan_strategy", help="results file name under benchmarks/results")
     args = ap.parse_args(argv)
     suffix = "" if args.two_step_input == "none" else f"_{args.two_step_input}"

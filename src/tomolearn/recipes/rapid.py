@@ -1,4 +1,4 @@
-"""RAPID inference: approximant -> anisotropic-ASPP 3D U-Net -> δ volume (seed 001).
+"""RAPID inference: approximant (+ two-step SART where the card asks) -> anisotropic-ASPP 3D U-Net -> δ volume (seed 001).
 
 Inference imports no training code: a network and its model card are all it needs.
 """
