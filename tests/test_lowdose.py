@@ -13,7 +13,8 @@ from tomolearn.physics.noise import thin_counts
 from tomolearn.recipes.lowdose import (angle_neighbours, match_row_sums, minmax_normalise, minmax_restore, pad_to,
                                        pair_by_angle, split_angles, sub_reconstructions)
 from tomolearn.train.losses import inverse_psnr_loss
-from tomolearn.train.lowdose import Noise2InversePatches, PairedProjectionPatches
+from tomolearn.train.lowdose import (Noise2InversePatches, Noise2InverseValidation, PairedProjectionPatches,
+                                    held_out_tiles)
 from tomolearn.train.noise_model import PairNoiseModel
 
 runner = CliRunner()
@@ -107,6 +108,42 @@ def test_training_datasets():
     x, y = n2i[0]
     k = int(y[0, 0, 0])
     assert x.shape == (1, 16, 16) and float(x[0, 0, 0]) == pytest.approx((6 - k) / 3)  # mean of the other splits
+
+
+def test_held_out_tiles_never_reach_a_training_patch_and_form_the_validation_set():
+    mask = held_out_tiles((2, 80, 96), tile=16, share=0.2, seed=3)
+    n_tiles = 2 * (80 // 16) * (96 // 16)
+    assert mask.sum() == round(0.2 * n_tiles) * 16 * 16
+    tiles = mask[:, :80, :96].reshape(2, 5, 16, 6, 16)
+    assert np.all(tiles.all(axis=(2, 4)) == tiles.any(axis=(2, 4)))  # whole, grid-aligned tiles
+    assert not held_out_tiles((1, 32, 32), 16, 0.5).any()  # 4 tiles in all: none spared
+    with pytest.raises(ValueError, match="validation"):
+        held_out_tiles((2, 80, 96), 16, 0.8)
+    # every pixel knows whether it is held out: training patches must carry no held-out pixel
+    subs = np.stack([np.where(mask, 100.0, 0.0).astype(np.float32) + k for k in range(3)])
+    ds = Noise2InversePatches(subs, patch=24, samples=300, seed=0, exclude=mask)
+    for i in range(len(ds)):
+        _, y = ds[i]
+        assert float(y.max()) < 100.0
+    val = Noise2InverseValidation(subs, mask, tile=16, context=8)
+    assert len(val) == 3 * round(0.2 * n_tiles)
+    x, y = val[4]
+    assert x.shape == (1, 32, 32) and y.shape == (2, 32, 32)
+    weight = y[1].numpy()
+    assert weight.sum() == 16 * 16 and np.all(y[0].numpy()[weight > 0] >= 100.0)  # the tile, and only it, is scored
+    j = val.items[4][0]
+    assert np.allclose(y[0].numpy()[weight > 0], 100.0 + j)
+
+
+def test_weighted_targets_score_only_their_weighted_pixels():
+    from tomolearn.models.card import Architecture, ModelCard
+    from tomolearn.train.module import CardModule
+
+    card = ModelCard(method="lowdose", architecture=Architecture(name="unet", base_channels=2, depth=1))
+    module = CardModule(card.model_dump(mode="json"), "mse")
+    pred = torch.zeros(1, 1, 2, 2)
+    target = torch.tensor([[[[1.0, 2.0], [3.0, 40.0]], [[1.0, 1.0], [1.0, 0.0]]]])  # value, weight
+    assert float(module._loss(pred, target)) == pytest.approx((1 + 4 + 9) / 3)
 
 
 def test_interleaved_splits_and_sub_reconstructions():
@@ -305,6 +342,14 @@ def test_self_supervised_training_and_bad_input(lowdose_files, tmp_path):
     assert r.exit_code == 0, r.output
     rec = json.loads((run / "training.json").read_text())
     assert rec["mode"] == "noise2inverse" and rec["data"]["rows"] == 12
+    # one 32-pixel tile of the 12 slices is held out; its loss chose the epoch that was kept
+    split = json.loads((run / "split.json").read_text())
+    assert split["validation_tiles"]["tiles"] == 1
+    import csv
+
+    rows = [r for r in csv.DictReader(open(next(run.glob("logs/version_*/metrics.csv")))) if r.get("val_mse")]
+    val = {int(r["epoch"]) + 1: float(r["val_mse"]) for r in rows}
+    assert len(val) == 2 and rec["training"]["chosen_epoch"] == min(val, key=val.get)
     assert "slices vs reference | Noise2Inverse" in rec["scores"]
     out = tmp_path / "n2i.h5"
     r = runner.invoke(app, ["reconstruct", str(d / "low.h5"), "--method", "lowdose", "--model",

@@ -53,6 +53,10 @@ class LowDoseTraining(BaseModel):
     splits: int = Field(4, ge=2, description="self-supervised: interleaved angle subsets K")
     filter: str = Field("parzen", description="self-supervised: FBP window of the sub-reconstructions")
     window: int = Field(64, ge=16, description="self-supervised: training patch side")
+    validation: float = Field(0.1, ge=0.0, le=0.5,
+                              description="self-supervised: share of window-sized tiles held out of training; "
+                                          "their Noise2Inverse loss picks the epoch whose weights are kept (0: the "
+                                          "last epoch)")
     samples: int = Field(2048, ge=1, description="patches per epoch (drawn anew each epoch)")
     base_channels: int = Field(16, ge=1, description="self-supervised: U-Net channels of the first level")
     depth: int = Field(3, ge=1, description="self-supervised: U-Net poolings")

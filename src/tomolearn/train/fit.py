@@ -83,7 +83,7 @@ def check_scaling(accelerator: str, devices: int, strategy: str, precision: str)
 def fit(module: L.LightningModule, train: Dataset, val: Dataset | None, out_dir,
         max_epochs: int, batch_size: int = 8, seed: int = 0, accelerator: str = "auto",
         show_progress: bool = True, devices: int = 1, strategy: str = "auto", precision: str = "32-true",
-        deterministic: bool | None = None) -> Path:
+        deterministic: bool | None = None, keep_best: str | None = None) -> Path:
     """Train ``module`` and return the path of the final checkpoint.
 
     Checkpoints go to ``out_dir/checkpoints`` (``last.ckpt`` after every epoch); if one is
@@ -118,6 +118,10 @@ def fit(module: L.LightningModule, train: Dataset, val: Dataset | None, out_dir,
         Deterministic algorithms only (torch), so a run repeats bit for bit on the same machine
         and thread count; default: the environment variable ``TOMOLEARN_DETERMINISTIC``
         (``--deterministic`` on the command line sets it).
+    keep_best : str, optional
+        A logged validation metric (e.g. ``"val_mse"``, needs ``val``): the checkpoint of the
+        epoch where it was lowest is also kept, as ``out_dir/checkpoints/best.ckpt``
+        (:func:`best_checkpoint`).
 
     Returns
     -------
@@ -144,11 +148,17 @@ def fit(module: L.LightningModule, train: Dataset, val: Dataset | None, out_dir,
     # "last.ckpt" (no monitor, overwritten every epoch) is what resuming needs
     checkpoint = L.pytorch.callbacks.ModelCheckpoint(dirpath=ckpt_dir, filename="last", save_top_k=1, monitor=None,
                                                      enable_version_counter=False)
+    best = []
+    if keep_best:
+        if val is None or not len(val):
+            raise fail("keep_best", "a validation set to choose the best epoch on", "none")
+        best = [L.pytorch.callbacks.ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor=keep_best, mode="min",
+                                                    save_top_k=1, enable_version_counter=False)]
     if strategy == "ddp" and getattr(module, "ddp_unused_parameters", False):
         strategy = "ddp_find_unused_parameters_true"  # e.g. a GAN: each optimiser step uses one network only
     trainer = L.Trainer(max_epochs=max_epochs, accelerator=accelerator, devices=int(devices), strategy=strategy,
                         precision=precision, default_root_dir=out,
-                        callbacks=[checkpoint, _ResumeNotice()] + ([_NewSamplesEachEpoch(train)] if hasattr(train, "set_epoch") else []), logger=L.pytorch.loggers.CSVLogger(out, name="logs"),
+                        callbacks=[checkpoint, *best, _ResumeNotice()] + ([_NewSamplesEachEpoch(train)] if hasattr(train, "set_epoch") else []), logger=L.pytorch.loggers.CSVLogger(out, name="logs"),
                         enable_progress_bar=show_progress, enable_model_summary=False,
                         num_sanity_val_steps=0, deterministic=bool(deterministic), log_every_n_steps=5)
     generator = torch.Generator().manual_seed(seed)
@@ -156,3 +166,16 @@ def fit(module: L.LightningModule, train: Dataset, val: Dataset | None, out_dir,
     val_loader = DataLoader(val, batch_size=batch_size) if val is not None and len(val) else None
     trainer.fit(module, train_loader, val_loader, ckpt_path=str(last) if last.exists() else None)
     return last
+
+
+def best_checkpoint(out_dir) -> tuple[Path, int | None]:
+    """The checkpoint :func:`fit` kept for its lowest validation metric, and its epoch (1-based).
+
+    Falls back to ``last.ckpt`` (epoch None) when the run kept no best checkpoint.
+    """
+    ckpt_dir = Path(out_dir) / "checkpoints"
+    best = ckpt_dir / "best.ckpt"
+    if not best.exists():
+        return ckpt_dir / "last.ckpt", None
+    epoch = torch.load(best, map_location="cpu", weights_only=False).get("epoch")
+    return best, None if epoch is None else int(epoch) + 1

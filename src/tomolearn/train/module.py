@@ -91,6 +91,11 @@ class CardModule(L.LightningModule):
     def _loss(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         from .losses import inverse_psnr_loss
 
+        if target.shape[1] == pred.shape[1] + 1:
+            # the last channel weighs the pixels (e.g. Noise2Inverse validation tiles in their context)
+            target, weight = target[:, :-1], target[:, -1:]
+            err = (pred - target) ** 2 if self.hparams.loss == "mse" else torch.abs(pred - target)
+            return torch.sum(err * weight) / torch.clamp(torch.sum(weight) * pred.shape[1], min=1.0)
         if self.hparams.loss == "inverse_psnr":
             return inverse_psnr_loss(pred, target)
         if self.hparams.loss == "mse":

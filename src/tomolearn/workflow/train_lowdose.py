@@ -13,8 +13,8 @@ from ..models.card import Architecture, GeometryRange, ModelCard, Pipeline, inpu
 from ..models.weights import load_weights
 from ..recipes.lowdose import (WEIGHTS_NAME, angle_neighbours, enhance_projections, minmax_normalise,
                                network_inputs, pad_to, pair_by_angle, split_angles, sub_reconstructions)
-from ..train.fit import fit, is_main_process, seeded
-from ..train.lowdose import Noise2InversePatches, PairedProjectionPatches
+from ..train.fit import best_checkpoint, fit, is_main_process, seeded
+from ..train.lowdose import Noise2InversePatches, Noise2InverseValidation, PairedProjectionPatches, held_out_tiles
 from ..train.noise_model import PairNoiseModel
 from ..train.module import CardModule
 from .common import check_export, save_run_weights, git_hash, prepare_run_dir, write_json
@@ -119,12 +119,17 @@ def train_lowdose(config, out_dir, overwrite: bool = False, resume: bool = False
         module = CardModule(card.model_dump(mode="json"), train["loss"], c.lr)
     accelerator = "gpu" if device.startswith("cuda") else "cpu"
     t0 = time.perf_counter()
-    last = fit(module, train["dataset"], None, out, c.epochs, c.batch_size, c.seed, accelerator, show_progress,
-               devices=devices, strategy=strategy, precision=precision)
+    val = train.get("validation")
+    last = fit(module, train["dataset"], val, out, c.epochs, c.batch_size, c.seed, accelerator, show_progress,
+               devices=devices, strategy=strategy, precision=precision,
+               keep_best=f"val_{train['loss']}" if val is not None else None)
     seconds = time.perf_counter() - t0
     if not is_main_process():
         return {}
-    net, _ = load_weights(last, map_location=device)
+    chosen, best_epoch = best_checkpoint(out) if val is not None else (last, None)
+    if val is not None:
+        log(f"Noise2Inverse: weights of epoch {best_epoch} of {c.epochs} (lowest loss on the held-out tiles)")
+    net, _ = load_weights(chosen, map_location=device)
     net.eval()
     t0 = time.perf_counter()
     scores = train["evaluate"](net, card)
@@ -135,7 +140,8 @@ def train_lowdose(config, out_dir, overwrite: bool = False, resume: bool = False
                            "loss": train["loss"], "lr": c.lr,
                            "parameters": int(sum(p.numel() for p in net.parameters())),
                            "architecture": card.architecture.model_dump(mode="json"), "accelerator": accelerator,
-                           "devices": devices, "seconds": round(seconds, 1), "threads": torch.get_num_threads()},
+                           "devices": devices, "seconds": round(seconds, 1), "threads": torch.get_num_threads(),
+                           "chosen_epoch": best_epoch if val is not None else c.epochs},
               "evaluation_seconds": round(t_eval, 2), "scores": scores}
     write_json(out / "training.json", record)
     card = card.model_copy(update={"training": {**card.training, **{k: v for k, v in record.items() if k != "scores"}},
@@ -207,7 +213,11 @@ def _self_supervised_setup(scan, c, log) -> dict:
     subs = sub_reconstructions(proj, op, c.splits, "fbp", params)
     scale = input_scale(subs.mean(0))
     subs /= np.float32(scale)
-    dataset = Noise2InversePatches(subs, c.window, c.samples, c.seed)
+    held = held_out_tiles(subs.shape[1:], c.window, c.validation, c.seed)
+    dataset = Noise2InversePatches(subs, c.window, c.samples, c.seed, exclude=held)
+    validation = Noise2InverseValidation(subs, held, c.window) if held.any() else None
+    if c.validation and validation is None:
+        log(f"Noise2Inverse: slices too small to hold out {c.window}-pixel tiles; the last epoch's weights are kept")
     arch = Architecture(name="unet", spatial_dims=2, base_channels=c.base_channels, depth=c.depth, residual=True)
     card = ModelCard(method="lowdose", architecture=arch,
                      pipeline=Pipeline(mode="noise2inverse", splits=c.splits, approximant="fbp",
@@ -216,7 +226,10 @@ def _self_supervised_setup(scan, c, log) -> dict:
                      geometry=GeometryRange(kinds=[geometry_kind(scan.geometry)]),
                      training={"scan": str(c.scan), "splits": c.splits, "rows": rows.size})
     split = {"mode": "noise2inverse", "rows": rows.tolist(),
-             "splits": [s.tolist() for s in split_angles(scan.geometry.n_angles, c.splits)]}
+             "splits": [s.tolist() for s in split_angles(scan.geometry.n_angles, c.splits)],
+             "validation_tiles": {"side": c.window, "share": c.validation,
+                                  "tiles": int(held.sum()) // (c.window * c.window),
+                                  "note": "no training patch overlaps them; their Noise2Inverse loss chose the epoch"}}
 
     def evaluate(net, card):
         if scan.reference is None:
@@ -229,5 +242,6 @@ def _self_supervised_setup(scan, c, log) -> dict:
         n2i = noise2inverse(net, card, proj, op)
         return {f"slices vs reference | {k}": v for k, v in stack_scores(ref, {"FBP": fbp_all, "Noise2Inverse": n2i}).items()}
 
-    return {"dataset": dataset, "card": card, "split": split, "loss": "mse", "evaluate": evaluate,
+    return {"dataset": dataset, "validation": validation, "card": card, "split": split, "loss": "mse",
+            "evaluate": evaluate,
             "data": {"splits": c.splits, "rows": int(rows.size), "scale": scale}}
