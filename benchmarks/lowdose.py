@@ -149,6 +149,9 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="tiny smoke run (results not written to results/)")
     ap.add_argument("--tv-only", action="store_true", help="score the TV (PDHG) baseline alone (same data, slices "
                                                           "and tuning; e.g. after a change of its solver)")
+    ap.add_argument("--n2i-only", action="store_true", help="score Noise2Inverse alone, at every --n2i-splits K, "
+                                                           "beside the noisy FBP (same data and slices)")
+    ap.add_argument("--n2i-splits", default="2,4", help="with --n2i-only: the numbers of angle subsets K compared")
     args = ap.parse_args()
     import torch
 
@@ -166,9 +169,14 @@ def main() -> None:
     cases = args.cases.split(",")
     t0 = time.perf_counter()
     results = {}
-    from tomolearn.workflow.lowdose_study import compare, compare_tv
+    import functools
+
+    from tomolearn.workflow.lowdose_study import compare, compare_n2i, compare_tv
 
     scorer = compare_tv if args.tv_only else compare
+    if args.n2i_only:
+        scorer = functools.partial(compare_n2i, splits=tuple(int(k) for k in args.n2i_splits.split(",")))
+    score_only = args.tv_only or args.n2i_only
     if "synthetic" in cases:
         levels = [int(v) for v in args.levels.split(",")]
         results.update(synthetic(args.work / "synthetic", args.size, args.angles, levels, cfgs, log, tuning, scorer))
@@ -179,16 +187,16 @@ def main() -> None:
                                 tuning, compare=scorer))
     out_dir.mkdir(parents=True, exist_ok=True)
     figures = []
-    if args.tv_only:
+    if score_only:
         results = {c: {**r, "volumes": {}} for c, r in results.items()}
     scores = {c: r["scores"] for c, r in results.items()}
     synth = {c: s for c, s in scores.items() if c.endswith("%")}
-    if synth and not args.tv_only:
+    if synth and not score_only:
         figures.append(bars_figure(synth, out_dir / "lowdose_synthetic_bars.png"))
     realsc = {c: s for c, s in scores.items() if not c.endswith("%")}
-    if realsc and not args.tv_only:
+    if realsc and not score_only:
         figures.append(bars_figure(realsc, out_dir / f"{args.name}_bars.png"))
-    for case, r in (results.items() if not args.tv_only else ()):  # the TV-only re-score draws no figures
+    for case, r in (results.items() if not score_only else ()):  # the TV-/N2I-only re-scores draw no figures
         tag = case.replace(" ", "_").replace("/", "-").replace("%", "pct")
         vols = r["volumes"]
         row = next(iter(vols.values())).shape[0] // 2
@@ -234,10 +242,10 @@ def markdown(record: dict) -> str:
             extra = f" {truth[m]['psnr']:.2f} | {truth[m]['ssim']:.3f} |" if truth else ""
             lines.append(f"| {mark}{m}{mark} | {s['psnr']:.2f} | {s['ssim']:.3f} | {s['nrmse']:.3f} | {s['pcc']:.3f} |"
                          f"{extra} {r['seconds'].get(m, '')} |")
-        tuned = {k: v for k, v in r["settings"].items() if not k.endswith("_on_slices")}
-        lines += ["", "Tuned: " + ", ".join(f"{k} {v:g}" for k, v in tuned.items()) +
-                  f"; training: paired {r['seconds'].get('CNN (paired) training', '-')} s, Noise2Inverse "
-                  f"{r['seconds'].get('Noise2Inverse training', '-')} s.", ""]
+        tuned = {k: v for k, v in r["settings"].items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        trained = {k[:-len(" training")]: v for k, v in r["seconds"].items() if k.endswith(" training")}
+        lines += ["", ("Tuned: " + ", ".join(f"{k} {v:g}" for k, v in tuned.items()) + "; " if tuned else "")
+                  + "training: " + ", ".join(f"{k} {v} s" for k, v in trained.items()) + ".", ""]
     lines += ["Figures: " + ", ".join(record["figures"]), ""]
     return "\n".join(lines)
 

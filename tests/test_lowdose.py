@@ -1,5 +1,6 @@
 """Low-dose recipe (seed 002): network shape, 1/PSNR loss, thinning, pairing, simulate -> train -> reconstruct."""
 import json
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -373,6 +374,25 @@ def test_self_supervised_training_and_bad_input(lowdose_files, tmp_path):
     assert r.exit_code == 2 and "holds no lowdose.safetensors" in r.output
 
 
+def test_noise2inverse_splits_comparison_trains_one_run_per_k(lowdose_files, tmp_path):
+    from tomolearn import load_scan
+    from tomolearn.methods.lowdose import LowDoseTraining
+    from tomolearn.workflow.lowdose_study import compare_n2i
+    from tomolearn.workflow.reconstruct import reconstruct
+
+    scan = load_scan(lowdose_files / "low.h5").load()
+    reference = np.asarray(scan.reference, np.float32)
+    cfg = LowDoseTraining(scan=Path("scan"), self_supervised=True, epochs=1, samples=16, window=32,
+                          base_channels=4, depth=2, rows=6)
+    r = compare_n2i(scan, reference, tmp_path, self_supervised=cfg, splits=(2, 3), score_rows=6, log=lambda m: None)
+    assert set(r["scores"]) == {"FBP (noisy)", "Noise2Inverse K=2", "Noise2Inverse K=3"}
+    for k in (2, 3):
+        split = json.loads((tmp_path / f"noise2inverse_K{k}" / "split.json").read_text())
+        assert [len(s) for s in split["splits"]] == [60 // k] * k
+    fbp = reconstruct(scan, "fbp", filter="parzen").volume[r["rows"]]
+    assert np.allclose(r["volumes"]["FBP (noisy)"], fbp, atol=1e-5)
+
+
 def test_projection_denoisers_of_the_baselines():
     from tomolearn.workflow.lowdose_study import denoise_projections, noise_sigma, tune_denoiser
 
@@ -402,7 +422,7 @@ def test_self_supervised_mode_on_a_real_fan_beam_lab_scan(tmp_path):
                             "--samples", "16", "--window", "32", "--base-channels", "4", "--depth", "2", "--quiet"])
     assert r.exit_code == 0, r.output
     split = json.loads((run / "split.json").read_text())
-    assert [len(s) for s in split["splits"]] == [181, 180, 180, 180]  # 721 angles, interleaved
+    assert [len(s) for s in split["splits"]] == [361, 360]  # 721 angles, interleaved (default K = 2)
     out = tmp_path / "tb.h5"
     r = runner.invoke(app, ["reconstruct", str(path), "--method", "lowdose", "--model", str(run), "-o", str(out)])
     assert r.exit_code == 0, r.output

@@ -50,7 +50,10 @@ class LowDoseTraining(BaseModel):
                                                     "the slice's mass from all low-dose projections (zeroth "
                                                     "Helgason-Ludwig condition; turn off for a truncated field of "
                                                     "view)")
-    splits: int = Field(4, ge=2, description="self-supervised: interleaved angle subsets K")
+    splits: int = Field(2, ge=2, description="self-supervised: interleaved angle subsets K (more subsets: fewer "
+                                             "angles each, whose undersampling streaks no network can predict; "
+                                             "2 measured best on every scan in benchmarks/results/"
+                                             "lowdose_n2i_splits_*)")
     filter: str = Field("parzen", description="self-supervised: FBP window of the sub-reconstructions")
     window: int = Field(64, ge=16, description="self-supervised: training patch side")
     validation: float = Field(0.1, ge=0.0, le=0.5,

@@ -143,6 +143,71 @@ def compare_tv(scan, reference: np.ndarray, out_dir=None, *, tv_grid=(0.003, 0.0
             "settings": {"TV (PDHG)": weight, "tv_psnr_on_slices": tv_scores}}
 
 
+def compare_n2i(scan, reference: np.ndarray, out_dir, *, self_supervised=None, splits=(2, 4),
+                score_rows: int | None = 24, truth: np.ndarray | None = None, seed: int = 0, device: str = "cpu",
+                log=print, **_ignored) -> dict:
+    """Noise2Inverse at several numbers of angle subsets ``K`` beside the noisy FBP, scored like :func:`compare`.
+
+    Hendriksen et al. (IEEE TCI 2020) train to predict one interleaved subset's reconstruction
+    from the mean of the other ``K - 1``; each subset holds ``A / K`` of the scan's ``A``
+    projections, so a larger ``K`` gives targets with more angular-undersampling streaks, which
+    no network can predict from the other subsets. This measures that trade on one scan (the
+    other methods' arguments are accepted and ignored).
+
+    Parameters
+    ----------
+    scan : Scan
+        The low-dose scan (line integrals).
+    reference : ndarray, shape (Z, Y, X)
+        What the reconstructions are scored against.
+    out_dir : path
+        Folder for the training runs (``noise2inverse_K{k}/``).
+    self_supervised : LowDoseTraining, optional
+        Training settings; ``splits`` is replaced by each of ``splits``.
+    splits : sequence of int
+        The ``K`` values trained and scored.
+    score_rows, truth, seed, device, log
+        As in :func:`compare`.
+
+    Returns
+    -------
+    dict
+        ``scores``, ``scores_truth``, ``rows``, ``seconds``, ``settings`` and ``volumes`` as in
+        :func:`compare`, methods ``"FBP (noisy)"`` and ``"Noise2Inverse K=k"``.
+    """
+    from ..methods.lowdose import LowDoseTraining
+    from .reconstruct import reconstruct
+    from .train_lowdose import train_lowdose
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    full = scan
+    rows, scan, reference, truth = scored_rows(scan, reference, truth, score_rows)
+    vols, secs, records = {}, {}, {}
+    t0 = time.perf_counter()
+    vols["FBP (noisy)"] = np.asarray(reconstruct(scan, "fbp", filter="parzen").volume, np.float32)
+    secs["FBP (noisy)"] = round(time.perf_counter() - t0, 2)
+    base = self_supervised or LowDoseTraining(scan=Path("scan"), self_supervised=True)
+    for k in splits:
+        name = f"Noise2Inverse K={int(k)}"
+        cfg = base.model_copy(update={"self_supervised": True, "pairs": None, "pair_angles": None, "seed": seed,
+                                      "splits": int(k)})
+        t0 = time.perf_counter()
+        records[name] = train_lowdose(cfg, out / f"noise2inverse_K{int(k)}", overwrite=True, device=device,
+                                      show_progress=False, log=log, scan=full)
+        secs[f"{name} training"] = round(time.perf_counter() - t0, 1)
+        t0 = time.perf_counter()
+        vols[name] = np.asarray(reconstruct(scan, "lowdose", model=out / f"noise2inverse_K{int(k)}").volume,
+                                np.float32)
+        secs[name] = round(time.perf_counter() - t0, 2)
+        log(f"{name}: trained in {secs[f'{name} training']} s")
+    return {"scores": stack_scores(reference, vols),
+            "scores_truth": stack_scores(truth, vols) if truth is not None else {}, "rows": rows.tolist(),
+            "seconds": secs, "settings": {"splits": [int(k) for k in splits]}, "volumes": vols,
+            "training": {k: {kk: v[kk] for kk in ("training", "scores", "data") if kk in v}
+                         for k, v in records.items()}}
+
+
 def compare(scan, reference: np.ndarray, out_dir, *, pairs=None, train_deg=(0.0, 45.0), paired=None,
             self_supervised=None, tv_grid=(0.003, 0.01, 0.03, 0.1, 0.3, 1.0), tv_slices: int = 2,
             sirt_grid=(10, 30, 100),
