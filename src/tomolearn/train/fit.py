@@ -177,5 +177,5 @@ def best_checkpoint(out_dir) -> tuple[Path, int | None]:
     best = ckpt_dir / "best.ckpt"
     if not best.exists():
         return ckpt_dir / "last.ckpt", None
-    epoch = torch.load(best, map_location="cpu", weights_only=False).get("epoch")
+    epoch = torch.load(best, map_location="cpu", weights_only=True).get("epoch")  # tensors and plain values only
     return best, None if epoch is None else int(epoch) + 1
