@@ -22,6 +22,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import platform
 import subprocess
@@ -169,8 +170,6 @@ def main() -> None:
     cases = args.cases.split(",")
     t0 = time.perf_counter()
     results = {}
-    import functools
-
     from tomolearn.workflow.lowdose_study import compare, compare_n2i, compare_tv
 
     scorer = compare_tv if args.tv_only else compare

@@ -18,31 +18,17 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from missing_wedge import SART_GRID, TV_GRID, WEDGES, sinogram, test_objects, tv  # noqa: E402
+from missing_wedge import WEDGES, sinogram, summarise, test_objects, tune, tv  # noqa: E402
 
 from tomolearn.metrics import image_metrics  # noqa: E402
-from tomolearn.phantoms import ellipses_polygons  # noqa: E402
 from tomolearn.recipes.unrolled import load_default, lpd_slices  # noqa: E402
 from tomolearn.recon import fbp, sart  # noqa: E402
 from tomolearn.trust import wedge_error  # noqa: E402
 from tomolearn.workflow.common import git_hash  # noqa: E402
 
 OUT = Path(__file__).parent / "results"
-
-
-def tune_classical(wedge: int) -> dict:
-    """TV weight and SART iterations with the best mean PSNR on the two tuning faces of missing_wedge.py."""
-    tuning = [(ellipses_polygons(128, 80_000 + i), *sinogram(ellipses_polygons(128, 80_000 + i), wedge, 7 + i))
-              for i in range(2)]
-
-    def best(grid, run):
-        scores = {v: np.mean([image_metrics(o, run(s, g, v), 1.0)["psnr"] for o, s, g in tuning]) for v in grid}
-        return max(scores, key=scores.get)
-
-    return {"tv_relative": best(TV_GRID, tv), "sart_iter": best(SART_GRID, lambda s, g, k: sart(s, g, n_iter=k))}
 
 
 def main() -> None:
@@ -64,7 +50,7 @@ def main() -> None:
     rows, tuned, t0 = [], {}, time.perf_counter()
     secs = {"TV": 0.0, **{m: 0.0 for m in starts}}
     for wedge in wedges:
-        tuned[wedge] = t = tune_classical(wedge)
+        tuned[wedge] = t = tune(wedge)  # TV and SART only: no IRDM prior here
         for j, (set_name, objs) in enumerate(objects.items()):
             for i, obj in enumerate(objs):
                 sino, g = sinogram(obj, wedge, [wedge, i, j])  # the same seeds as missing_wedge.py
@@ -81,10 +67,7 @@ def main() -> None:
                                  **image_metrics(obj, img, 1.0), **wedge_error(obj, img, g.angles)})
         print(f"wedge {wedge}: done ({time.perf_counter() - t0:.0f} s)", flush=True)
     methods = list(dict.fromkeys(r["method"] for r in rows))
-    summary = {str(w): {s: {m: {k: float(np.mean([r[k] for r in rows if r["wedge_deg"] == w and r["set"] == s
-                                                  and r["method"] == m]))
-                               for k in ("psnr", "ssim", "nrmse", "wedge_relative_error")}
-                           for m in methods} for s in objects} for w in wedges}
+    summary = summarise(rows, wedges, objects)
     n_slices = len(wedges) * sum(len(v) for v in objects.values())
     cmd = " ".join([".venv/bin/python benchmarks/lpd_missing_wedge.py", *sys.argv[1:]])
     record = {"command": cmd, "git": git_hash(), "seconds": round(time.perf_counter() - t0, 1),

@@ -56,8 +56,9 @@ def tv(sino, g, rel):
     return tv_pdhg(sino, g, weight=tv_weight(rel, g, max(float(np.percentile(fbp(sino, g), 99)), 1e-6)), n_iter=200)
 
 
-def tune(wedge, gen, meta) -> dict:
-    """TV weight, SART iterations and the DC prior weight with the best mean PSNR on two tuning faces."""
+def tune(wedge, gen=None, meta=None) -> dict:
+    """TV weight, SART iterations and (with a generator) the DC prior weight with the best mean PSNR on two
+    tuning faces."""
     tuning = [(ellipses_polygons(SIZE, 80_000 + i), *sinogram(ellipses_polygons(SIZE, 80_000 + i), wedge, 7 + i))
               for i in range(2)]
 
@@ -67,8 +68,19 @@ def tune(wedge, gen, meta) -> dict:
 
     rel = best(TV_GRID, tv)
     k = best(SART_GRID, lambda s, g, k: sart(s, g, n_iter=k))
+    if gen is None:
+        return {"tv_relative": rel, "sart_iter": k}
     prior = best(PRIOR_GRID, lambda s, g, p: data_consistent(s, g, irdm_slice(gen, meta, s, g), rel, p))
     return {"tv_relative": rel, "sart_iter": k, "prior_relative": prior}
+
+
+def summarise(rows: list[dict], wedges, sets) -> dict:
+    """Mean PSNR, SSIM, NRMSE and wedge error per wedge, object set and method: ``{wedge: {set: {method: ...}}}``."""
+    methods = list(dict.fromkeys(r["method"] for r in rows))
+    return {str(w): {s: {m: {k: float(np.mean([r[k] for r in rows if r["wedge_deg"] == w and r["set"] == s
+                                                and r["method"] == m]))
+                             for k in ("psnr", "ssim", "nrmse", "wedge_relative_error")}
+                         for m in methods} for s in sets} for w in wedges}
 
 
 def spectra_figure(obj, images: dict, wedge, path: Path) -> None:
@@ -138,10 +150,7 @@ def main() -> None:
         print(f"wedge {wedge}: done ({time.perf_counter() - t0:.0f} s)", flush=True)
     range_figure(rows, list(models), wedges, out / "missing_wedge_range.png")
     methods = list(dict.fromkeys(r["method"] for r in rows))
-    summary = {str(w): {s: {m: {k: float(np.mean([r[k] for r in rows if r["wedge_deg"] == w and r["set"] == s
-                                                  and r["method"] == m]))
-                               for k in ("psnr", "ssim", "nrmse", "wedge_relative_error")}
-                           for m in methods} for s in objects} for w in wedges}
+    summary = summarise(rows, wedges, objects)
     cmd = ("`.venv/bin/python benchmarks/missing_wedge.py" + (f" --narrow {args.narrow}" if args.narrow else "")
            + (f" --wedges {args.wedges}" if wedges != WEDGES else "") + (f" --n {args.n}" if args.n != 8 else "") + "`")
     record = {"command": cmd.strip("`"), "git": git_hash(), "seconds": round(time.perf_counter() - t0, 1),

@@ -143,6 +143,30 @@ def compare_tv(scan, reference: np.ndarray, out_dir=None, *, tv_grid=(0.003, 0.0
             "settings": {"TV (PDHG)": weight, "tv_psnr_on_slices": tv_scores}}
 
 
+def noise2inverse_run(full, scored, config, out_dir, *, seed: int = 0, device: str = "cpu", log=print,
+                      **overrides) -> tuple[dict, np.ndarray, float, float]:
+    """Train Noise2Inverse on the whole scan ``full`` and reconstruct the ``scored`` slices with it.
+
+    ``config`` (a :class:`~tomolearn.methods.lowdose.LowDoseTraining`, or None for the defaults)
+    is made self-supervised, seeded and updated with ``overrides`` (e.g. ``splits``). Returns the
+    training record, the volume ``(Z, Y, X)`` and the training and reconstruction seconds.
+    """
+    from ..methods.lowdose import LowDoseTraining
+    from .reconstruct import reconstruct
+    from .train_lowdose import train_lowdose
+
+    cfg = (config or LowDoseTraining(scan=Path("scan"), self_supervised=True)).model_copy(
+        update={"self_supervised": True, "pairs": None, "pair_angles": None, "seed": seed, **overrides})
+    t0 = time.perf_counter()
+    record = train_lowdose(cfg, out_dir, overwrite=True, device=device, show_progress=False, log=log, scan=full)
+    t_train = round(time.perf_counter() - t0, 1)
+    t0 = time.perf_counter()
+    vol = np.asarray(reconstruct(scored, "lowdose", model=out_dir).volume, np.float32)
+    t_rec = round(time.perf_counter() - t0, 2)
+    log(f"Noise2Inverse (K={cfg.splits}): trained in {t_train} s, reconstructed in {t_rec} s")
+    return record, vol, t_train, t_rec
+
+
 def compare_n2i(scan, reference: np.ndarray, out_dir, *, self_supervised=None, splits=(2, 4),
                 score_rows: int | None = 24, truth: np.ndarray | None = None, seed: int = 0, device: str = "cpu",
                 log=print, **_ignored) -> dict:
@@ -175,9 +199,7 @@ def compare_n2i(scan, reference: np.ndarray, out_dir, *, self_supervised=None, s
         ``scores``, ``scores_truth``, ``rows``, ``seconds``, ``settings`` and ``volumes`` as in
         :func:`compare`, methods ``"FBP (noisy)"`` and ``"Noise2Inverse K=k"``.
     """
-    from ..methods.lowdose import LowDoseTraining
     from .reconstruct import reconstruct
-    from .train_lowdose import train_lowdose
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -187,20 +209,11 @@ def compare_n2i(scan, reference: np.ndarray, out_dir, *, self_supervised=None, s
     t0 = time.perf_counter()
     vols["FBP (noisy)"] = np.asarray(reconstruct(scan, "fbp", filter="parzen").volume, np.float32)
     secs["FBP (noisy)"] = round(time.perf_counter() - t0, 2)
-    base = self_supervised or LowDoseTraining(scan=Path("scan"), self_supervised=True)
     for k in splits:
         name = f"Noise2Inverse K={int(k)}"
-        cfg = base.model_copy(update={"self_supervised": True, "pairs": None, "pair_angles": None, "seed": seed,
-                                      "splits": int(k)})
-        t0 = time.perf_counter()
-        records[name] = train_lowdose(cfg, out / f"noise2inverse_K{int(k)}", overwrite=True, device=device,
-                                      show_progress=False, log=log, scan=full)
-        secs[f"{name} training"] = round(time.perf_counter() - t0, 1)
-        t0 = time.perf_counter()
-        vols[name] = np.asarray(reconstruct(scan, "lowdose", model=out / f"noise2inverse_K{int(k)}").volume,
-                                np.float32)
-        secs[name] = round(time.perf_counter() - t0, 2)
-        log(f"{name}: trained in {secs[f'{name} training']} s")
+        records[name], vols[name], secs[f"{name} training"], secs[name] = noise2inverse_run(
+            full, scan, self_supervised, out / f"noise2inverse_K{int(k)}", seed=seed, device=device, log=log,
+            splits=int(k))
     return {"scores": stack_scores(reference, vols),
             "scores_truth": stack_scores(truth, vols) if truth is not None else {}, "rows": rows.tolist(),
             "seconds": secs, "settings": {"splits": [int(k) for k in splits]}, "volumes": vols,
@@ -313,13 +326,9 @@ def compare(scan, reference: np.ndarray, out_dir, *, pairs=None, train_deg=(0.0,
                         "high": np.asarray(pairs.projections, np.float32)[held[0]]}
             for kind, label in (("median", "median + FBP"), ("tv", "TV denoise + FBP")):
                 enhanced[label.split(" + ")[0]] = denoise_projections(proj_all[sidx[:1]], kind, settings[label])[0]
-    cfg = self_supervised or LowDoseTraining(scan=Path("scan"), self_supervised=True)
-    cfg = cfg.model_copy(update={"self_supervised": True, "pairs": None, "pair_angles": None, "seed": seed})
-    t0 = time.perf_counter()
-    records["noise2inverse"] = train_lowdose(cfg, out / "noise2inverse", overwrite=True, device=device,
-                                             show_progress=False, log=log, scan=full)
-    secs["Noise2Inverse training"] = round(time.perf_counter() - t0, 1)
-    timed("Noise2Inverse", lambda: reconstruct(scan, "lowdose", model=out / "noise2inverse").volume)
+    records["noise2inverse"], vols["Noise2Inverse"], t_train, secs["Noise2Inverse"] = noise2inverse_run(
+        full, scan, self_supervised, out / "noise2inverse", seed=seed, device=device, log=log)
+    secs["Noise2Inverse training"] = t_train
     scores = stack_scores(reference, vols)
     scores_truth = stack_scores(truth, vols) if truth is not None else {}
     return {"scores": scores, "scores_truth": scores_truth, "rows": rows.tolist(), "reference": reference, "seconds": secs, "settings": {**settings, "tv_psnr_on_slices": tv_scores,
