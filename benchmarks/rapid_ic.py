@@ -75,6 +75,8 @@ def main(argv=None) -> dict:
                     help="two-step reconstruction as a second network input (not in the seed)")
     ap.add_argument("--base-channels", type=int, default=8, help="channels of the first U-Net level")
     ap.add_argument("--name", default="rapid_ic", help="results file name under benchmarks/results")
+    ap.add_argument("--random-crops", action="store_true", help="train on randomly shifted crops (tomolearn train "
+                    "rapid --random-crops)")
     args = ap.parse_args(argv)
 
     import torch
@@ -94,6 +96,7 @@ def main(argv=None) -> dict:
         tomolearn("train", "rapid", str(scan_path), "--train-region", "z<0.8", "--epochs", str(args.epochs),
                   "--n-iter", str(args.n_iter), "--n-slabs", str(args.n_slabs), "--two-step-input", args.two_step_input,
                   "--base-channels", str(args.base_channels), "-o", str(run), "--device", "cpu",
+                  *(["--random-crops"] if args.random_crops else []),
                   "--quiet", *(["--resume"] if run.exists() else []))
     record = json.loads((run / "training.json").read_text())
     net, card = load_weights(run / "rapid.safetensors")
@@ -128,7 +131,8 @@ def main(argv=None) -> dict:
     golden_s = record["timing_s"]["golden_standard"] * frac
     rec = {"command": f".venv/bin/python benchmarks/rapid_ic.py --work {work} --epochs {args.epochs} --rows {args.rows} "
                       f"--n-iter {args.n_iter} --n-slabs {args.n_slabs} --run {args.run} "
-                      f"--two-step-input {args.two_step_input} --base-channels {args.base_channels} --name {args.name}",
+                      f"--two-step-input {args.two_step_input} --base-channels {args.base_channels} --name {args.name}"
+                      + (" --random-crops" if args.random_crops else ""),
            "machine": f"{platform.machine()}, 2 torch threads, CPU", "torch": torch.__version__,
            "training": record["training"], "data": record["data"],
            "test_region_vs_golden": vs_golden, "test_region_vs_truth": vs_truth,
@@ -161,7 +165,8 @@ def markdown(rec: dict) -> str:
     t = rec["training"]
     lines = ["# RAPID on a simulated IC (seed 001, Fig. 3 / Table 1 / generalisation)", "",
              f"Command: `{rec['command']}`; {rec['machine']}, torch {rec['torch']}.", "",
-             f"Training: {t['epochs']} epochs, {rec['data']['train_patches']} patches {rec['data']['patch']} of the "
+             f"Training: {t['epochs']} epochs, {rec['data']['train_patches']} patches {rec['data']['patch']}"
+             f"{' (shifted at random every epoch)' if rec['data'].get('random_crops') else ''} of the "
              f"region {rec['data']['train_region']}, {t['parameters']} parameters, {t['seconds']} s; network input: "
              f"approximant{_second(rec)}.", "",
              "## Test region (never trained on), against the golden standard", "", *_table(rec["test_region_vs_golden"]),

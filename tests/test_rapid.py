@@ -299,3 +299,24 @@ def test_shipped_weights_give_delta_at_the_scan_energy(tmp_path):
     truth_ratio = out["3.0"][1] / out["1.5"][1]
     assert truth_ratio == pytest.approx(0.25, rel=0.05)
     assert 0.75 * truth_ratio < ratio < 1.33 * truth_ratio
+
+
+def test_patch_pairs_random_crops_stay_inside_bounds_and_change_per_epoch():
+    src = np.arange(20 * 8 * 12, dtype=np.float32).reshape(20, 8, 12)
+    bounds = [(0, 12), (0, 8), (0, 12)]  # the training side: rows 0-11
+    origins = [(z, 0, x) for z in (0, 4, 8) for x in (0, 4, 8)]
+    ds = PatchPairs(src, 2 * src, origins, (4, 8, 4), flips=False, seed=3, bounds=bounds, jitter=(3, 3, 3))
+    seen = set()
+    for epoch in range(6):
+        ds.set_epoch(epoch)
+        for i in range(len(ds)):
+            z, y, x = ds.origin(i)
+            assert 0 <= z and z + 4 <= 12 and y == 0 and 0 <= x and x + 4 <= 12
+            seen.add((i, z, x))
+            a, b = ds[i]
+            assert torch.equal(a[0], torch.from_numpy(src[z:z + 4, :, x:x + 4])) and torch.equal(b, 2 * a)
+    assert len(seen) > 2 * len(origins)  # the crops move between epochs
+    ds.set_epoch(2)
+    assert [ds.origin(i) for i in range(len(ds))] == [ds.origin(i) for i in range(len(ds))]  # reproducible
+    with pytest.raises(ValueError, match="origins"):
+        PatchPairs(src, src, [(10, 0, 0)], (4, 8, 4), bounds=bounds)  # reaches past row 12

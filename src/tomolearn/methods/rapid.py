@@ -46,6 +46,8 @@ class RAPIDTraining(BaseModel):
     depth_rates: tuple[int, ...] = Field((24, 30), description="extra atrous rates along the beam axis (seed: 24,30)")
     atrous: bool = Field(True, description="anisotropic atrous modules (false: a plain 3D U-Net, ablation A)")
     planar: bool = Field(True, description="planar ASPP branches (false: only the 3D branch)")
+    random_crops: bool = Field(False, description="shift every training patch by a random offset (up to a quarter "
+                               "patch, inside the training side) each epoch instead of the fixed 50 %-overlap grid")
     epochs: int = Field(100, ge=1, description="training epochs (seed: 200)")
     batch_size: int = Field(2, ge=1, description="patches per step (seed: 2)")
     lr_start: float = Field(2e-4, gt=0, description="initial learning rate (seed: 2e-4)")

@@ -113,10 +113,16 @@ class PatchPairs(Dataset):
     ``input`` and ``target`` are volumes on the same grid ``(Z, Y, X)``, normalised by the
     caller (``input`` may hold C channels, ``(C, Z, Y, X)``); items are ``(C, pz, py, px)`` and
     ``(1, pz, py, px)`` float32 tensors, every channel flipped alike.
+
+    With ``bounds`` (a ``(lo, hi)`` voxel range per axis, e.g. the training side of a
+    :class:`RegionSplit`), every epoch shifts each origin by a random offset of up to ``jitter``
+    voxels per axis, kept so that the whole patch stays inside ``bounds``: the network sees new
+    crops of the same region every epoch instead of the same few patches, and never a voxel
+    outside the region.
     """
 
     def __init__(self, source: np.ndarray, target: np.ndarray, origins, patch, flips: bool = True,
-                 seed: int = 0) -> None:
+                 seed: int = 0, bounds=None, jitter=None) -> None:
         if np.ndim(source) not in (3, 4) or np.shape(source)[-3:] != np.shape(target):
             raise fail("target", f"a volume of the input's grid {np.shape(source)[-3:]}", f"shape {np.shape(target)}")
         source = np.asarray(source, np.float32)
@@ -127,6 +133,16 @@ class PatchPairs(Dataset):
         self.flips = flips
         self.seed = seed
         self.epoch = 0
+        self.bounds = None if bounds is None else [tuple(int(v) for v in b) for b in bounds]
+        if self.bounds is not None:
+            if len(self.bounds) != 3:
+                raise fail("bounds", "a (lo, hi) range for each of the 3 axes", f"{len(self.bounds)} ranges")
+            for o in self.origins:
+                for a, ((lo, hi), p) in enumerate(zip(self.bounds, self.patch)):
+                    if not (lo <= o[a] and o[a] + p <= hi):
+                        raise fail("origins", f"patches inside bounds {self.bounds}", f"origin {o}")
+        default = tuple(max(0, p // 4) for p in self.patch)  # half the stride of 50 %-overlapping patches
+        self.jitter = default if jitter is None else tuple(int(j) for j in jitter)
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
@@ -134,13 +150,25 @@ class PatchPairs(Dataset):
     def __len__(self) -> int:
         return len(self.origins)
 
+    def origin(self, i: int, rng: np.random.Generator | None = None) -> tuple[int, int, int]:
+        """Origin of item ``i`` this epoch: the listed one, shifted at random inside ``bounds`` when given."""
+        o = self.origins[i]
+        if self.bounds is None:
+            return o
+        rng = np.random.default_rng([self.seed, self.epoch, i]) if rng is None else rng
+        shifted = []
+        for a in range(3):
+            lo, hi = self.bounds[a][0], self.bounds[a][1] - self.patch[a]
+            shifted.append(int(np.clip(o[a] + rng.integers(-self.jitter[a], self.jitter[a] + 1), lo, hi)))
+        return tuple(shifted)
+
     def __getitem__(self, i: int):
-        z, y, x = self.origins[i]
+        rng = np.random.default_rng([self.seed, self.epoch, i])
+        z, y, x = self.origin(i, rng)
         pz, py, px = self.patch
         a = self.source[:, z:z + pz, y:y + py, x:x + px]
         b = self.target[z:z + pz, y:y + py, x:x + px]
         if self.flips:
-            rng = np.random.default_rng([self.seed, self.epoch, i])
             for axis in range(3):
                 if rng.random() < 0.5:
                     a, b = np.flip(a, axis + 1), np.flip(b, axis)

@@ -201,7 +201,9 @@ def train_rapid(config, out_dir, overwrite: bool = False, resume: bool = False, 
                                "energy_kev": g.energy_kev, "voxel_size": g.voxel_size, "unit": g.unit})
     source = network_input(card, approx, two_step_vol)
     target = (golden - gt_mean) / gt_std
-    train = PatchPairs(source, target, split.train, split.patch, flips=True, seed=c.seed)
+    bounds = [split.train_range if a == split.axis else (0, split.shape[a]) for a in range(3)]
+    train = PatchPairs(source, target, split.train, split.patch, flips=True, seed=c.seed,
+                       bounds=bounds if c.random_crops else None)
     steps = max(1, c.epochs * int(np.ceil(len(train) / c.batch_size)))
     with seeded(c.seed):  # the initial weights too, not only the training
         module = RAPIDModule(card.model_dump(mode="json"), c.lr_start, c.lr_end, 0.5, total_steps=steps)
@@ -239,7 +241,7 @@ def train_rapid(config, out_dir, overwrite: bool = False, resume: bool = False, 
               "data": {"scan": str(c.scan), "angles": g.n_angles, **reduced_info,
                        "train_region": c.train_region, "train_patches": len(split.train), "patch": list(split.patch),
                        "test_range": list(split.test_range), "axis": "zyx"[split.axis],
-                       "two_step_input": c.two_step_input},
+                       "two_step_input": c.two_step_input, "random_crops": c.random_crops},
               "training": {"epochs": c.epochs, "batch_size": c.batch_size, "steps": steps,
                            "parameters": int(sum(p.numel() for p in net.parameters())),
                            "architecture": arch.model_dump(mode="json"), "lr": [c.lr_start, c.lr_end, 0.5],
