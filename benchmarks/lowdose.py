@@ -152,7 +152,8 @@ def main() -> None:
                                                           "and tuning; e.g. after a change of its solver)")
     ap.add_argument("--n2i-only", action="store_true", help="score Noise2Inverse alone, at every --n2i-splits K, "
                                                            "beside the noisy FBP (same data and slices)")
-    ap.add_argument("--n2i-splits", default="2,4", help="with --n2i-only: the numbers of angle subsets K compared")
+    ap.add_argument("--n2i-splits", default="2,4", help="with --n2i-only: the numbers of angle subsets K compared; "
+                                                         "'counts' adds the count-split mode (real raw counts)")
     args = ap.parse_args()
     import torch
 
@@ -174,7 +175,8 @@ def main() -> None:
 
     scorer = compare_tv if args.tv_only else compare
     if args.n2i_only:
-        scorer = functools.partial(compare_n2i, splits=tuple(int(k) for k in args.n2i_splits.split(",")))
+        scorer = functools.partial(compare_n2i, splits=tuple(k if k == "counts" else int(k)
+                                                             for k in args.n2i_splits.split(",")))
     score_only = args.tv_only or args.n2i_only
     if "synthetic" in cases:
         levels = [int(v) for v in args.levels.split(",")]

@@ -431,3 +431,96 @@ def test_self_supervised_mode_on_a_real_fan_beam_lab_scan(tmp_path):
     scan = load_scan(path)
     assert vol.shape == scan.geometry.volume_shape_3d and np.isfinite(vol).all()
     assert np.corrcoef(vol.ravel(), np.asarray(scan.reference).ravel())[0, 1] > 0.5
+
+
+def test_count_split_parts_are_independent_halves_that_add_up():
+    from tomolearn.physics.noise import split_counts
+
+    rng = np.random.default_rng(1)
+    lam = np.full(200_000, 40.0)
+    n = rng.poisson(lam).astype(np.float32)
+    a, b = split_counts(n, seed=2)
+    assert np.array_equal(a + b, n)
+    assert a.mean() == pytest.approx(20.0, rel=0.01) and b.var() == pytest.approx(20.0, rel=0.03)  # Poisson(λ/2)
+    assert abs(np.corrcoef(a, b)[0, 1]) < 0.01  # split Poisson counts are independent (thinned: they are not)
+    a2, _ = split_counts(n, seed=2)
+    assert np.array_equal(a, a2)
+    for bad in (0.0, 1.0, float("nan")):
+        with pytest.raises(ValueError, match="fraction"):
+            split_counts(n, 0, fraction=bad)
+
+
+def test_raw_count_scans_carry_their_open_beam_and_line_integral_scans_do_not(lowdose_files, tmp_path):
+    from tomolearn import load_scan
+    from tomolearn.io._raw import scan_from_counts
+
+    flats = np.full((3, 2, 8), 110.0, np.float32)
+    darks = np.full((2, 2, 8), 10.0, np.float32)
+    data = np.full((4, 2, 8), 60.0, np.float32)
+    scan = scan_from_counts(data, flats, darks, [0, 45, 90, 135], {}, cor_offset=0.0)
+    assert scan.open_beam_frames == 3 and np.allclose(scan.open_beam, 100.0)
+    assert np.allclose(scan.open_beam * np.exp(-scan.projections), data - 10.0)  # the counts come back
+    assert scan.subset([0, 2]).open_beam is scan.open_beam
+    sim = tmp_path / "counts.h5"
+    r = runner.invoke(app, ["simulate", "-o", str(sim), "--size", "16", "--angles", "12", "--i0", "500"])
+    assert r.exit_code == 0, r.output
+    s = load_scan(sim)  # lazy Data Exchange: the averaged flat minus dark of the file's 10 flat frames
+    assert s.lazy and s.open_beam.shape == (1, 16) and s.open_beam_frames == 10
+    assert s.open_beam.mean() == pytest.approx(500, rel=0.05)
+    assert load_scan(lowdose_files / "low.h5").open_beam is None  # Gaussian noise on line integrals: no counts
+    with pytest.raises(ValueError, match="open_beam"):
+        type(scan)(scan.projections, scan.geometry, open_beam=np.ones((3, 8)))
+
+
+def test_count_split_halves_see_every_angle_with_independent_noise():
+    from tomolearn.geometry import ParallelGeometry
+    from tomolearn.physics.projector import make_operator
+    from tomolearn.recipes.lowdose import count_split_reconstructions
+    from tomolearn.recon import fbp
+
+    g = ParallelGeometry(np.linspace(0, np.pi, 60, endpoint=False), 48, n_rows=1, volume_shape=(48, 48))
+    op = make_operator(g)
+    yy, xx = np.mgrid[:48, :48]
+    disc = 0.05 * ((yy - 23.5) ** 2 + (xx - 23.5) ** 2 < 300).astype(np.float32)
+    clean = op.forward(disc)[:, None]
+    beam = np.full((1, 48), 2000.0, np.float32)
+    rng = np.random.default_rng(0)
+    counts = rng.poisson(beam * np.exp(-clean)).astype(np.float32)
+    proj = -np.log(counts / beam)
+    halves = count_split_reconstructions(proj, beam, op, seed=3)
+    assert halves.shape == (2, 1, 48, 48)
+    ref = fbp(clean, op)
+    err = halves - ref
+    assert np.corrcoef(err[0].ravel(), err[1].ravel())[0, 1] < 0.1  # independent noise: a Noise2Noise pair
+    full_err = fbp(proj, op) - ref
+    assert err.std() == pytest.approx(np.sqrt(2) * full_err.std(), rel=0.15)  # each half has half the photons
+    for h in halves:  # unbiased: the same disc on the same scale as the full data
+        assert h[0][disc > 0].mean() == pytest.approx(0.05, rel=0.05)
+    with pytest.raises(ValueError, match="open_beam"):
+        count_split_reconstructions(proj, beam[:, :40], op, seed=0)
+
+
+def test_count_split_training_end_to_end_and_bad_input(lowdose_files, tmp_path):
+    sim = tmp_path / "counts.h5"
+    r = runner.invoke(app, ["simulate", "-o", str(sim), "--phantom", "spheres_in_cube", "--size", "32", "--angles",
+                            "40", "--i0", "300"])
+    assert r.exit_code == 0, r.output
+    run = tmp_path / "cs"
+    r = runner.invoke(app, ["train", "lowdose", str(sim), "--self-supervised", "--split", "counts", "-o", str(run),
+                            "--epochs", "2", "--samples", "32", "--window", "16", "--base-channels", "4", "--depth",
+                            "2", "--quiet"])
+    assert r.exit_code == 0, r.output
+    rec = json.loads((run / "training.json").read_text())
+    split = json.loads((run / "split.json").read_text())
+    assert rec["mode"] == "count_split" and split["count_split"]["flat_frames"] == 10 and "splits" not in split
+    assert "slices vs reference | count split" in rec["scores"]
+    out = tmp_path / "cs.h5"
+    r = runner.invoke(app, ["reconstruct", str(sim), "--method", "lowdose", "--model", str(run), "-o", str(out),
+                            "--chunk-slices", "12"])
+    assert r.exit_code == 0, r.output
+    with h5py.File(out) as f, h5py.File(sim) as s:
+        vol, truth = f["volume"][()], s["simulation/ground_truth"][()]
+    assert vol.shape == truth.shape and np.corrcoef(vol.ravel(), truth.ravel())[0, 1] > 0.5
+    r = runner.invoke(app, ["train", "lowdose", str(lowdose_files / "low.h5"), "--self-supervised", "--split",
+                            "counts", "-o", str(tmp_path / "bad")])
+    assert r.exit_code == 2 and "--split" in r.output and "line integrals only" in r.output, r.output

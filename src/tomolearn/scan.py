@@ -27,11 +27,17 @@ class Scan:
         A binary reference segmentation on the same grid.
     metadata : dict
         Source file, instrument, units and anything a reader found.
+    open_beam : ndarray, shape (V, U), optional
+        Detected open-beam counts per detector pixel (flat minus dark, averaged over the flat
+        frames), set by readers of raw counts: the counts behind the projections are
+        ``open_beam · exp(-projections)`` above the dark level. None for line-integral files.
+    open_beam_frames : int
+        Number of flat frames behind ``open_beam`` (their photons are ``frames`` times it).
 
     Raises
     ------
     ValueError
-        If the projections do not match the geometry or hold NaN/inf.
+        If the projections or the open beam do not match the geometry or hold NaN/inf.
     """
 
     projections: np.ndarray
@@ -39,6 +45,8 @@ class Scan:
     reference: np.ndarray | None = None
     reference_segmentation: np.ndarray | None = None
     metadata: dict = field(default_factory=dict)
+    open_beam: np.ndarray | None = None
+    open_beam_frames: int = 1
 
     #: what the scan holds: line-integral projections (a ptycho-tomography scan says "diffraction")
     kind = "projections"
@@ -64,6 +72,15 @@ class Scan:
             raise fail("projections", "finite values", f"{int((~np.isfinite(proj)).sum())} NaN/inf entries",
                        "check flat/dark normalisation or mask bad pixels")
         object.__setattr__(self, "projections", proj)
+        if self.open_beam is not None:
+            beam = np.asarray(self.open_beam, dtype=np.float32)
+            if beam.shape != tuple(g.projection_shape[1:]):
+                raise fail("open_beam", f"open-beam counts of shape (V, U) = {tuple(g.projection_shape[1:])}",
+                           f"shape {beam.shape}")
+            if not np.isfinite(beam).all() or (beam < 0).any():
+                raise fail("open_beam", "finite counts >= 0", f"range {float(np.nanmin(beam))}..{float(np.nanmax(beam))}")
+            object.__setattr__(self, "open_beam", beam)
+        object.__setattr__(self, "open_beam_frames", positive_int(self.open_beam_frames, "open_beam_frames"))
         for name in ("reference", "reference_segmentation"):
             ref = getattr(self, name)
             if getattr(ref, "lazy", False):  # read on demand, like the projections

@@ -5,7 +5,7 @@ import numpy as np
 
 from .._checks import fail
 from ..geometry import ParallelGeometry
-from ..preprocess import minus_log, normalize
+from ..preprocess import minus_log, normalize, open_beam_counts
 from ..scan import Scan
 
 
@@ -111,11 +111,17 @@ def scan_from_counts(data, flats, darks, theta_deg, metadata: dict, cor_offset: 
     if theta.size != data.shape[0]:
         raise fail("angles", f"{data.shape[0]} angles (one per projection)", f"{theta.size} angles",
                    "check which entries of the angle list belong to the projections")
+    beam, frames = None, 1
     if getattr(data, "lazy", False):
         proj = data  # normalised slab by slab when read (tomolearn.io.lazy)
+        if data.flat is not None:
+            beam = open_beam_counts(data.flat, data.dark, data.shape[1:])
+            frames = max(1, int(metadata.get("n_flats", 1)))  # the reader counts them
     elif flats is not None:
         darks = np.zeros_like(flats) if darks is None else darks
         proj = minus_log(normalize(data, flats, darks))
+        beam = open_beam_counts(flats, darks, data.shape[1:])
+        frames = int(np.shape(flats)[0]) if np.ndim(flats) == 3 else 1
     else:
         proj = data
     geometry = ParallelGeometry(np.deg2rad(theta), n_detector=proj.shape[2], n_rows=proj.shape[1],
@@ -124,4 +130,4 @@ def scan_from_counts(data, flats, darks, theta_deg, metadata: dict, cor_offset: 
     meta = {**metadata, "cor_offset_px": geometry.cor_offset, "flat_dark_corrected": flats is not None}
     if cor_offset is None and find_center:
         meta["centre_search_row"] = proj.shape[1] // 2 if center_row is None else int(center_row)
-    return Scan(proj, geometry, metadata=meta)
+    return Scan(proj, geometry, metadata=meta, open_beam=beam, open_beam_frames=frames)

@@ -94,7 +94,9 @@ def load_dxchange(path, cor_offset: float | None = None, find_center: bool = Tru
             truth = LazyDataset(path, "simulation/ground_truth") if lazy else f["simulation/ground_truth"][...]
         if "simulation" in f and cor_offset is None:
             cor_offset = 0.0  # tomolearn simulations put the axis at the detector centre
-    scan = scan_from_counts(data, flats, darks, theta_deg, {"format": "dataexchange", "source": str(path)},
+        n_flats = len(f["exchange/data_white"]) if "exchange/data_white" in f else 0
+    scan = scan_from_counts(data, flats, darks, theta_deg, {"format": "dataexchange", "source": str(path),
+                                                            "n_flats": n_flats},
                             cor_offset, find_center, center_row, voxel_size, unit)
     if truth is not None and truth.shape == scan.geometry.volume_shape_3d:
         scan = dataclasses.replace(scan, reference=truth)

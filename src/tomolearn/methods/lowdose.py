@@ -1,8 +1,9 @@
-"""lowdose (seed 002): CNN-enhanced low-dose projections -> reconstruction; or Noise2Inverse."""
+"""lowdose (seed 002): CNN-enhanced low-dose projections -> reconstruction; or self-supervised (Noise2Inverse, count split)."""
 from __future__ import annotations
 
 import warnings
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -29,7 +30,12 @@ class LowDoseTraining(BaseModel):
                                                  "angles (a scan file with its angles), matched by angle")
     pair_angles: tuple[float, ...] | None = Field(None, description="use only these pair angles in degrees "
                                                                     "(default: every angle in --pairs)")
-    self_supervised: bool = Field(False, description="Noise2Inverse: train on the scan alone, no pairs")
+    self_supervised: bool = Field(False, description="train on the scan alone, no pairs (--split: how)")
+    split: Literal["angles", "counts"] = Field(
+        "angles", description="self-supervised: 'angles' is Noise2Inverse (interleaved angle subsets, any scan); "
+                              "'counts' splits every detected photon at random between two half-dose scans of all "
+                              "angles (Noise2Noise; needs raw counts with flat fields)")
+    gain: float = Field(1.0, gt=0, description="self-supervised, --split counts: detector counts per photon")
     patch: int = Field(32, ge=8, description="paired: patch side, a multiple of 8 (fixed by the FC layer)")
     stride: int = Field(4, ge=1, description="paired: step between overlapping training patches")
     fc_channels: int = Field(1, ge=1, description="paired: images of the fully connected layer (seed: 1)")
@@ -108,10 +114,10 @@ class LowDose(Method):
                           f"applied to this {type(geometry).__name__}", stacklevel=2)
 
     def run(self, projections, op) -> Result:
-        from ..recipes.lowdose import enhance_projections, match_row_sums, noise2inverse
+        from ..recipes.lowdose import SELF_SUPERVISED, enhance_projections, match_row_sums, noise2inverse
 
         info = {"model": str(self.params.model), "mode": self.card.pipeline.mode}
-        if self.card.pipeline.mode == "noise2inverse":
+        if self.card.pipeline.mode in SELF_SUPERVISED:
             return Result(noise2inverse(self.net, self.card, projections, op, self.show_progress), info=info)
         enhanced = enhance_projections(self.net, self.card, projections, show_progress=self.show_progress,
                                        angles=op.geometry.angles)

@@ -133,8 +133,9 @@ class Pipeline(_Card):
     two_step_input: Literal["sart", "fbp"] | None = None
     two_step_stats: tuple[float, float] | None = None
     #: low dose (seed 002): "paired" enhances projections (min–max normalised per projection),
-    #: "noise2inverse" denoises slices from ``splits`` sub-reconstructions of interleaved angles
-    mode: Literal["paired", "noise2inverse"] | None = None
+    #: "noise2inverse" denoises slices from ``splits`` sub-reconstructions of interleaved angles,
+    #: "count_split" denoises the reconstruction of all photons (trained on two binomial halves)
+    mode: Literal["paired", "noise2inverse", "count_split"] | None = None
     splits: int | None = Field(None, ge=2)
     #: paired low dose: the low-dose training projections' (min, max); the seed's standardise-then-
     #: min–max normalisation equals a min–max, fixed per scan so every slab is normalised alike

@@ -107,6 +107,45 @@ def poisson_counts(intensity, photons: float, seed) -> np.ndarray:
     return _rng(seed).poisson(photons * inten.astype(np.float64)).astype(np.float32)
 
 
+def split_counts(counts, seed, fraction: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+    """Binomial count splitting: two independent measurements whose photons add up to ``counts``.
+
+    Each detected photon goes to the first part with probability ``fraction`` and to the
+    second otherwise. If ``N ~ Poisson(λ)``, the parts are independent, ``Poisson(fraction·λ)``
+    and ``Poisson((1 − fraction)·λ)``: two scans of the same sample with independent noise,
+    from one measurement, which a Noise2Noise network can learn from.
+
+    Parameters
+    ----------
+    counts : ndarray
+        Detected photons (above the dark level), any shape; rounded, negative values count 0.
+    seed : int or numpy.random.Generator
+    fraction : float
+        Share of the photons in the first part, in (0, 1).
+
+    Returns
+    -------
+    (ndarray, ndarray)
+        The two parts, float32, same shape; they sum to ``round(counts)``.
+
+    Raises
+    ------
+    ValueError
+        If ``fraction`` is outside (0, 1) or the counts hold NaN/inf.
+
+    References
+    ----------
+    The binomial thinning of a Poisson process (Daley & Vere-Jones 2003, §11.3); count splitting
+    for Noise2Noise training: J. Lehtinen et al., ICML 2018 (Noise2Noise); photon-counting CT
+    training pairs by binomial selection, Proc. SPIE 12463, 1246304 (2023).
+    """
+    if not (np.isfinite(fraction) and 0 < fraction < 1):
+        raise fail("fraction", "a share of the photons in (0, 1)", fraction)
+    n = np.clip(np.rint(finite_array(counts, "counts").astype(np.float64)), 0, None).astype(np.int64)
+    first = _rng(seed).binomial(n, fraction)
+    return first.astype(np.float32), (n - first).astype(np.float32)
+
+
 def thin_counts(counts, fraction: float, seed, offset=0.0) -> np.ndarray:
     """Binomial thinning: each detected photon kept with probability ``fraction``.
 

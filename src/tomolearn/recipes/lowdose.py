@@ -11,6 +11,10 @@ Two modes, chosen by the model card (``pipeline.mode``):
   subsets, each reconstructed alone; a U-Net trained on the scan itself maps the mean of
   ``K − 1`` sub-reconstructions to the remaining one, and the output is the mean of its
   ``K`` predictions. No high-dose data at all.
+- ``"count_split"`` (Noise2Noise by binomial count splitting): a scan of raw counts is split
+  photon by photon into two independent half-dose scans of every angle; the U-Net learns to
+  predict one half's reconstruction from the other's and is applied to the reconstruction of
+  all the photons. No high-dose data and no angular undersampling of the training pairs.
 
 Inference imports no training code.
 """
@@ -58,7 +62,7 @@ def load_lowdose(model, device: str = "cpu"):
     from ..models.weights import load_weights
 
     net, card = load_weights(resolve_model(model), map_location=device)
-    if card.method != "lowdose" or card.pipeline.mode not in ("paired", "noise2inverse"):
+    if card.method != "lowdose" or card.pipeline.mode not in ("paired", *SELF_SUPERVISED):
         raise fail("--model", "low-dose weights (`tomolearn train lowdose`)",
                    f"weights of a {card.architecture.name} for method {card.method!r}")
     net.eval()
@@ -296,7 +300,11 @@ def enhance_projections(net, card, projections: np.ndarray, batch_size: int = 25
     return out
 
 
-# ---------------------------------------------------------------- self-supervised mode (Noise2Inverse)
+# ---------------------------------------------------------------- self-supervised modes
+
+#: card modes of the self-supervised networks: Noise2Inverse (angle subsets) and count splitting
+SELF_SUPERVISED = ("noise2inverse", "count_split")
+
 
 def split_angles(n_angles: int, k: int) -> list[np.ndarray]:
     """``k`` interleaved subsets of ``n_angles`` projections (``i::k``): each spans the whole arc.
@@ -346,41 +354,133 @@ def sub_reconstructions(projections: np.ndarray, op, k: int, approximant: str = 
     return np.stack(subs).astype(np.float32)
 
 
+#: a part with no photon in a pixel counts half a photon there: -log stays finite, and the
+#: replacement is the usual one for zero counts in low-count CT (a smaller bias than a floor at 0+)
+ZERO_COUNT = 0.5
+
+
+def count_split_reconstructions(projections: np.ndarray, open_beam: np.ndarray, op, seed, *, frames: int = 1,
+                                gain: float = 1.0, approximant: str = "fbp",
+                                approximant_params: dict | None = None) -> np.ndarray:
+    """Reconstructions of the two halves of a scan's photons (binomial count splitting).
+
+    The detected counts behind the line integrals, ``open_beam · exp(-p)``, and the flat
+    fields' photons are each split binomially in two (:func:`tomolearn.physics.noise.split_counts`);
+    each half is normalised by its own half of the flat fields and reconstructed. The halves
+    see every angle and independent noise (Poisson counts split binomially are independent
+    Poisson counts), so one predicts the other without the angular undersampling of
+    Noise2Inverse's angle subsets.
+
+    Parameters
+    ----------
+    projections : ndarray, shape (A, V, U)
+        Line integrals of the scan (flat/dark normalised, -log).
+    open_beam : ndarray, shape (V, U)
+        Open-beam counts of the same detector rows (:attr:`tomolearn.scan.Scan.open_beam`).
+    op : LinearOperator or geometry
+        The slice-wise operator of all ``A`` angles (parallel or fan beam).
+    seed : int or numpy.random.Generator
+    frames : int
+        Flat frames averaged into ``open_beam``.
+    gain : float
+        Detector counts per photon (1: the counts are photons).
+    approximant, approximant_params
+        The registered method that reconstructs each half (default FBP).
+
+    Returns
+    -------
+    ndarray, shape (2, V, Y, X), float32
+
+    Raises
+    ------
+    ValueError
+        If ``open_beam`` does not match the projections' detector or ``gain`` is not positive.
+
+    References
+    ----------
+    J. Lehtinen et al., "Noise2Noise", ICML 2018; binomial count splitting of photon-counting
+    CT data for Noise2Noise training, Proc. SPIE 12463, 1246304 (2023).
+    """
+    from ..methods import base as registry
+    from ..physics.noise import split_counts
+    from ..physics.projector import make_operator
+
+    proj = np.asarray(projections, np.float32)
+    beam = np.asarray(open_beam, np.float64)
+    if beam.shape != proj.shape[1:]:
+        raise fail("open_beam", f"open-beam counts of the projections' detector rows {proj.shape[1:]}",
+                   f"shape {beam.shape}")
+    if not (np.isfinite(gain) and gain > 0):
+        raise fail("gain", "detector counts per photon > 0", gain)
+    rng = np.random.default_rng(seed)
+    photons = beam / gain
+    data = split_counts(photons * np.exp(-proj.astype(np.float64)), rng)
+    flats = split_counts(photons * frames, rng)
+    live = beam > 0  # a dead pixel carries no attenuation: line integral 0, as the readers set it
+    op = make_operator(op)
+    method = registry.build(approximant, approximant_params or {}).prepare(op.geometry)
+    halves = []
+    for part, flat in zip(data, flats):
+        flat = np.maximum(flat / frames, ZERO_COUNT)
+        p = np.where(live, -np.log(np.maximum(part, ZERO_COUNT) / flat), 0.0).astype(np.float32)
+        halves.append(method.run(p, op).volume)
+    return np.stack(halves).astype(np.float32)
+
+
 def noise2inverse(net, card, projections: np.ndarray, op, show_progress: bool = False,
                   batch_size: int = 4) -> np.ndarray:
-    """Self-supervised low-dose reconstruction of a slab (Noise2Inverse).
+    """Self-supervised low-dose reconstruction of a slab (Noise2Inverse or count splitting).
 
     Parameters
     ----------
     net : torch.nn.Module
-        A 2D U-Net of a ``pipeline.mode == "noise2inverse"`` card.
+        A 2D U-Net of a ``pipeline.mode`` ``"noise2inverse"`` or ``"count_split"`` card.
     card : ModelCard
-        Gives the splits ``K``, the approximant, its scale and the windows.
+        Gives the mode, the splits ``K``, the approximant, its scale and the windows.
     projections : ndarray, shape (A, V, U)
+        Line integrals.
     op : LinearOperator
         Slice-wise operator of all ``A`` angles.
 
     Returns
     -------
     ndarray, shape (V, Y, X), float32
-        The mean over the ``K`` held-out splits of the network's prediction from the others.
+        Noise2Inverse: the mean over the ``K`` held-out splits of the network's prediction from
+        the others. Count split: the network applied to the reconstruction of all projections.
+
+    Raises
+    ------
+    ValueError
+        If the card is not a self-supervised one.
 
     References
     ----------
     A. A. Hendriksen, D. M. Pelt, K. J. Batenburg, "Noise2Inverse: self-supervised deep
-    convolutional denoising for tomography", IEEE Trans. Comput. Imaging 6, 1320 (2020).
+    convolutional denoising for tomography", IEEE Trans. Comput. Imaging 6, 1320 (2020);
+    J. Lehtinen et al., "Noise2Noise", ICML 2018.
     """
     from ..infer import sliding_window
     from ..progress import progress
 
     p = card.pipeline
-    if p.mode != "noise2inverse" or p.splits is None or p.scale is None:
-        raise fail("model", "Noise2Inverse weights (trained with --self-supervised)", f"mode {p.mode!r}")
+    if p.mode not in SELF_SUPERVISED or p.splits is None or p.scale is None:
+        raise fail("model", "self-supervised weights (trained with --self-supervised)", f"mode {p.mode!r}")
+    multiple = 2 ** card.architecture.depth
+    if p.mode == "count_split":  # trained on half the photons, applied to all of them
+        from ..methods import base as registry
+        from ..physics.projector import make_operator
+
+        op = make_operator(op)
+        method = registry.build(p.approximant, p.approximant_params or {}).prepare(op.geometry)
+        x = method.run(np.asarray(projections, np.float32), op).volume / np.float32(p.scale)
+        out = np.stack([sliding_window(net, x[v], window=p.window, overlap=p.overlap, batch_size=batch_size,
+                                       multiple=multiple) for v in progress(range(x.shape[0]), "count split",
+                                                                            show_progress)])
+        return (out * np.float32(p.scale)).astype(np.float32)
     subs = sub_reconstructions(projections, op, p.splits, p.approximant, p.approximant_params) / np.float32(p.scale)
     K, V = subs.shape[:2]
     total = subs.sum(0)
     out = np.zeros(subs.shape[1:], np.float32)
-    multiple = 2 ** card.architecture.depth
     for v in progress(range(V), "Noise2Inverse", show_progress):
         for j in range(K):
             x = (total[v] - subs[j, v]) / (K - 1)
@@ -389,6 +489,6 @@ def noise2inverse(net, card, projections: np.ndarray, op, show_progress: bool = 
     return (out / K * np.float32(p.scale)).astype(np.float32)
 
 
-__all__ = ["WEIGHTS_NAME", "angle_neighbours", "enhance_projections", "load_lowdose", "match_row_sums",
+__all__ = ["SELF_SUPERVISED", "WEIGHTS_NAME", "angle_neighbours", "count_split_reconstructions", "enhance_projections", "load_lowdose", "match_row_sums",
            "minmax_normalise", "minmax_restore", "network_inputs",
            "noise2inverse", "pad_to", "pair_by_angle", "resolve_model", "split_angles", "sub_reconstructions"]

@@ -163,20 +163,22 @@ def noise2inverse_run(full, scored, config, out_dir, *, seed: int = 0, device: s
     t0 = time.perf_counter()
     vol = np.asarray(reconstruct(scored, "lowdose", model=out_dir).volume, np.float32)
     t_rec = round(time.perf_counter() - t0, 2)
-    log(f"Noise2Inverse (K={cfg.splits}): trained in {t_train} s, reconstructed in {t_rec} s")
+    what = "count split" if cfg.split == "counts" else f"Noise2Inverse (K={cfg.splits})"
+    log(f"{what}: trained in {t_train} s, reconstructed in {t_rec} s")
     return record, vol, t_train, t_rec
 
 
 def compare_n2i(scan, reference: np.ndarray, out_dir, *, self_supervised=None, splits=(2, 4),
                 score_rows: int | None = 24, truth: np.ndarray | None = None, seed: int = 0, device: str = "cpu",
                 log=print, **_ignored) -> dict:
-    """Noise2Inverse at several numbers of angle subsets ``K`` beside the noisy FBP, scored like :func:`compare`.
+    """Noise2Inverse at several numbers of angle subsets ``K`` (and count splitting) beside the noisy FBP, scored like :func:`compare`.
 
     Hendriksen et al. (IEEE TCI 2020) train to predict one interleaved subset's reconstruction
     from the mean of the other ``K - 1``; each subset holds ``A / K`` of the scan's ``A``
     projections, so a larger ``K`` gives targets with more angular-undersampling streaks, which
-    no network can predict from the other subsets. This measures that trade on one scan (the
-    other methods' arguments are accepted and ignored).
+    no network can predict from the other subsets. Count splitting (``"counts"`` in ``splits``)
+    trains on two binomial halves of the photons instead, every angle in both. This measures
+    these trades on one scan (the other methods' arguments are accepted and ignored).
 
     Parameters
     ----------
@@ -188,8 +190,9 @@ def compare_n2i(scan, reference: np.ndarray, out_dir, *, self_supervised=None, s
         Folder for the training runs (``noise2inverse_K{k}/``).
     self_supervised : LowDoseTraining, optional
         Training settings; ``splits`` is replaced by each of ``splits``.
-    splits : sequence of int
-        The ``K`` values trained and scored.
+    splits : sequence of int or "counts"
+        The ``K`` values trained and scored; ``"counts"`` adds the count-split mode (a scan of
+        raw counts).
     score_rows, truth, seed, device, log
         As in :func:`compare`.
 
@@ -197,7 +200,7 @@ def compare_n2i(scan, reference: np.ndarray, out_dir, *, self_supervised=None, s
     -------
     dict
         ``scores``, ``scores_truth``, ``rows``, ``seconds``, ``settings`` and ``volumes`` as in
-        :func:`compare`, methods ``"FBP (noisy)"`` and ``"Noise2Inverse K=k"``.
+        :func:`compare`, methods ``"FBP (noisy)"``, ``"Noise2Inverse K=k"`` and ``"count split"``.
     """
     from .reconstruct import reconstruct
 
@@ -210,13 +213,16 @@ def compare_n2i(scan, reference: np.ndarray, out_dir, *, self_supervised=None, s
     vols["FBP (noisy)"] = np.asarray(reconstruct(scan, "fbp", filter="parzen").volume, np.float32)
     secs["FBP (noisy)"] = round(time.perf_counter() - t0, 2)
     for k in splits:
-        name = f"Noise2Inverse K={int(k)}"
+        if k == "counts":
+            name, folder, how = "count split", "count_split", {"split": "counts"}
+        else:
+            name, folder, how = f"Noise2Inverse K={int(k)}", f"noise2inverse_K{int(k)}", {"splits": int(k)}
         records[name], vols[name], secs[f"{name} training"], secs[name] = noise2inverse_run(
-            full, scan, self_supervised, out / f"noise2inverse_K{int(k)}", seed=seed, device=device, log=log,
-            splits=int(k))
+            full, scan, self_supervised, out / folder, seed=seed, device=device, log=log, **how)
     return {"scores": stack_scores(reference, vols),
             "scores_truth": stack_scores(truth, vols) if truth is not None else {}, "rows": rows.tolist(),
-            "seconds": secs, "settings": {"splits": [int(k) for k in splits]}, "volumes": vols,
+            "seconds": secs, "settings": {"splits": [k if k == "counts" else int(k) for k in splits]},
+            "volumes": vols,
             "training": {k: {kk: v[kk] for kk in ("training", "scores", "data") if kk in v}
                          for k, v in records.items()}}
 

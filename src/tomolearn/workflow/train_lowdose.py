@@ -1,4 +1,5 @@
-"""`tomolearn train lowdose`: paired projection enhancement (seed 002) or Noise2Inverse (no pairs)."""
+"""`tomolearn train lowdose`: paired projection enhancement (seed 002) or self-supervised (no pairs):
+Noise2Inverse on angle subsets, or Noise2Noise on binomial halves of the photons."""
 from __future__ import annotations
 
 import time
@@ -11,8 +12,9 @@ from .._checks import fail
 from ..metrics import stack_scores
 from ..models.card import Architecture, GeometryRange, ModelCard, Pipeline, input_scale
 from ..models.weights import load_weights
-from ..recipes.lowdose import (WEIGHTS_NAME, angle_neighbours, enhance_projections, minmax_normalise,
-                               network_inputs, pad_to, pair_by_angle, split_angles, sub_reconstructions)
+from ..recipes.lowdose import (WEIGHTS_NAME, angle_neighbours, count_split_reconstructions, enhance_projections,
+                               minmax_normalise, network_inputs, pad_to, pair_by_angle, split_angles,
+                               sub_reconstructions)
 from ..train.fit import best_checkpoint, fit, is_main_process, seeded
 from ..train.lowdose import Noise2InversePatches, Noise2InverseValidation, PairedProjectionPatches, held_out_tiles
 from ..train.noise_model import PairNoiseModel
@@ -68,8 +70,10 @@ def train_lowdose(config, out_dir, overwrite: bool = False, resume: bool = False
     share ``resample_noise`` of the inputs are high-dose patches plus fresh noise of the model
     measured on the pairs (:class:`tomolearn.train.noise_model.PairNoiseModel`).
     Self-supervised (``config.self_supervised``): Noise2Inverse on ``splits`` interleaved
-    angle subsets of the scan itself (MSE, U-Net); when the scan carries a reference volume
-    (a simulation's ground truth) FBP and the denoised slices are scored against it.
+    angle subsets of the scan itself (``split="angles"``), or Noise2Noise on the two binomial
+    halves of its photons, every angle in both (``split="counts"``, a scan of raw counts with
+    flat fields); MSE, U-Net; when the scan carries a reference volume (a simulation's ground
+    truth) FBP and the denoised slices are scored against it.
 
     Parameters
     ----------
@@ -92,13 +96,15 @@ def train_lowdose(config, out_dir, overwrite: bool = False, resume: bool = False
         If the scan or the pairs file does not exist.
     ValueError
         On neither or both of ``pairs`` and ``self_supervised``, pairs that do not match the
-        scan, or a patch size the network cannot take.
+        scan, a patch size the network cannot take, or ``split="counts"`` on a scan without
+        open-beam counts.
     FileExistsError
         If ``out_dir`` is not empty (without ``overwrite``/``resume``) or ``export`` exists.
 
     References
     ----------
-    X. Yang et al., Sci. Rep. 8, 2575 (2018); A. A. Hendriksen et al., IEEE TCI 6, 1320 (2020).
+    X. Yang et al., Sci. Rep. 8, 2575 (2018); A. A. Hendriksen et al., IEEE TCI 6, 1320 (2020);
+    J. Lehtinen et al., ICML 2018 (Noise2Noise).
     """
     c = config
     if (c.pairs is None and pairs is None) == (not c.self_supervised):
@@ -128,7 +134,7 @@ def train_lowdose(config, out_dir, overwrite: bool = False, resume: bool = False
         return {}
     chosen, best_epoch = best_checkpoint(out) if val is not None else (last, None)
     if val is not None:
-        log(f"Noise2Inverse: weights of epoch {best_epoch} of {c.epochs} (lowest loss on the held-out tiles)")
+        log(f"self-supervised: weights of epoch {best_epoch} of {c.epochs} (lowest loss on the held-out tiles)")
     net, _ = load_weights(chosen, map_location=device)
     net.eval()
     t0 = time.perf_counter()
@@ -208,9 +214,20 @@ def _self_supervised_setup(scan, c, log) -> dict:
         np.round(np.linspace(0, V - 1, c.rows)).astype(int))
     proj = np.stack([np.asarray(scan.projections[:, int(r)], np.float32) for r in rows], axis=1)
     op = scan_operator(scan)
-    log(f"Noise2Inverse: {c.splits} sub-reconstructions of {rows.size} slices")
     params = {"filter": c.filter}
-    subs = sub_reconstructions(proj, op, c.splits, "fbp", params)
+    if c.split == "counts":
+        if scan.open_beam is None:
+            raise fail("--split", "counts: a scan of raw counts with flat fields (Data Exchange, NXtomo, TIFF with "
+                                  "flats)", f"{str(c.scan)!r}, which holds line integrals only",
+                       "use --split angles (Noise2Inverse) for this scan")
+        log(f"count split: two half-dose reconstructions of {rows.size} slices")
+        subs = count_split_reconstructions(proj, scan.open_beam[rows], op, c.seed, frames=scan.open_beam_frames,
+                                           gain=c.gain, approximant="fbp", approximant_params=params)
+        mode, splits = "count_split", 2
+    else:
+        log(f"Noise2Inverse: {c.splits} sub-reconstructions of {rows.size} slices")
+        subs = sub_reconstructions(proj, op, c.splits, "fbp", params)
+        mode, splits = "noise2inverse", c.splits
     scale = input_scale(subs.mean(0))
     subs /= np.float32(scale)
     held = held_out_tiles(subs.shape[1:], c.window, c.validation, c.seed)
@@ -220,16 +237,21 @@ def _self_supervised_setup(scan, c, log) -> dict:
         log(f"Noise2Inverse: slices too small to hold out {c.window}-pixel tiles; the last epoch's weights are kept")
     arch = Architecture(name="unet", spatial_dims=2, base_channels=c.base_channels, depth=c.depth, residual=True)
     card = ModelCard(method="lowdose", architecture=arch,
-                     pipeline=Pipeline(mode="noise2inverse", splits=c.splits, approximant="fbp",
+                     pipeline=Pipeline(mode=mode, splits=splits, approximant="fbp",
                                        approximant_params=params, scale=scale, window=256, overlap=0.25,
                                        canonical=False),
                      geometry=GeometryRange(kinds=[geometry_kind(scan.geometry)]),
-                     training={"scan": str(c.scan), "splits": c.splits, "rows": rows.size})
-    split = {"mode": "noise2inverse", "rows": rows.tolist(),
-             "splits": [s.tolist() for s in split_angles(scan.geometry.n_angles, c.splits)],
+                     training={"scan": str(c.scan), "split": c.split, "splits": splits, "rows": rows.size,
+                               **({"gain": c.gain} if c.split == "counts" else {})})
+    how = ({"count_split": {"seed": c.seed, "gain": c.gain, "flat_frames": scan.open_beam_frames,
+                            "note": "every angle in both halves; each detected photon drawn into one of them"}}
+           if c.split == "counts" else
+           {"splits": [s.tolist() for s in split_angles(scan.geometry.n_angles, c.splits)]})
+    split = {"mode": mode, "rows": rows.tolist(), **how,
              "validation_tiles": {"side": c.window, "share": c.validation,
                                   "tiles": int(held.sum()) // (c.window * c.window),
-                                  "note": "no training patch overlaps them; their Noise2Inverse loss chose the epoch"}}
+                                  "note": "no training patch overlaps them; their self-supervised loss chose the "
+                                          "epoch"}}
 
     def evaluate(net, card):
         if scan.reference is None:
@@ -240,8 +262,9 @@ def _self_supervised_setup(scan, c, log) -> dict:
         ref = np.stack([np.asarray(scan.reference[int(r)], np.float32) for r in rows])
         fbp_all = fbp(proj, op, filter=c.filter)
         n2i = noise2inverse(net, card, proj, op)
-        return {f"slices vs reference | {k}": v for k, v in stack_scores(ref, {"FBP": fbp_all, "Noise2Inverse": n2i}).items()}
+        name = "count split" if mode == "count_split" else "Noise2Inverse"
+        return {f"slices vs reference | {k}": v for k, v in stack_scores(ref, {"FBP": fbp_all, name: n2i}).items()}
 
     return {"dataset": dataset, "validation": validation, "card": card, "split": split, "loss": "mse",
             "evaluate": evaluate,
-            "data": {"splits": c.splits, "rows": int(rows.size), "scale": scale}}
+            "data": {"split": c.split, "splits": splits, "rows": int(rows.size), "scale": scale}}
