@@ -50,7 +50,13 @@ def configs(epochs: int, n2i_epochs: int, quick: bool):
     return paired, n2i
 
 
-def synthetic(work: Path, size: int, angles: int, levels, cfgs, log, tuning: dict, compare=None) -> dict:
+def is_synthetic(case: str) -> bool:
+    """Synthetic cases are named by their noise: "30 %" (Gaussian, the seed's) or "I0 300" (Poisson counts)."""
+    return case.endswith("%") or case.startswith("I0 ")
+
+
+def synthetic(work: Path, size: int, angles: int, levels, cfgs, log, tuning: dict, compare=None,
+              i0_levels=()) -> dict:
     from tomolearn import load_scan
     from tomolearn.io import load_scan as read
     from tomolearn.workflow.lowdose_study import compare as compare_all
@@ -67,13 +73,15 @@ def synthetic(work: Path, size: int, angles: int, levels, cfgs, log, tuning: dic
     reference = reconstruct(clean_scan, "fbp", filter="parzen").volume  # the seed's R_o
     truth = np.asarray(clean_scan.reference)
     out = {}
-    for p in levels:
-        low, high = work / f"low_{p}.h5", work / f"high_{p}.h5"
+    cases = [(f"{p} %", f"{p}", ["--noise-percent", str(p)]) for p in levels]
+    cases += [(f"I0 {i0:g}", f"i0_{i0:g}", ["--i0", f"{i0:g}"]) for i0 in i0_levels]  # raw counts with flats
+    for label, tag, noise in cases:
+        low, high = work / f"low_{tag}.h5", work / f"high_{tag}.h5"
         if not low.exists():
             tomolearn("simulate", "-o", str(low), "--phantom", "spheres_in_cube", "--size", str(size), "--angles",
-                      str(angles), "--noise-percent", str(p), "--pairs-deg", "0,45,90", "--pairs-out", str(high))
-        log(f"== synthetic {p} %")
-        out[f"{p} %"] = compare(load_scan(low).load(), reference, work / f"runs_{p}", pairs=read(high).load(),
+                      str(angles), *noise, "--pairs-deg", "0,45,90", "--pairs-out", str(high))
+        log(f"== synthetic {label}")
+        out[label] = compare(load_scan(low).load(), reference, work / f"runs_{tag}", pairs=read(high).load(),
                                 train_deg=(0.0, 45.0), paired=cfgs[0], self_supervised=cfgs[1], truth=truth,
                                 log=log, **tuning)
     return out
@@ -142,6 +150,8 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=20)
     ap.add_argument("--n2i-epochs", type=int, default=15)
     ap.add_argument("--levels", default="5,10,20,30")
+    ap.add_argument("--i0-levels", default="", help="synthetic cases with Poisson noise instead: photons per "
+                                                    "detector pixel, e.g. 1000,300 (raw counts with flat fields)")
     ap.add_argument("--cases", default="synthetic,aps_tooth,i13_wire")
     ap.add_argument("--name", default="lowdose", help="results file stem (results/NAME.json, .md)")
     ap.add_argument("--tv-grid", default="0.003,0.01,0.03,0.1,0.3,1", help="TV reconstruction weights tried")
@@ -179,8 +189,10 @@ def main() -> None:
                                                              for k in args.n2i_splits.split(",")))
     score_only = args.tv_only or args.n2i_only
     if "synthetic" in cases:
-        levels = [int(v) for v in args.levels.split(",")]
-        results.update(synthetic(args.work / "synthetic", args.size, args.angles, levels, cfgs, log, tuning, scorer))
+        levels = [int(v) for v in args.levels.split(",") if v]
+        i0_levels = [float(v) for v in args.i0_levels.split(",") if v]
+        results.update(synthetic(args.work / "synthetic", args.size, args.angles, levels, cfgs, log, tuning, scorer,
+                                 i0_levels))
     for name, loader, fracs in (("aps_tooth", raw_tooth, (0.1, 1 / 30)), ("i13_wire", raw_i13, (0.1, 1 / 30))):
         if name in cases:
             (args.work / name).mkdir(parents=True, exist_ok=True)
@@ -191,10 +203,10 @@ def main() -> None:
     if score_only:
         results = {c: {**r, "volumes": {}} for c, r in results.items()}
     scores = {c: r["scores"] for c, r in results.items()}
-    synth = {c: s for c, s in scores.items() if c.endswith("%")}
+    synth = {c: s for c, s in scores.items() if is_synthetic(c)}
     if synth and not score_only:
         figures.append(bars_figure(synth, out_dir / "lowdose_synthetic_bars.png"))
-    realsc = {c: s for c, s in scores.items() if not c.endswith("%")}
+    realsc = {c: s for c, s in scores.items() if not is_synthetic(c)}
     if realsc and not score_only:
         figures.append(bars_figure(realsc, out_dir / f"{args.name}_bars.png"))
     for case, r in (results.items() if not score_only else ()):  # the TV-/N2I-only re-scores draw no figures
@@ -228,10 +240,10 @@ def markdown(record: dict) -> str:
              f"Command: `.venv/bin/python benchmarks/{record['command']}` — tomolearn {record['tomolearn_version']}, "
              f"{record['machine']['threads']} CPU threads, {record['total_seconds']:.0f} s in all. "
              + (f"Synthetic scale {record['scale']['size']}³ voxels and {record['scale']['angles']} angles (seed: "
-                "512³, 721). " if any(c.endswith("%") for c in record["cases"]) else "")
+                "512³, 721). " if any(is_synthetic(c) for c in record["cases"]) else "")
              + f"Epochs: paired {record['epochs']['paired']}, Noise2Inverse {record['epochs']['noise2inverse']}.", ""]
     for case, r in record["cases"].items():
-        ref = "noise-free FBP (Parzen), the seed's R_o" if case.endswith("%") else "full-count FBP (Parzen)"
+        ref = "noise-free FBP (Parzen), the seed's R_o" if is_synthetic(case) else "full-count FBP (Parzen)"
         lines += [f"## {case}", "", f"Against the {ref}" + (", and against the ground truth" if r.get("scores_truth")
                                                               else "") + f"; {len(r['rows'])} slices scored.", ""]
         truth = r.get("scores_truth") or {}
