@@ -41,12 +41,12 @@ def tomolearn(*args: str) -> None:
     subprocess.run([str(exe), *args], check=True, stdout=subprocess.DEVNULL)
 
 
-def configs(epochs: int, n2i_epochs: int, quick: bool):
+def configs(epochs: int, n2i_epochs: int, quick: bool, read_noise: float = 0.0):
     from tomolearn.methods.lowdose import LowDoseTraining
 
     paired = LowDoseTraining(scan=Path("scan"), pairs=Path("pairs"), epochs=epochs, samples=256 if quick else 4096)
     n2i = LowDoseTraining(scan=Path("scan"), self_supervised=True, epochs=n2i_epochs,
-                          samples=256 if quick else 2048, base_channels=8 if quick else 16)
+                          samples=256 if quick else 2048, base_channels=8 if quick else 16, read_noise=read_noise)
     return paired, n2i
 
 
@@ -150,6 +150,8 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=20)
     ap.add_argument("--n2i-epochs", type=int, default=15)
     ap.add_argument("--levels", default="5,10,20,30")
+    ap.add_argument("--read-noise", type=float, default=0.0, help="count split: the detector's read-out noise "
+                                                                   "std in counts (train lowdose --read-noise)")
     ap.add_argument("--i0-levels", default="", help="synthetic cases with Poisson noise instead: photons per "
                                                     "detector pixel, e.g. 1000,300 (raw counts with flat fields)")
     ap.add_argument("--cases", default="synthetic,aps_tooth,i13_wire")
@@ -174,7 +176,7 @@ def main() -> None:
         args.size, args.angles, args.epochs, args.n2i_epochs, args.levels = 48, 60, 2, 2, "30"
     args.work.mkdir(parents=True, exist_ok=True)
     out_dir = args.work / "results" if args.quick else OUT
-    cfgs = configs(args.epochs, args.n2i_epochs, args.quick)
+    cfgs = configs(args.epochs, args.n2i_epochs, args.quick, args.read_noise)
     tuning = {"tv_grid": tuple(float(v) for v in args.tv_grid.split(",")),
               "sirt_grid": tuple(int(v) for v in args.sirt_grid.split(",")), "tv_slices": args.tune_slices}
     log = lambda m: print(m, flush=True)  # noqa: E731

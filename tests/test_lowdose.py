@@ -524,3 +524,32 @@ def test_count_split_training_end_to_end_and_bad_input(lowdose_files, tmp_path):
     r = runner.invoke(app, ["train", "lowdose", str(lowdose_files / "low.h5"), "--self-supervised", "--split",
                             "counts", "-o", str(tmp_path / "bad")])
     assert r.exit_code == 2 and "--split" in r.output and "line integrals only" in r.output, r.output
+
+
+def test_read_out_noise_is_shared_by_the_halves_unless_recorrupted():
+    from tomolearn.geometry import ParallelGeometry
+    from tomolearn.physics.projector import make_operator
+    from tomolearn.recipes.lowdose import count_split_reconstructions
+    from tomolearn.recon import fbp
+
+    g = ParallelGeometry(np.linspace(0, np.pi, 90, endpoint=False), 64, n_rows=1, volume_shape=(64, 64))
+    op = make_operator(g)
+    yy, xx = np.mgrid[:64, :64]
+    disc = 0.02 * ((yy - 31.5) ** 2 + (xx - 31.5) ** 2 < 600).astype(np.float32)
+    clean = op.forward(disc)[:, None]
+    beam = np.full((1, 64), 2000.0, np.float32)
+    rng = np.random.default_rng(4)
+    sigma = 40.0  # read-out noise of the detector, in counts, on top of the photons
+    counts = rng.poisson(beam * np.exp(-clean)) + rng.normal(0, sigma, clean.shape)
+    flat = (rng.poisson(beam) + rng.normal(0, sigma, beam.shape)).astype(np.float32)  # one flat frame, read out too
+    proj = (-np.log(counts / flat)).astype(np.float32)
+    ref = fbp(clean, op)
+
+    def shared(read_noise):
+        h = count_split_reconstructions(proj, flat, op, seed=5, read_noise=read_noise) - ref
+        return np.corrcoef(h[0].ravel(), h[1].ravel())[0, 1]
+
+    assert shared(0.0) > 0.15  # both halves got about half of the same read-out noise
+    assert abs(shared(sigma)) < 0.06  # opposite recorruptions cancel it
+    with pytest.raises(ValueError, match="read_noise"):
+        count_split_reconstructions(proj, beam, op, seed=0, read_noise=-1.0)

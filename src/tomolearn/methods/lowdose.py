@@ -36,6 +36,9 @@ class LowDoseTraining(BaseModel):
                               "'counts' splits every detected photon at random between two half-dose scans of all "
                               "angles (Noise2Noise; needs raw counts with flat fields)")
     gain: float = Field(1.0, gt=0, description="self-supervised, --split counts: detector counts per photon")
+    read_noise: float = Field(0.0, ge=0, description="self-supervised, --split counts: read-out noise std per frame "
+                                                     "in counts (the dark frames' spread); cancels the share of it "
+                                                     "both halves get (0: none)")
     patch: int = Field(32, ge=8, description="paired: patch side, a multiple of 8 (fixed by the FC layer)")
     stride: int = Field(4, ge=1, description="paired: step between overlapping training patches")
     fc_channels: int = Field(1, ge=1, description="paired: images of the fully connected layer (seed: 1)")

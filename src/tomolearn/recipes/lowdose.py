@@ -360,7 +360,7 @@ ZERO_COUNT = 0.5
 
 
 def count_split_reconstructions(projections: np.ndarray, open_beam: np.ndarray, op, seed, *, frames: int = 1,
-                                gain: float = 1.0, approximant: str = "fbp",
+                                gain: float = 1.0, read_noise: float = 0.0, approximant: str = "fbp",
                                 approximant_params: dict | None = None) -> np.ndarray:
     """Reconstructions of the two halves of a scan's photons (binomial count splitting).
 
@@ -384,6 +384,13 @@ def count_split_reconstructions(projections: np.ndarray, open_beam: np.ndarray, 
         Flat frames averaged into ``open_beam``.
     gain : float
         Detector counts per photon (1: the counts are photons).
+    read_noise : float
+        Standard deviation of the detector's read-out noise per frame, in counts (the dark
+        frames' temporal spread). It is Gaussian, not photons: the binomial split hands both
+        halves about the same half of it, a shared noise a Noise2Noise network keeps. With
+        ``read_noise > 0`` the halves get ``+δ`` and ``-δ``, ``δ ~ N(0, read_noise²/4)`` per
+        pixel, which cancels that covariance (Recorrupted-to-Recorrupted) at the price of
+        ``read_noise²/4`` more variance in each half. 0: no correction.
     approximant, approximant_params
         The registered method that reconstructs each half (default FBP).
 
@@ -399,7 +406,8 @@ def count_split_reconstructions(projections: np.ndarray, open_beam: np.ndarray, 
     References
     ----------
     J. Lehtinen et al., "Noise2Noise", ICML 2018; binomial count splitting of photon-counting
-    CT data for Noise2Noise training, Proc. SPIE 12463, 1246304 (2023).
+    CT data for Noise2Noise training, Proc. SPIE 12463, 1246304 (2023); T. Pang et al.,
+    "Recorrupted-to-Recorrupted", CVPR 2021 (the read-out correction).
     """
     from ..methods import base as registry
     from ..physics.noise import split_counts
@@ -412,10 +420,17 @@ def count_split_reconstructions(projections: np.ndarray, open_beam: np.ndarray, 
                    f"shape {beam.shape}")
     if not (np.isfinite(gain) and gain > 0):
         raise fail("gain", "detector counts per photon > 0", gain)
+    if not (np.isfinite(read_noise) and read_noise >= 0):
+        raise fail("read_noise", "a read-out noise standard deviation >= 0 (counts)", read_noise)
     rng = np.random.default_rng(seed)
     photons = beam / gain
     data = split_counts(photons * np.exp(-proj.astype(np.float64)), rng)
     flats = split_counts(photons * frames, rng)
+    if read_noise > 0:  # the shared half of the read-out noise, cancelled by opposite recorruptions
+        sigma = read_noise / gain / 2
+        d = rng.normal(0.0, sigma, data[0].shape)
+        f = rng.normal(0.0, sigma * np.sqrt(frames), flats[0].shape)  # the flats' photons are a sum of frames
+        data, flats = (data[0] + d, data[1] - d), (flats[0] + f, flats[1] - f)
     live = beam > 0  # a dead pixel carries no attenuation: line integral 0, as the readers set it
     op = make_operator(op)
     method = registry.build(approximant, approximant_params or {}).prepare(op.geometry)

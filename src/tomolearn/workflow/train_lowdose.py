@@ -222,7 +222,8 @@ def _self_supervised_setup(scan, c, log) -> dict:
                        "use --split angles (Noise2Inverse) for this scan")
         log(f"count split: two half-dose reconstructions of {rows.size} slices")
         subs = count_split_reconstructions(proj, scan.open_beam[rows], op, c.seed, frames=scan.open_beam_frames,
-                                           gain=c.gain, approximant="fbp", approximant_params=params)
+                                           gain=c.gain, read_noise=c.read_noise, approximant="fbp",
+                                           approximant_params=params)
         mode, splits = "count_split", 2
     else:
         log(f"Noise2Inverse: {c.splits} sub-reconstructions of {rows.size} slices")
@@ -242,8 +243,9 @@ def _self_supervised_setup(scan, c, log) -> dict:
                                        canonical=False),
                      geometry=GeometryRange(kinds=[geometry_kind(scan.geometry)]),
                      training={"scan": str(c.scan), "split": c.split, "splits": splits, "rows": rows.size,
-                               **({"gain": c.gain} if c.split == "counts" else {})})
-    how = ({"count_split": {"seed": c.seed, "gain": c.gain, "flat_frames": scan.open_beam_frames,
+                               **({"gain": c.gain, "read_noise": c.read_noise} if c.split == "counts" else {})})
+    how = ({"count_split": {"seed": c.seed, "gain": c.gain, "read_noise": c.read_noise,
+                            "flat_frames": scan.open_beam_frames,
                             "note": "every angle in both halves; each detected photon drawn into one of them"}}
            if c.split == "counts" else
            {"splits": [s.tolist() for s in split_angles(scan.geometry.n_angles, c.splits)]})
