@@ -472,17 +472,24 @@ def test_raw_count_scans_carry_their_open_beam_and_line_integral_scans_do_not(lo
         type(scan)(scan.projections, scan.geometry, open_beam=np.ones((3, 8)))
 
 
-def test_count_split_halves_see_every_angle_with_independent_noise():
+def _disc_projections(size: int, n_angles: int, radius2: float, value: float):
+    """Operator, disc phantom ``(size, size)`` and its noise-free projections ``(A, 1, U)`` of one slice."""
     from tomolearn.geometry import ParallelGeometry
     from tomolearn.physics.projector import make_operator
+
+    g = ParallelGeometry(np.linspace(0, np.pi, n_angles, endpoint=False), size, n_rows=1, volume_shape=(size, size))
+    op = make_operator(g)
+    yy, xx = np.mgrid[:size, :size]
+    c = (size - 1) / 2
+    disc = value * ((yy - c) ** 2 + (xx - c) ** 2 < radius2).astype(np.float32)
+    return op, disc, op.forward(disc)[:, None]
+
+
+def test_count_split_halves_see_every_angle_with_independent_noise():
     from tomolearn.recipes.lowdose import count_split_reconstructions
     from tomolearn.recon import fbp
 
-    g = ParallelGeometry(np.linspace(0, np.pi, 60, endpoint=False), 48, n_rows=1, volume_shape=(48, 48))
-    op = make_operator(g)
-    yy, xx = np.mgrid[:48, :48]
-    disc = 0.05 * ((yy - 23.5) ** 2 + (xx - 23.5) ** 2 < 300).astype(np.float32)
-    clean = op.forward(disc)[:, None]
+    op, disc, clean = _disc_projections(48, 60, 300, 0.05)
     beam = np.full((1, 48), 2000.0, np.float32)
     rng = np.random.default_rng(0)
     counts = rng.poisson(beam * np.exp(-clean)).astype(np.float32)
@@ -527,16 +534,10 @@ def test_count_split_training_end_to_end_and_bad_input(lowdose_files, tmp_path):
 
 
 def test_read_out_noise_is_shared_by_the_halves_unless_recorrupted():
-    from tomolearn.geometry import ParallelGeometry
-    from tomolearn.physics.projector import make_operator
     from tomolearn.recipes.lowdose import count_split_reconstructions
     from tomolearn.recon import fbp
 
-    g = ParallelGeometry(np.linspace(0, np.pi, 90, endpoint=False), 64, n_rows=1, volume_shape=(64, 64))
-    op = make_operator(g)
-    yy, xx = np.mgrid[:64, :64]
-    disc = 0.02 * ((yy - 31.5) ** 2 + (xx - 31.5) ** 2 < 600).astype(np.float32)
-    clean = op.forward(disc)[:, None]
+    op, _, clean = _disc_projections(64, 90, 600, 0.02)
     beam = np.full((1, 64), 2000.0, np.float32)
     rng = np.random.default_rng(4)
     sigma = 40.0  # read-out noise of the detector, in counts, on top of the photons

@@ -306,6 +306,13 @@ def enhance_projections(net, card, projections: np.ndarray, batch_size: int = 25
 SELF_SUPERVISED = ("noise2inverse", "count_split")
 
 
+def _prepared(approximant: str, params: dict | None, op):
+    """The registered ``approximant`` method with ``params``, prepared for ``op``'s geometry."""
+    from ..methods import base as registry
+
+    return registry.build(approximant, params or {}).prepare(op.geometry)
+
+
 def split_angles(n_angles: int, k: int) -> list[np.ndarray]:
     """``k`` interleaved subsets of ``n_angles`` projections (``i::k``): each spans the whole arc.
 
@@ -344,12 +351,11 @@ def sub_reconstructions(projections: np.ndarray, op, k: int, approximant: str = 
     ----------
     A. A. Hendriksen et al., IEEE Trans. Comput. Imaging 6, 1320 (2020), Eq. (6).
     """
-    from ..methods import base as registry
     from ..physics.projector import make_operator
 
     op = make_operator(op)
     proj = np.asarray(projections, np.float32)
-    method = registry.build(approximant, approximant_params or {}).prepare(op.geometry)
+    method = _prepared(approximant, approximant_params, op)
     subs = [method.run(proj[idx], op.subset(idx)).volume for idx in split_angles(proj.shape[0], k)]
     return np.stack(subs).astype(np.float32)
 
@@ -409,7 +415,6 @@ def count_split_reconstructions(projections: np.ndarray, open_beam: np.ndarray, 
     CT data for Noise2Noise training, Proc. SPIE 12463, 1246304 (2023); T. Pang et al.,
     "Recorrupted-to-Recorrupted", CVPR 2021 (the read-out correction).
     """
-    from ..methods import base as registry
     from ..physics.noise import split_counts
     from ..physics.projector import make_operator
 
@@ -433,7 +438,7 @@ def count_split_reconstructions(projections: np.ndarray, open_beam: np.ndarray, 
         data, flats = (data[0] + d, data[1] - d), (flats[0] + f, flats[1] - f)
     live = beam > 0  # a dead pixel carries no attenuation: line integral 0, as the readers set it
     op = make_operator(op)
-    method = registry.build(approximant, approximant_params or {}).prepare(op.geometry)
+    method = _prepared(approximant, approximant_params, op)
     halves = []
     for part, flat in zip(data, flats):
         flat = np.maximum(flat / frames, ZERO_COUNT)
@@ -482,12 +487,10 @@ def noise2inverse(net, card, projections: np.ndarray, op, show_progress: bool = 
         raise fail("model", "self-supervised weights (trained with --self-supervised)", f"mode {p.mode!r}")
     multiple = 2 ** card.architecture.depth
     if p.mode == "count_split":  # trained on half the photons, applied to all of them
-        from ..methods import base as registry
         from ..physics.projector import make_operator
 
         op = make_operator(op)
-        method = registry.build(p.approximant, p.approximant_params or {}).prepare(op.geometry)
-        x = method.run(np.asarray(projections, np.float32), op).volume / np.float32(p.scale)
+        x = _prepared(p.approximant, p.approximant_params, op).run(np.asarray(projections, np.float32), op).volume / np.float32(p.scale)
         out = np.stack([sliding_window(net, x[v], window=p.window, overlap=p.overlap, batch_size=batch_size,
                                        multiple=multiple) for v in progress(range(x.shape[0]), "count split",
                                                                             show_progress)])
